@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# dev.sh -- the two commands of memoscope (run as root on Debian 12).
+#
+#   ./dev.sh run [memoscope flags...]   install what is missing, build, start the service
+#   ./dev.sh test                       install what is missing, build, pass every test
+#
+# `test` builds three trees (plain, ASan+UBSan, TSan), runs CTest in each, then
+# runs each stage script in tests/stages/ (container image, browser, ...) in
+# name order. MEMOSCOPE_LONG=1 turns on the long soaks and fuzz runs.
+set -euo pipefail
+cd "$(dirname "$0")"
+. scripts/lib.sh
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+
+case "$cmd" in
+run)
+    need_pkgs $BUILD_PKGS
+    build build
+    exec build/server/memoscope "$@"
+    ;;
+test)
+    need_pkgs $BUILD_PKGS $TEST_PKGS
+    t0=$(date +%s)
+    build build
+    run_ctest build
+    build build-asan -DSANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    run_ctest build-asan
+    build build-tsan -DSANITIZE=thread -DCMAKE_BUILD_TYPE=RelWithDebInfo
+    TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp halt_on_error=1 second_deadlock_stack=1" \
+        run_ctest build-tsan
+    for stage in tests/stages/*.sh; do
+        [ -e "$stage" ] || continue
+        say "stage $stage"
+        bash "$stage"
+    done
+    say "all tests passed in $(( $(date +%s) - t0 )) s"
+    ;;
+*)
+    echo "usage: ./dev.sh run [flags] | ./dev.sh test" >&2
+    exit 2
+    ;;
+esac

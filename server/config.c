@@ -1,0 +1,247 @@
+/* config.c -- settings from defaults, MEMOSCOPE_* environment and flags. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memo.h"
+
+/* ------------------------------------------------------------------ types */
+
+typedef enum settingKind { KIND_UINT, KIND_SIZE, KIND_SCOPE, KIND_MAXSIZE, KIND_ADDR } settingKind;
+
+typedef struct setting {
+    const char *flag; /* without the leading "--" */
+    const char *env;
+    settingKind kind;
+    size_t offset; /* of the field in struct config */
+    uint64_t min, max;
+    const char *help;
+} setting;
+
+#define FIELD(f) offsetof(config, f)
+
+/* Limits that keep one setting from taking the machine down by mistake. */
+#define MAX_DELAY_MS 10000
+#define MAX_INSTANCE_BYTES (64u << 20)
+#define MAX_THREADS 256
+#define MIN_BODY_BYTES 64
+#define MAX_BODY_BYTES (16u << 20)
+#define MAX_CONNECTIONS 1000000
+#define MAX_TIMEOUT_S 3600
+
+static const setting settings[] = {
+    {"port", "MEMOSCOPE_PORT", KIND_UINT, FIELD(port), 0, 65535,
+     "TCP port (0 = any free port; the chosen one is logged)"},
+    {"bind", "MEMOSCOPE_BIND", KIND_ADDR, FIELD(bind), 0, 0, "address to listen on (IPv4 or IPv6)"},
+    {"cache-scope", "MEMOSCOPE_CACHE_SCOPE", KIND_SCOPE, FIELD(scope), 0, 0,
+     "global, local, shared or off"},
+    {"maxsize", "MEMOSCOPE_MAXSIZE", KIND_MAXSIZE, FIELD(maxsize), 0, 1u << 30,
+     "entries per cache; none = unbounded; 0 = no caching"},
+    {"delay-ms", "MEMOSCOPE_DELAY_MS", KIND_UINT, FIELD(delay_ms), 0, MAX_DELAY_MS,
+     "how long a cache miss takes, in milliseconds"},
+    {"instance-bytes", "MEMOSCOPE_INSTANCE_BYTES", KIND_SIZE, FIELD(instance_bytes), 0,
+     MAX_INSTANCE_BYTES, "payload of each SlowAdder, in bytes"},
+    {"threads", "MEMOSCOPE_THREADS", KIND_UINT, FIELD(threads), 1, MAX_THREADS,
+     "worker threads (default: number of CPUs)"},
+    {"max-body-bytes", "MEMOSCOPE_MAX_BODY_BYTES", KIND_SIZE, FIELD(max_body_bytes), MIN_BODY_BYTES,
+     MAX_BODY_BYTES, "larger request bodies get 413"},
+    {"max-connections", "MEMOSCOPE_MAX_CONNECTIONS", KIND_UINT, FIELD(max_connections), 1,
+     MAX_CONNECTIONS, "open connections at most; more are refused at once"},
+    {"timeout-s", "MEMOSCOPE_TIMEOUT_S", KIND_UINT, FIELD(timeout_s), 1, MAX_TIMEOUT_S,
+     "idle connections are closed after this many seconds"},
+};
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static const char *scope_names[] = {"global", "local", "shared", "off"};
+
+/* ---------------------------------------------------------------- private */
+
+static void _defaults(config *cfg) {
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->port = 8080;
+    strcpy(cfg->bind, "0.0.0.0");
+    cfg->scope = SCOPE_LOCAL;
+    cfg->maxsize = 128;
+    cfg->delay_ms = 100;
+    cfg->instance_bytes = 4096;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    cfg->threads = ncpu < 1 ? 1 : ncpu > MAX_THREADS ? MAX_THREADS : (unsigned)ncpu;
+    cfg->max_body_bytes = 16384;
+    cfg->max_connections = 4096;
+    cfg->timeout_s = 30;
+}
+
+/* Parses a whole decimal string; false on anything else (sign, space, junk,
+ * overflow). */
+static bool _parseUnsigned(const char *s, uint64_t *out) {
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Stores value into the setting's field; false (with a message) if bad. */
+static bool _apply(config *cfg, const setting *st, const char *value, const char *source,
+                   FILE *err) {
+    char *field = (char *)cfg + st->offset;
+    uint64_t v;
+
+    switch (st->kind) {
+    case KIND_SCOPE:
+        for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++) {
+            if (strcmp(value, scope_names[i]) == 0) {
+                *(scopeKind *)field = (scopeKind)i;
+                return true;
+            }
+        }
+        fprintf(err, "memoscope: bad %s '%s': must be global, local, shared or off\n", source,
+                value);
+        return false;
+    case KIND_ADDR: {
+        unsigned char buf[sizeof(struct in6_addr)];
+        if (strlen(value) < sizeof(cfg->bind) &&
+            (inet_pton(AF_INET, value, buf) == 1 || inet_pton(AF_INET6, value, buf) == 1)) {
+            strcpy(field, value);
+            return true;
+        }
+        fprintf(err, "memoscope: bad %s '%s': must be an IPv4 or IPv6 address\n", source, value);
+        return false;
+    }
+    case KIND_MAXSIZE:
+        if (strcmp(value, "none") == 0) {
+            *(size_t *)field = MEMO_UNBOUNDED;
+            return true;
+        }
+        __attribute__((fallthrough)); /* a number */
+    case KIND_UINT:
+    case KIND_SIZE:
+        if (!_parseUnsigned(value, &v) || v < st->min || v > st->max) {
+            fprintf(err, "memoscope: bad %s '%s': must be an integer from %llu to %llu%s\n", source,
+                    value, (unsigned long long)st->min, (unsigned long long)st->max,
+                    st->kind == KIND_MAXSIZE ? ", or none" : "");
+            return false;
+        }
+        if (st->kind == KIND_UINT)
+            *(unsigned *)field = (unsigned)v;
+        else
+            *(size_t *)field = (size_t)v;
+        return true;
+    }
+    return false;
+}
+
+static const setting *_findFlag(const char *name, size_t len) {
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strlen(settings[i].flag) == len && strncmp(settings[i].flag, name, len) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+static void _usage(FILE *out) {
+    config d;
+    _defaults(&d);
+    fprintf(out, "usage: memoscope [--flag value]...\n\n"
+                 "An HTTP service that shows what the scope of a memo cache does to memory.\n"
+                 "Each flag is also an environment variable; the flag wins.\n\n");
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const setting *st = &settings[i];
+        char def[64];
+        const char *field = (const char *)&d + st->offset;
+        switch (st->kind) {
+        case KIND_UINT:
+            snprintf(def, sizeof(def), "%u", *(const unsigned *)field);
+            break;
+        case KIND_SIZE:
+            snprintf(def, sizeof(def), "%zu", *(const size_t *)field);
+            break;
+        case KIND_MAXSIZE:
+            snprintf(def, sizeof(def), "%zu", *(const size_t *)field);
+            break;
+        case KIND_SCOPE:
+            snprintf(def, sizeof(def), "%s", scope_names[*(const scopeKind *)field]);
+            break;
+        case KIND_ADDR:
+            snprintf(def, sizeof(def), "%s", field);
+            break;
+        }
+        fprintf(out, "  --%-16s %-26s %s (default: %s)\n", st->flag, st->env, st->help, def);
+    }
+    fprintf(out, "  --help                                      print this and exit\n"
+                 "  --version                                   print the version and exit\n");
+}
+
+/* -------------------------------------------------------------------- API */
+
+configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *err) {
+    _defaults(cfg);
+
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *v = getenv(settings[i].env);
+        if (v && !_apply(cfg, &settings[i], v, settings[i].env, err))
+            return CONFIG_ERROR;
+    }
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            _usage(out);
+            return CONFIG_EXIT;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            fprintf(out, "memoscope %s\n", MEMOSCOPE_VERSION);
+            return CONFIG_EXIT;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(err, "memoscope: unexpected argument '%s' (see --help)\n", arg);
+            return CONFIG_ERROR;
+        }
+        const char *name = arg + 2;
+        const char *eq = strchr(name, '=');
+        const setting *st = _findFlag(name, eq ? (size_t)(eq - name) : strlen(name));
+        if (!st) {
+            fprintf(err, "memoscope: unknown flag '%s' (see --help)\n", arg);
+            return CONFIG_ERROR;
+        }
+        const char *value = eq ? eq + 1 : NULL;
+        if (!value) {
+            if (i + 1 >= argc) {
+                fprintf(err, "memoscope: --%s needs a value\n", st->flag);
+                return CONFIG_ERROR;
+            }
+            value = argv[++i];
+        }
+        char source[32];
+        snprintf(source, sizeof(source), "--%s", st->flag);
+        if (!_apply(cfg, st, value, source, err))
+            return CONFIG_ERROR;
+    }
+    return CONFIG_OK;
+}
+
+const char *configScopeName(scopeKind s) {
+    return scope_names[s];
+}
+
+void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
+    char maxsize[32];
+    if (cfg->maxsize == MEMO_UNBOUNDED)
+        strcpy(maxsize, "none");
+    else
+        snprintf(maxsize, sizeof(maxsize), "%zu", cfg->maxsize);
+    fprintf(out,
+            "memoscope %s listening on %s port=%u cache_scope=%s maxsize=%s delay_ms=%u "
+            "instance_bytes=%zu threads=%u max_body_bytes=%zu max_connections=%u timeout_s=%u\n",
+            MEMOSCOPE_VERSION, cfg->bind, real_port, configScopeName(cfg->scope), maxsize,
+            cfg->delay_ms, cfg->instance_bytes, cfg->threads, cfg->max_body_bytes,
+            cfg->max_connections, cfg->timeout_s);
+    fflush(out);
+}

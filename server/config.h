@@ -1,0 +1,52 @@
+/* config.h -- memoscope's settings: command-line flags and MEMOSCOPE_* env.
+ *
+ * Every setting is a flag and an environment variable; the flag wins.
+ * Single-threaded: parsed once in main before any thread starts.
+ */
+#ifndef CONFIG_H
+#define CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define MEMOSCOPE_VERSION "1.0.0"
+
+typedef enum scopeKind {
+    SCOPE_GLOBAL, /* one process-wide cache keyed by (instance, a, b) */
+    SCOPE_LOCAL,  /* one cache per SlowAdder keyed by (a, b) */
+    SCOPE_SHARED, /* one process-wide cache keyed by (a, b) */
+    SCOPE_OFF     /* no cache */
+} scopeKind;
+
+typedef struct config {
+    unsigned port;
+    char bind[64];
+    scopeKind scope;
+    size_t maxsize; /* MEMO_UNBOUNDED for "none" */
+    unsigned delay_ms;
+    size_t instance_bytes;
+    unsigned threads;
+    size_t max_body_bytes;
+    unsigned max_connections;
+    unsigned timeout_s;
+} config;
+
+typedef enum configResult {
+    CONFIG_OK,   /* cfg is filled in: run the server */
+    CONFIG_EXIT, /* --help or --version was printed: exit 0 */
+    CONFIG_ERROR /* a message naming the setting was printed: exit 2 */
+} configResult;
+
+/* Fills cfg from the defaults, then the environment, then argv. Messages for
+ * --help and --version go to out, errors to err. */
+configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *err);
+
+/* The name of a scope ("global", ...). */
+const char *configScopeName(scopeKind s);
+
+/* Writes the one-line description of the effective configuration. */
+void configDescribe(const config *cfg, unsigned real_port, FILE *out);
+
+#endif /* CONFIG_H */

@@ -1,0 +1,557 @@
+/* http.c -- the routes of the contract on libmicrohttpd.
+ *
+ * A POST /calculate goes through phases, one handler call or more each:
+ *
+ *   BODY     gather the body across calls (up to max_body_bytes)
+ *   RUN      parse it, make the SlowAdder, look each call up in the scope
+ *   TIMER    suspended on a miss until the timer thread resumes it
+ *   FLIGHT   suspended behind the same key's computation (shared scope)
+ *   ANSWERED a response is queued; what the client still sends is dropped
+ *
+ * The other routes answer on their first call. Per-request state is freed
+ * in the completion callback, whatever the outcome.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "adder.h"
+#include "page.h"
+#include "request.h"
+#include "scope.h"
+#include "stats.h"
+#include "timer.h"
+
+/* ------------------------------------------------------------------ types */
+
+typedef enum routeId {
+    R_CALCULATE,
+    R_STATS,
+    R_METRICS,
+    R_CACHE,
+    R_HEALTHZ,
+    R_PAGE,
+    R_NONE
+} routeId;
+
+static const struct {
+    const char *path;
+    const char *allow; /* the Allow header of a 405 */
+} routes[] = {
+    [R_CALCULATE] = {"/calculate", "POST"},  [R_STATS] = {"/stats", "GET, HEAD"},
+    [R_METRICS] = {"/metrics", "GET, HEAD"}, [R_CACHE] = {"/cache", "GET, HEAD, DELETE"},
+    [R_HEALTHZ] = {"/healthz", "GET, HEAD"}, [R_PAGE] = {"/", "GET, HEAD"},
+};
+
+typedef enum phase { PH_BODY, PH_TIMER, PH_FLIGHT, PH_ANSWERED } phase;
+
+/* How a waiter and its handler agree on who resumes the connection: the
+ * wake may come before the handler has suspended it. */
+enum { W_IDLE, W_SUSPENDED, W_WOKEN };
+
+typedef struct calcState {
+    struct MHD_Connection *conn;
+    phase phase;
+    uint64_t start_ns;
+    char *body; /* body_len bytes + '\0', owned */
+    size_t body_len, body_cap;
+    calcRequest req;
+    adder *ad; /* the request's reference */
+    unsigned next;
+    int64_t results[REQUEST_MAX_CALLS];
+    bool cached[REQUEST_MAX_CALLS];
+    timer tm;
+    scopeWaiter waiter;
+    atomic_int wait_state;
+} calcState;
+
+#define JSON_TYPE "application/json"
+#define PROMETHEUS_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define HTML_TYPE "text/html; charset=utf-8"
+#define LISTEN_BACKLOG 4096
+#define FIRST_BODY_CAP 1024
+#define ANSWER_BYTES 8192 /* a batch of 64 results fits with room to spare */
+#define ERROR_BYTES 512
+#define DRAIN_POLL_NS 5000000L
+
+static struct {
+    const config *cfg;
+    struct MHD_Daemon *daemon;
+    atomic_bool shutting_down;
+    atomic_bool hurry;       /* grace period over: no more waiting */
+    atomic_uint suspended;   /* connections suspended now */
+    struct MHD_Response *ok; /* the fixed answers, built once, shared */
+    struct MHD_Response *page;
+} H;
+
+/* ---------------------------------------------------------------- answers */
+
+static enum MHD_Result _queue(struct MHD_Connection *conn, unsigned status, const char *type,
+                              const char *body, size_t len, const char *allow) {
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    if (status >= 400)
+        statsError();
+    return ret;
+}
+
+/* {"error": msg}, with msg escaped; bytes outside ASCII become '?' so that
+ * a field name from the client can never make the answer invalid JSON. */
+static enum MHD_Result _error(struct MHD_Connection *conn, unsigned status, const char *msg,
+                              const char *allow) {
+    char buf[ERROR_BYTES];
+    size_t n = 0;
+    const size_t room = sizeof(buf) - 8; /* for an escape and the closing "} */
+    n += (size_t)snprintf(buf, sizeof(buf), "{\"error\":\"");
+    for (const unsigned char *p = (const unsigned char *)msg; *p && n < room; p++) {
+        if (*p == '"' || *p == '\\') {
+            buf[n++] = '\\';
+            buf[n++] = (char)*p;
+        } else if (*p < 0x20) {
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\\u%04x", *p);
+        } else {
+            buf[n++] = *p < 0x80 ? (char)*p : '?';
+        }
+    }
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\"}");
+    return _queue(conn, status, JSON_TYPE, buf, n, allow);
+}
+
+static enum MHD_Result _shared(struct MHD_Connection *conn, struct MHD_Response *r) {
+    return MHD_queue_response(conn, MHD_HTTP_OK, r);
+}
+
+static struct MHD_Response *_prebuilt(const void *body, size_t len, const char *type) {
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (r) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------ other routes */
+
+static enum MHD_Result _stats(struct MHD_Connection *conn, bool prometheus) {
+    char buf[STATS_BUF_BYTES];
+    statsSnapshot s;
+    statsTake(&s, H.cfg);
+    size_t n = prometheus ? statsFormatPrometheus(&s, buf, sizeof(buf))
+                          : statsFormatJson(&s, buf, sizeof(buf));
+    if (n == 0)
+        return _error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "statistics do not fit", NULL);
+    return _queue(conn, MHD_HTTP_OK, prometheus ? PROMETHEUS_TYPE : JSON_TYPE, buf, n, NULL);
+}
+
+static enum MHD_Result _cache(struct MHD_Connection *conn, bool clear) {
+    char buf[256];
+    int n;
+    if (clear) {
+        uint64_t entries, instances;
+        scopeCacheClear(&entries, &instances);
+        n = snprintf(buf, sizeof(buf), "{\"entries_freed\":%llu,\"instances_freed\":%llu}",
+                     (unsigned long long)entries, (unsigned long long)instances);
+    } else {
+        memoInfo info = scopeCacheInfo();
+        char maxsize[24];
+        if (info.maxsize == MEMO_UNBOUNDED)
+            snprintf(maxsize, sizeof(maxsize), "null");
+        else
+            snprintf(maxsize, sizeof(maxsize), "%zu", info.maxsize);
+        n = snprintf(
+            buf, sizeof(buf), "{\"hits\":%llu,\"misses\":%llu,\"maxsize\":%s,\"currsize\":%zu}",
+            (unsigned long long)info.hits, (unsigned long long)info.misses, maxsize, info.currsize);
+    }
+    return _queue(conn, MHD_HTTP_OK, JSON_TYPE, buf, (size_t)n, NULL);
+}
+
+/* -------------------------------------------------------------- calculate */
+
+static void _timerFired(timer *t) {
+    calcState *cs = (calcState *)((char *)t - offsetof(calcState, tm));
+    MHD_resume_connection(cs->conn);
+}
+
+static void _flightDone(scopeWaiter *w) {
+    calcState *cs = (calcState *)((char *)w - offsetof(calcState, waiter));
+    if (atomic_exchange(&cs->wait_state, W_WOKEN) == W_SUSPENDED)
+        MHD_resume_connection(cs->conn);
+}
+
+/* A suspended connection's client may have gone: MHD does not look while it
+ * is suspended. A peek at the socket tells. */
+static bool _clientGone(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void _record(calcState *cs, int64_t value, bool cached) {
+    cs->results[cs->next] = value;
+    cs->cached[cs->next] = cached;
+    cs->next++;
+}
+
+static enum MHD_Result _answer(calcState *cs) {
+    char buf[ANSWER_BYTES];
+    size_t n = 0;
+    double elapsed_ms = (double)(timerNow() - cs->start_ns) / 1e6;
+    cs->phase = PH_ANSWERED;
+    if (!cs->req.batch) {
+        n = (size_t)snprintf(
+            buf, sizeof(buf),
+            "{\"result\":%lld,\"cached\":%s,\"instance\":%llu,\"elapsed_ms\":%.1f}",
+            (long long)cs->results[0], cs->cached[0] ? "true" : "false",
+            (unsigned long long)cs->ad->id, elapsed_ms);
+    } else {
+        n = (size_t)snprintf(buf, sizeof(buf), "{\"results\":[");
+        for (unsigned i = 0; i < cs->req.ncalls; i++)
+            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "%s{\"result\":%lld,\"cached\":%s}",
+                                  i ? "," : "", (long long)cs->results[i],
+                                  cs->cached[i] ? "true" : "false");
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "],\"instance\":%llu,\"elapsed_ms\":%.1f}",
+                              (unsigned long long)cs->ad->id, elapsed_ms);
+    }
+    return _queue(cs->conn, MHD_HTTP_OK, JSON_TYPE, buf, n, NULL);
+}
+
+static enum MHD_Result _suspend(calcState *cs, phase ph) {
+    cs->phase = ph;
+    atomic_fetch_add(&H.suspended, 1);
+    MHD_suspend_connection(cs->conn);
+    if (ph == PH_TIMER) {
+        /* Added after the suspend, so the resume always comes after it. The
+         * heap has room for one timer per connection; if it is ever full,
+         * resume at once and compute without the wait. */
+        if (!timerAdd(&cs->tm, cs->ad->delay_ms, _timerFired))
+            MHD_resume_connection(cs->conn);
+    } else if (atomic_exchange(&cs->wait_state, W_SUSPENDED) == W_WOKEN) {
+        MHD_resume_connection(cs->conn); /* the value came before we slept */
+    }
+    return MHD_YES;
+}
+
+/* Works through the calls until one must wait, then suspends; or answers. */
+static enum MHD_Result _run(calcState *cs) {
+    while (cs->next < cs->req.ncalls) {
+        const calcCall *c = &cs->req.calls[cs->next];
+        bool hurry = atomic_load(&H.hurry);
+        int64_t v;
+        atomic_store(&cs->wait_state, W_IDLE);
+        switch (scopeLookup(cs->ad, c->a, c->b, &v, &cs->waiter, !hurry)) {
+        case SCOPE_HIT:
+            _record(cs, v, true);
+            break;
+        case SCOPE_WAIT:
+            return _suspend(cs, PH_FLIGHT);
+        case SCOPE_MISS:
+            if (cs->ad->delay_ms > 0 && !hurry)
+                return _suspend(cs, PH_TIMER);
+            v = adderCompute(cs->ad, c->a, c->b);
+            scopeStore(cs->ad, c->a, c->b, v);
+            _record(cs, v, false);
+            break;
+        }
+    }
+    return _answer(cs);
+}
+
+/* Back from a suspension: finish the call that waited, then go on. */
+static enum MHD_Result _resumed(calcState *cs) {
+    const calcCall *c = &cs->req.calls[cs->next];
+    atomic_fetch_sub(&H.suspended, 1);
+    if (cs->phase == PH_TIMER) {
+        int64_t v = adderCompute(cs->ad, c->a, c->b);
+        scopeStore(cs->ad, c->a, c->b, v); /* wakes any waiters, client or not */
+        _record(cs, v, false);
+    } else {
+        _record(cs, cs->waiter.result, true);
+    }
+    if (_clientGone(cs->conn))
+        return MHD_NO; /* close it; the completion callback frees the rest */
+    return _run(cs);
+}
+
+static enum MHD_Result _bodyChunk(calcState *cs, const char *data, size_t *size) {
+    size_t n = *size;
+    *size = 0;
+    if (n > H.cfg->max_body_bytes - cs->body_len) {
+        cs->phase = PH_ANSWERED;
+        return _error(cs->conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                      "the body is larger than max_body_bytes", NULL);
+    }
+    if (cs->body_len + n + 1 > cs->body_cap) {
+        size_t cap = cs->body_cap ? cs->body_cap : FIRST_BODY_CAP;
+        while (cap < cs->body_len + n + 1)
+            cap *= 2;
+        if (cap > H.cfg->max_body_bytes + 1)
+            cap = H.cfg->max_body_bytes + 1;
+        char *grown = realloc(cs->body, cap);
+        if (!grown) {
+            cs->phase = PH_ANSWERED;
+            return _error(cs->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+        }
+        cs->body = grown;
+        cs->body_cap = cap;
+    }
+    memcpy(cs->body + cs->body_len, data, n);
+    cs->body_len += n;
+    return MHD_YES;
+}
+
+static enum MHD_Result _bodyDone(calcState *cs) {
+    char err[REQUEST_ERR_LEN];
+    static const char empty[1] = "";
+    const char *body = cs->body ? cs->body : empty;
+    if (cs->body)
+        cs->body[cs->body_len] = '\0';
+    if (!requestParse(body, cs->body_len, &cs->req, err)) {
+        cs->phase = PH_ANSWERED;
+        return _error(cs->conn, MHD_HTTP_BAD_REQUEST, err, NULL);
+    }
+    free(cs->body); /* parsed: the calls are all we need now */
+    cs->body = NULL;
+    cs->ad = scopeNewAdder(cs->req.has_delay ? cs->req.delay_ms : H.cfg->delay_ms);
+    if (!cs->ad) {
+        cs->phase = PH_ANSWERED;
+        return _error(cs->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+    }
+    return _run(cs);
+}
+
+static enum MHD_Result _calculateFirst(struct MHD_Connection *conn, void **req_cls) {
+    if (atomic_load(&H.shutting_down))
+        return _error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > H.cfg->max_body_bytes)
+        return _error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "the body is larger than max_body_bytes",
+                      NULL);
+    calcState *cs = calloc(1, sizeof(*cs));
+    if (!cs)
+        return _error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+    cs->conn = conn;
+    cs->phase = PH_BODY;
+    cs->start_ns = timerNow();
+    cs->waiter.wake = _flightDone;
+    statsRequestBegin();
+    *req_cls = cs;
+    return MHD_YES;
+}
+
+static enum MHD_Result _calculate(calcState *cs, const char *data, size_t *size) {
+    switch (cs->phase) {
+    case PH_BODY:
+        return *size ? _bodyChunk(cs, data, size) : _bodyDone(cs);
+    case PH_TIMER:
+    case PH_FLIGHT:
+        return _resumed(cs);
+    case PH_ANSWERED:
+        *size = 0; /* a response is queued: drop the rest of the body */
+        return MHD_YES;
+    }
+    return MHD_NO;
+}
+
+/* ------------------------------------------------------------- dispatcher */
+
+static routeId _route(const char *url) {
+    for (routeId r = 0; r < R_NONE; r++)
+        if (strcmp(url, routes[r].path) == 0)
+            return r;
+    return R_NONE;
+}
+
+/* Is method one of the comma-separated tokens of allow? */
+static bool _allowed(const char *allow, const char *method) {
+    size_t m = strlen(method);
+    for (const char *p = allow; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == m && strncmp(p, method, m) == 0)
+            return true;
+        p += n;
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    return false;
+}
+
+static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *data,
+                               size_t *size, void **req_cls) {
+    (void)cls;
+    (void)version;
+    if (*req_cls)
+        return _calculate(*req_cls, data, size);
+
+    routeId r = _route(url);
+    if (r == R_NONE)
+        return _error(conn, MHD_HTTP_NOT_FOUND, "no such path: see GET / for the live page", NULL);
+    if (!_allowed(routes[r].allow, method)) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "%s takes %s", routes[r].path, routes[r].allow);
+        return _error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg, routes[r].allow);
+    }
+    switch (r) {
+    case R_CALCULATE:
+        return _calculateFirst(conn, req_cls);
+    case R_STATS:
+        return _stats(conn, false);
+    case R_METRICS:
+        return _stats(conn, true);
+    case R_CACHE:
+        return _cache(conn, strcmp(method, "DELETE") == 0);
+    case R_HEALTHZ:
+        if (atomic_load(&H.shutting_down))
+            return _error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+        return _shared(conn, H.ok);
+    case R_PAGE:
+        return _shared(conn, H.page);
+    case R_NONE:
+        break;
+    }
+    return MHD_NO;
+}
+
+static void _completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                       enum MHD_RequestTerminationCode toe) {
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    calcState *cs = *req_cls;
+    if (!cs)
+        return;
+    *req_cls = NULL;
+    adderRelease(cs->ad);
+    free(cs->body);
+    free(cs);
+    statsRequestEnd();
+}
+
+/* -------------------------------------------------------------------- API */
+
+static bool _address(const config *cfg, struct sockaddr_storage *sa, bool *v6) {
+    memset(sa, 0, sizeof(*sa));
+    struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+    if (inet_pton(AF_INET, cfg->bind, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)cfg->port);
+        *v6 = false;
+        return true;
+    }
+    if (inet_pton(AF_INET6, cfg->bind, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)cfg->port);
+        *v6 = true;
+        return true;
+    }
+    return false;
+}
+
+bool httpStart(const config *cfg, unsigned *port) {
+    static const char ok[] = "{\"status\":\"ok\"}";
+    struct sockaddr_storage sa;
+    bool v6;
+
+    memset(&H, 0, sizeof(H));
+    H.cfg = cfg;
+    if (!_address(cfg, &sa, &v6)) {
+        fprintf(stderr, "memoscope: bad bind address '%s'\n", cfg->bind);
+        return false;
+    }
+    H.ok = _prebuilt(ok, sizeof(ok) - 1, JSON_TYPE);
+    H.page = _prebuilt(page_index_html, page_index_html_len, HTML_TYPE);
+    if (!H.ok || !H.page) {
+        httpStop(0);
+        return false;
+    }
+
+    /* One thread: poll(), since epoll on a single thread stalls past 128
+     * connections in 0.9.75 (see NOTES.md). A pool: epoll per worker. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
+                     (cfg->threads > 1 ? MHD_USE_EPOLL : MHD_USE_POLL) | (v6 ? MHD_USE_IPv6 : 0);
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_SOCK_ADDR, 0, &sa},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)_completed, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, NULL},
+        {MHD_OPTION_LISTEN_BACKLOG_SIZE, LISTEN_BACKLOG, NULL},
+        {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    H.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, _access, NULL,
+                                MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!H.daemon) {
+        fprintf(stderr, "memoscope: cannot listen on %s port %u: %s\n", cfg->bind, cfg->port,
+                strerror(errno ? errno : EADDRINUSE));
+        httpStop(0);
+        return false;
+    }
+
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(H.daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    struct sockaddr_storage bound;
+    socklen_t blen = sizeof(bound);
+    *port = cfg->port;
+    if (di && getsockname(di->listen_fd, (struct sockaddr *)&bound, &blen) == 0)
+        *port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                  : ((struct sockaddr_in *)&bound)->sin_port);
+    return true;
+}
+
+static void _nap(long ns) {
+    struct timespec ts = {0, ns};
+    nanosleep(&ts, NULL);
+}
+
+void httpStop(unsigned grace_ms) {
+    if (H.daemon) {
+        atomic_store(&H.shutting_down, true);
+        MHD_socket listen_fd = MHD_quiesce_daemon(H.daemon);
+
+        uint64_t deadline = timerNow() + (uint64_t)grace_ms * 1000000ull;
+        while (statsInFlight() > 0 && timerNow() < deadline)
+            _nap(DRAIN_POLL_NS);
+
+        /* Grace is over: cut every wait short. Nothing suspends any more, so
+         * once the last suspended connection has been resumed, stopping the
+         * daemon is safe (0.9.75 aborts on a suspended connection). */
+        atomic_store(&H.hurry, true);
+        timerHurry();
+        while (atomic_load(&H.suspended) > 0)
+            _nap(DRAIN_POLL_NS / 5);
+
+        MHD_stop_daemon(H.daemon);
+        if (listen_fd != MHD_INVALID_SOCKET)
+            close(listen_fd);
+        H.daemon = NULL;
+    }
+    if (H.ok)
+        MHD_destroy_response(H.ok);
+    if (H.page)
+        MHD_destroy_response(H.page);
+    H.ok = H.page = NULL;
+}

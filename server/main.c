@@ -1,0 +1,75 @@
+/* main.c -- memoscope: start, serve until SIGTERM or SIGINT, stop cleanly. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include "config.h"
+#include "http.h"
+#include "scope.h"
+#include "stats.h"
+#include "timer.h"
+
+#define GRACE_MS 10000 /* requests in flight get this long to finish */
+#define TIMER_SPARE 64 /* timer slots beyond one per connection */
+
+/* Every connection is a file descriptor: take all the kernel allows us. */
+static void _raiseFileLimit(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int main(int argc, char **argv) {
+    config cfg;
+    switch (configParse(&cfg, argc, argv, stdout, stderr)) {
+    case CONFIG_OK:
+        break;
+    case CONFIG_EXIT:
+        return 0;
+    case CONFIG_ERROR:
+        return 2;
+    }
+
+    /* Signals are taken by sigwait below, never by a handler: block them
+     * before any thread starts so that every thread inherits the mask. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    _raiseFileLimit();
+
+    statsInit();
+    if (!scopeInit(&cfg)) {
+        fprintf(stderr, "memoscope: out of memory\n");
+        return 1;
+    }
+    if (!timerStart((size_t)cfg.max_connections + TIMER_SPARE)) {
+        fprintf(stderr, "memoscope: cannot start the timer thread\n");
+        scopeShutdown();
+        return 1;
+    }
+    unsigned port;
+    if (!httpStart(&cfg, &port)) {
+        timerStop();
+        scopeShutdown();
+        return 1;
+    }
+    configDescribe(&cfg, port, stderr);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    fprintf(stderr, "memoscope: %s, stopping: finishing requests in flight\n",
+            sig == SIGTERM ? "SIGTERM" : "SIGINT");
+
+    httpStop(GRACE_MS);
+    timerStop();
+    scopeShutdown();
+    fprintf(stderr, "memoscope: stopped cleanly\n");
+    return 0;
+}

@@ -1,0 +1,145 @@
+/* request.c -- the POST /calculate body, checked field by field. */
+#include "request.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+/* ---------------------------------------------------------------- private */
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, REQUEST_ERR_LEN, __VA_ARGS__);                                               \
+        return false;                                                                              \
+    } while (0)
+
+/* cJSON reads numbers with strtod, so 1.0, 1e2 and 2^53 + 1 would all pass as
+ * integers. The contract wants JSON integers: look at the text itself. */
+static bool _numbersAreIntegers(const char *s, size_t len, char err[REQUEST_ERR_LEN]) {
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
+            continue;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
+            size_t start = i;
+            while (i + 1 < len && strchr("+-0123456789.eE", s[i + 1]) && s[i + 1])
+                i++;
+            for (size_t j = start; j <= i; j++)
+                if (s[j] == '.' || s[j] == 'e' || s[j] == 'E')
+                    FAIL("numbers must be integers, without a fraction or an exponent: %.*s",
+                         (int)(i - start + 1 > 32 ? 32 : i - start + 1), s + start);
+        }
+    }
+    return true;
+}
+
+static bool _integer(const cJSON *item, const char *name, int64_t lo, int64_t hi, int64_t *out,
+                     char err[REQUEST_ERR_LEN]) {
+    if (!item)
+        FAIL("field '%s' is missing", name);
+    if (!cJSON_IsNumber(item))
+        FAIL("field '%s' must be an integer", name);
+    double v = item->valuedouble;
+    if (!isfinite(v) || v != floor(v) || v < (double)lo || v > (double)hi)
+        FAIL("field '%s' must be an integer from %lld to %lld", name, (long long)lo, (long long)hi);
+    *out = (int64_t)v;
+    return true;
+}
+
+/* Every key of obj must be in allowed (NULL-terminated) and appear once. */
+static bool _onlyKnownFields(const cJSON *obj, const char *const *allowed, const char *where,
+                             char err[REQUEST_ERR_LEN]) {
+    for (const cJSON *f = obj->child; f; f = f->next) {
+        bool known = false;
+        for (const char *const *a = allowed; *a; a++)
+            known |= strcmp(f->string, *a) == 0;
+        if (!known)
+            FAIL("unknown field '%.40s' in %s", f->string, where);
+        for (const cJSON *g = obj->child; g != f; g = g->next)
+            if (strcmp(f->string, g->string) == 0)
+                FAIL("field '%.40s' appears twice in %s", f->string, where);
+    }
+    return true;
+}
+
+static bool _pair(const cJSON *obj, calcCall *call, char err[REQUEST_ERR_LEN]) {
+    return _integer(cJSON_GetObjectItemCaseSensitive(obj, "a"), "a", -REQUEST_MAX_INT,
+                    REQUEST_MAX_INT, &call->a, err) &&
+           _integer(cJSON_GetObjectItemCaseSensitive(obj, "b"), "b", -REQUEST_MAX_INT,
+                    REQUEST_MAX_INT, &call->b, err);
+}
+
+static bool _parseRoot(const cJSON *root, calcRequest *out, char err[REQUEST_ERR_LEN]) {
+    static const char *const top_fields[] = {"a", "b", "calls", "delay_ms", NULL};
+    static const char *const call_fields[] = {"a", "b", NULL};
+
+    if (!cJSON_IsObject(root))
+        FAIL("the body must be a JSON object");
+    if (!_onlyKnownFields(root, top_fields, "the body", err))
+        return false;
+
+    const cJSON *delay = cJSON_GetObjectItemCaseSensitive(root, "delay_ms");
+    if (delay) {
+        int64_t d;
+        if (!_integer(delay, "delay_ms", 0, REQUEST_MAX_DELAY_MS, &d, err))
+            return false;
+        out->has_delay = true;
+        out->delay_ms = (unsigned)d;
+    }
+
+    const cJSON *calls = cJSON_GetObjectItemCaseSensitive(root, "calls");
+    if (!calls) {
+        out->ncalls = 1;
+        return _pair(root, &out->calls[0], err);
+    }
+    if (cJSON_GetObjectItemCaseSensitive(root, "a") || cJSON_GetObjectItemCaseSensitive(root, "b"))
+        FAIL("give either 'a' and 'b', or 'calls', not both");
+    if (!cJSON_IsArray(calls))
+        FAIL("field 'calls' must be an array");
+    out->batch = true;
+    int n = cJSON_GetArraySize(calls);
+    if (n < 1 || n > REQUEST_MAX_CALLS)
+        FAIL("field 'calls' must hold 1 to %d calls, not %d", REQUEST_MAX_CALLS, n);
+    unsigned i = 0;
+    for (const cJSON *c = calls->child; c; c = c->next, i++) {
+        if (!cJSON_IsObject(c))
+            FAIL("calls[%u] must be an object with 'a' and 'b'", i);
+        char where[32];
+        snprintf(where, sizeof(where), "calls[%u]", i);
+        if (!_onlyKnownFields(c, call_fields, where, err) || !_pair(c, &out->calls[i], err))
+            return false;
+    }
+    out->ncalls = i;
+    return true;
+}
+
+/* -------------------------------------------------------------------- API */
+
+bool requestParse(const char *body, size_t len, calcRequest *out, char err[REQUEST_ERR_LEN]) {
+    memset(out, 0, offsetof(calcRequest, calls));
+    if (len == 0)
+        FAIL("the body is empty: send a JSON object such as {\"a\": 1, \"b\": 2}");
+    if (memchr(body, '\0', len))
+        FAIL("the body is not JSON: it holds a NUL byte");
+    if (!_numbersAreIntegers(body, len, err))
+        return false;
+
+    const char *end = NULL;
+    /* len + 1: cJSON wants the terminating NUL inside the length. */
+    cJSON *root = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
+    if (!root)
+        FAIL("the body is not JSON (or nests deeper than %d levels)", CJSON_NESTING_LIMIT);
+    bool ok = _parseRoot(root, out, err);
+    cJSON_Delete(root);
+    return ok;
+}

@@ -1,0 +1,40 @@
+/* request.h -- parsing and checking a POST /calculate body.
+ *
+ * Accepts exactly the contract's shapes: {"a": A, "b": B} or
+ * {"calls": [{"a": A, "b": B}, ...]} (1 to REQUEST_MAX_CALLS calls), each
+ * with an optional "delay_ms" (0 to REQUEST_MAX_DELAY_MS). A and B are JSON
+ * integers (no fraction, no exponent) with |x| <= 2^53 - 1. Anything else --
+ * not JSON, another type, a missing, unknown or repeated field -- is refused
+ * with a message for a person. Pure and thread-safe; allocates only inside
+ * cJSON and frees it before returning.
+ */
+#ifndef REQUEST_H
+#define REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define REQUEST_MAX_CALLS 64
+#define REQUEST_MAX_DELAY_MS 10000
+#define REQUEST_MAX_INT 9007199254740991LL /* 2^53 - 1 */
+#define REQUEST_ERR_LEN 160
+
+typedef struct calcCall {
+    int64_t a, b;
+} calcCall;
+
+typedef struct calcRequest {
+    unsigned ncalls;
+    bool batch;     /* the body used "calls" */
+    bool has_delay; /* the body set "delay_ms" */
+    unsigned delay_ms;
+    calcCall calls[REQUEST_MAX_CALLS];
+} calcRequest;
+
+/* Parses body[0..len). body[len] must be '\0' (the buffer holds len + 1
+ * bytes). On success fills out and returns true; otherwise writes a message
+ * into err (REQUEST_ERR_LEN bytes) and returns false. */
+bool requestParse(const char *body, size_t len, calcRequest *out, char err[REQUEST_ERR_LEN]);
+
+#endif /* REQUEST_H */

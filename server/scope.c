@@ -1,0 +1,247 @@
+/* scope.c -- the four cache scopes and single-flight for the shared one. */
+#include "scope.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ types */
+
+/* global scope: the key names the instance and holds a reference to it. */
+typedef struct globalKey {
+    adder *ad;
+    int64_t a, b;
+} globalKey;
+
+/* local and shared scope. */
+typedef struct pairKey {
+    int64_t a, b;
+} pairKey;
+
+/* A computation in flight in shared scope, with who waits for it. Lives in
+ * the flight table, which the shared cache's lock protects. */
+typedef struct flight {
+    struct flight *next;
+    pairKey key;
+    scopeWaiter *waiters;
+} flight;
+
+#define FLIGHT_BUCKETS 4096 /* power of two; flights <= requests in flight */
+
+static struct {
+    scopeKind kind;
+    size_t maxsize;
+    size_t instance_bytes;
+    memo *cache; /* the process-wide cache (global, shared), else NULL */
+    memoStats stats;
+    atomic_uint_fast64_t coalesced;
+    flight *flights[FLIGHT_BUCKETS];
+} S;
+
+/* Instances freed by key releases on this thread, so that a clear can say
+ * exactly how many instances it freed. */
+static _Thread_local uint64_t released_instances;
+
+/* ---------------------------------------------------------------- private */
+
+static uint64_t _globalHash(const void *key) {
+    return memoHashBytes(key, sizeof(globalKey));
+}
+
+static bool _globalEqual(const void *k1, const void *k2) {
+    const globalKey *x = k1, *y = k2;
+    return x->ad == y->ad && x->a == y->a && x->b == y->b;
+}
+
+static void _globalRelease(void *key) {
+    if (adderRelease(((globalKey *)key)->ad))
+        released_instances++;
+}
+
+static uint64_t _pairHash(const void *key) {
+    return memoHashBytes(key, sizeof(pairKey));
+}
+
+static bool _pairEqual(const void *k1, const void *k2) {
+    const pairKey *x = k1, *y = k2;
+    return x->a == y->a && x->b == y->b;
+}
+
+static const memoType global_type = {sizeof(globalKey), sizeof(int64_t), _globalHash,
+                                     _globalEqual,      _globalRelease,  NULL};
+static const memoType pair_type = {
+    sizeof(pairKey), sizeof(int64_t), _pairHash, _pairEqual, NULL, NULL};
+
+static flight **_flightSlot(const pairKey *k) {
+    flight **slot = &S.flights[_pairHash(k) & (FLIGHT_BUCKETS - 1)];
+    while (*slot && !_pairEqual(&(*slot)->key, k))
+        slot = &(*slot)->next;
+    return slot;
+}
+
+/* shared scope: a waiting caller never does its own lookup (it would count
+ * a miss), so the flight table is asked first, under the cache's lock. */
+static scopeLookupResult _sharedLookup(int64_t a, int64_t b, int64_t *result, scopeWaiter *w,
+                                       bool allow_wait) {
+    pairKey k = {a, b};
+    bool coalesce = allow_wait && S.maxsize != 0; /* maxsize 0 caches nothing */
+    scopeLookupResult r;
+
+    memoLock(S.cache);
+    flight **slot = coalesce ? _flightSlot(&k) : NULL;
+    if (slot && *slot) {
+        w->next = (*slot)->waiters;
+        (*slot)->waiters = w;
+        do_memoCountHit(S.cache);
+        atomic_fetch_add_explicit(&S.coalesced, 1, memory_order_relaxed);
+        r = SCOPE_WAIT;
+    } else if (do_memoGet(S.cache, &k, result)) {
+        r = SCOPE_HIT;
+    } else {
+        r = SCOPE_MISS;
+        if (slot) {
+            flight *f = calloc(1, sizeof(*f));
+            if (f) { /* without it, this miss just does not coalesce */
+                f->key = k;
+                *slot = f;
+            }
+        }
+    }
+    memoUnlock(S.cache);
+    return r;
+}
+
+static void _sharedStore(int64_t a, int64_t b, int64_t result) {
+    pairKey k = {a, b};
+    scopeWaiter *waiters = NULL;
+
+    memoLock(S.cache);
+    do_memoPut(S.cache, &k, &result);
+    flight **slot = _flightSlot(&k);
+    flight *f = *slot;
+    if (f) {
+        *slot = f->next;
+        waiters = f->waiters;
+        for (scopeWaiter *w = waiters; w; w = w->next)
+            w->result = result;
+    }
+    memoUnlock(S.cache);
+    free(f);
+
+    /* A woken waiter may finish and be freed at once: read next first. */
+    while (waiters) {
+        scopeWaiter *next = waiters->next;
+        waiters->wake(waiters);
+        waiters = next;
+    }
+}
+
+/* -------------------------------------------------------------------- API */
+
+bool scopeInit(const config *cfg) {
+    memset(&S, 0, sizeof(S));
+    memoStatsInit(&S.stats);
+    S.kind = cfg->scope;
+    S.maxsize = cfg->maxsize;
+    S.instance_bytes = cfg->instance_bytes;
+    if (S.kind == SCOPE_GLOBAL)
+        S.cache = memoCreate(&global_type, S.maxsize, &S.stats);
+    else if (S.kind == SCOPE_SHARED)
+        S.cache = memoCreate(&pair_type, S.maxsize, &S.stats);
+    return S.cache || S.kind == SCOPE_LOCAL || S.kind == SCOPE_OFF;
+}
+
+void scopeShutdown(void) {
+    memoDestroy(S.cache);
+    S.cache = NULL;
+    for (size_t i = 0; i < FLIGHT_BUCKETS; i++) {
+        while (S.flights[i]) { /* none are left after a drain; be tidy anyway */
+            flight *f = S.flights[i];
+            S.flights[i] = f->next;
+            free(f);
+        }
+    }
+}
+
+adder *scopeNewAdder(unsigned delay_ms) {
+    memo *own = NULL;
+    if (S.kind == SCOPE_LOCAL) {
+        own = memoCreate(&pair_type, S.maxsize, &S.stats);
+        if (!own)
+            return NULL;
+    }
+    return adderCreate(S.instance_bytes, delay_ms, own);
+}
+
+scopeLookupResult scopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result, scopeWaiter *waiter,
+                              bool allow_wait) {
+    switch (S.kind) {
+    case SCOPE_GLOBAL: {
+        globalKey k = {ad, a, b};
+        return memoGet(S.cache, &k, result) ? SCOPE_HIT : SCOPE_MISS;
+    }
+    case SCOPE_LOCAL: {
+        pairKey k = {a, b};
+        return memoGet(ad->cache, &k, result) ? SCOPE_HIT : SCOPE_MISS;
+    }
+    case SCOPE_SHARED:
+        return _sharedLookup(a, b, result, waiter, allow_wait);
+    case SCOPE_OFF:
+        break;
+    }
+    return SCOPE_MISS;
+}
+
+void scopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
+    switch (S.kind) {
+    case SCOPE_GLOBAL: {
+        globalKey k = {ad, a, b};
+        adderRetain(ad); /* the entry's reference; memoPut owns it from here */
+        memoPut(S.cache, &k, &result);
+        break;
+    }
+    case SCOPE_LOCAL: {
+        pairKey k = {a, b};
+        memoPut(ad->cache, &k, &result);
+        break;
+    }
+    case SCOPE_SHARED:
+        _sharedStore(a, b, result);
+        break;
+    case SCOPE_OFF:
+        break;
+    }
+}
+
+memoInfo scopeCacheInfo(void) {
+    if (S.cache)
+        return memoGetInfo(S.cache);
+    memoInfo info = {0};
+    info.maxsize = S.maxsize;
+    if (S.kind == SCOPE_LOCAL) {
+        info.hits = atomic_load_explicit(&S.stats.hits, memory_order_relaxed);
+        info.misses = atomic_load_explicit(&S.stats.misses, memory_order_relaxed);
+        info.currsize = atomic_load_explicit(&S.stats.currsize, memory_order_relaxed);
+        info.evictions = atomic_load_explicit(&S.stats.evictions, memory_order_relaxed);
+    }
+    return info;
+}
+
+void scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed) {
+    *entries_freed = 0;
+    *instances_freed = 0;
+    if (!S.cache)
+        return;
+    released_instances = 0;
+    *entries_freed = memoClear(S.cache);
+    *instances_freed = released_instances;
+}
+
+scopeCounters scopeGetCounters(void) {
+    scopeCounters c;
+    c.hits = atomic_load_explicit(&S.stats.hits, memory_order_relaxed);
+    c.misses = atomic_load_explicit(&S.stats.misses, memory_order_relaxed);
+    c.coalesced = atomic_load_explicit(&S.coalesced, memory_order_relaxed);
+    c.currsize = atomic_load_explicit(&S.stats.currsize, memory_order_relaxed);
+    c.evictions = atomic_load_explicit(&S.stats.evictions, memory_order_relaxed);
+    return c;
+}

@@ -1,0 +1,82 @@
+/* scope.h -- where the memo cache of SlowAdder.calculate lives.
+ *
+ *   global  one process-wide cache keyed by (instance, a, b): every entry
+ *           holds a counted reference to its instance (lru_cache on a method).
+ *   local   one cache per instance keyed by (a, b), freed with it.
+ *   shared  one process-wide cache keyed by (a, b), holding no instance;
+ *           concurrent misses of one key wait for the single computation in
+ *           flight (single-flight) and count as hits that waited (coalesced).
+ *   off     no cache.
+ *
+ * A caller looks a call up with scopeLookup. On SCOPE_MISS it must compute
+ * the value (after the delay) and hand it to scopeStore, which also wakes
+ * every caller that queued behind it. On SCOPE_WAIT its waiter is queued and
+ * its wake callback will be called, from the thread that calls scopeStore,
+ * with waiter->result set.
+ *
+ * Thread-safe: every function may be called from any thread after
+ * scopeInit and before scopeShutdown.
+ */
+#ifndef SCOPE_H
+#define SCOPE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "adder.h"
+#include "config.h"
+#include "memo.h"
+
+typedef enum scopeLookupResult {
+    SCOPE_HIT,  /* *result is set */
+    SCOPE_MISS, /* compute, then scopeStore */
+    SCOPE_WAIT  /* queued: wake(waiter) comes later with waiter->result */
+} scopeLookupResult;
+
+typedef struct scopeWaiter {
+    struct scopeWaiter *next; /* owned by the scope while queued */
+    int64_t result;
+    void (*wake)(struct scopeWaiter *w);
+} scopeWaiter;
+
+/* What /stats and /metrics report about caching, summed over every cache
+ * that exists now and has existed. */
+typedef struct scopeCounters {
+    uint64_t hits; /* includes coalesced */
+    uint64_t misses;
+    uint64_t coalesced;
+    uint64_t currsize;
+    uint64_t evictions;
+} scopeCounters;
+
+/* Sets the scope up. Returns false when out of memory. */
+bool scopeInit(const config *cfg);
+
+/* Frees every cache and, with them, every instance they hold. */
+void scopeShutdown(void);
+
+/* Makes the SlowAdder for one request, with its own cache in local scope.
+ * The caller owns the one reference. NULL when out of memory. */
+adder *scopeNewAdder(unsigned delay_ms);
+
+/* Looks calculate(a, b) up for ad. waiter is used only when SCOPE_WAIT is
+ * returned and must then stay valid until its wake is called. When
+ * allow_wait is false the lookup never returns SCOPE_WAIT. */
+scopeLookupResult scopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result, scopeWaiter *waiter,
+                              bool allow_wait);
+
+/* Stores a value computed after SCOPE_MISS and wakes its waiters. */
+void scopeStore(adder *ad, int64_t a, int64_t b, int64_t result);
+
+/* cache_info() of the process-wide cache; in local scope, the sums over the
+ * per-instance caches that exist now (hits and misses over all of them). */
+memoInfo scopeCacheInfo(void);
+
+/* cache_clear() of the process-wide cache. Sets how many entries and how
+ * many instances it freed (both 0 in local and off scope, which have no
+ * process-wide cache). */
+void scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed);
+
+scopeCounters scopeGetCounters(void);
+
+#endif /* SCOPE_H */

@@ -1,0 +1,166 @@
+/* stats.c -- counters, memory readings and their two text formats. */
+#include "stats.h"
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "timer.h"
+
+static uint64_t start_ns;
+static atomic_uint_fast64_t req_total;
+static atomic_uint_fast64_t req_in_flight;
+static atomic_uint_fast64_t req_errors;
+
+/* ---------------------------------------------------------------- private */
+
+/* Resident pages from /proc/self/statm, read without stdio (no allocation). */
+static uint64_t _rssBytes(void) {
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = buf;
+    strtoull(p, &p, 10); /* size */
+    unsigned long long resident = strtoull(p, NULL, 10);
+    return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static uint64_t _heapBytes(void) {
+    struct mallinfo2 mi = mallinfo2(); /* sums every arena */
+    return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
+}
+
+/* snprintf that appends at *len and reports overflow through *len = cap. */
+static void _append(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
+    if (*len >= cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    *len = (n < 0 || (size_t)n >= cap - *len) ? cap : *len + (size_t)n;
+}
+
+/* -------------------------------------------------------------------- API */
+
+void statsInit(void) {
+    start_ns = timerNow();
+}
+
+void statsRequestBegin(void) {
+    atomic_fetch_add_explicit(&req_total, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&req_in_flight, 1, memory_order_relaxed);
+}
+
+void statsRequestEnd(void) {
+    atomic_fetch_sub_explicit(&req_in_flight, 1, memory_order_relaxed);
+}
+
+void statsError(void) {
+    atomic_fetch_add_explicit(&req_errors, 1, memory_order_relaxed);
+}
+
+uint64_t statsInFlight(void) {
+    return atomic_load_explicit(&req_in_flight, memory_order_relaxed);
+}
+
+void statsTake(statsSnapshot *s, const config *cfg) {
+    s->cfg = cfg;
+    s->uptime_s = (double)(timerNow() - start_ns) / 1e9;
+    s->req_total = atomic_load_explicit(&req_total, memory_order_relaxed);
+    s->req_in_flight = atomic_load_explicit(&req_in_flight, memory_order_relaxed);
+    s->req_errors = atomic_load_explicit(&req_errors, memory_order_relaxed);
+    s->instances = adderGetCounters();
+    s->cache = scopeGetCounters();
+    s->rss_bytes = _rssBytes();
+    s->heap_bytes = _heapBytes();
+}
+
+size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
+    const config *c = s->cfg;
+    char maxsize[24];
+    size_t len = 0;
+    if (c->maxsize == MEMO_UNBOUNDED)
+        snprintf(maxsize, sizeof(maxsize), "null");
+    else
+        snprintf(maxsize, sizeof(maxsize), "%zu", c->maxsize);
+    _append(buf, cap, &len,
+            "{\"version\":\"%s\",\"cache_scope\":\"%s\",\"maxsize\":%s,\"delay_ms\":%u,"
+            "\"instance_bytes\":%zu,\"threads\":%u,\"uptime_s\":%.3f,"
+            "\"requests\":{\"total\":%llu,\"in_flight\":%llu,\"errors\":%llu},"
+            "\"instances\":{\"created\":%llu,\"freed\":%llu,\"live\":%llu,\"live_bytes\":%llu},"
+            "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"coalesced\":%llu,\"currsize\":%llu,"
+            "\"evictions\":%llu},"
+            "\"memory\":{\"rss_bytes\":%llu,\"heap_bytes\":%llu}}",
+            MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, c->delay_ms, c->instance_bytes,
+            c->threads, s->uptime_s, (unsigned long long)s->req_total,
+            (unsigned long long)s->req_in_flight, (unsigned long long)s->req_errors,
+            (unsigned long long)s->instances.created, (unsigned long long)s->instances.freed,
+            (unsigned long long)s->instances.live, (unsigned long long)s->instances.live_bytes,
+            (unsigned long long)s->cache.hits, (unsigned long long)s->cache.misses,
+            (unsigned long long)s->cache.coalesced, (unsigned long long)s->cache.currsize,
+            (unsigned long long)s->cache.evictions, (unsigned long long)s->rss_bytes,
+            (unsigned long long)s->heap_bytes);
+    return len < cap ? len : 0;
+}
+
+size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
+    static const struct {
+        const char *name, *type, *help;
+        size_t offset;
+    } metrics[] = {
+#define M(name, type, help, field) {name, type, help, offsetof(statsSnapshot, field)}
+        M("requests_total", "counter", "POST /calculate requests received.", req_total),
+        M("requests_in_flight", "gauge", "POST /calculate requests being processed.",
+          req_in_flight),
+        M("request_errors_total", "counter", "Error answers (status >= 400) on any route.",
+          req_errors),
+        M("instances_created_total", "counter", "SlowAdder instances made.", instances.created),
+        M("instances_freed_total", "counter", "SlowAdder instances freed.", instances.freed),
+        M("instances_live", "gauge", "SlowAdder instances alive now.", instances.live),
+        M("instances_live_bytes", "gauge", "Bytes allocated for live SlowAdder instances.",
+          instances.live_bytes),
+        M("cache_hits_total", "counter", "Memo cache hits, coalesced waits included.", cache.hits),
+        M("cache_misses_total", "counter", "Memo cache misses.", cache.misses),
+        M("cache_coalesced_total", "counter",
+          "Misses that waited for the same key's computation in flight.", cache.coalesced),
+        M("cache_evictions_total", "counter", "Memo cache entries evicted.", cache.evictions),
+        M("cache_entries", "gauge", "Memo cache entries held now, over every cache.",
+          cache.currsize),
+        M("memory_rss_bytes", "gauge", "Resident set size, from the kernel.", rss_bytes),
+        M("memory_heap_bytes", "gauge", "Heap bytes allocated and not freed, from the allocator.",
+          heap_bytes),
+#undef M
+    };
+    const config *c = s->cfg;
+    size_t len = 0;
+    char maxsize[24];
+    if (c->maxsize == MEMO_UNBOUNDED)
+        snprintf(maxsize, sizeof(maxsize), "none");
+    else
+        snprintf(maxsize, sizeof(maxsize), "%zu", c->maxsize);
+    _append(buf, cap, &len,
+            "# HELP memoscope_info The running configuration.\n# TYPE memoscope_info gauge\n"
+            "memoscope_info{version=\"%s\",cache_scope=\"%s\",maxsize=\"%s\"} 1\n"
+            "# HELP memoscope_uptime_seconds Seconds since start.\n"
+            "# TYPE memoscope_uptime_seconds gauge\nmemoscope_uptime_seconds %.3f\n",
+            MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, s->uptime_s);
+    for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
+        uint64_t v = *(const uint64_t *)((const char *)s + metrics[i].offset);
+        _append(buf, cap, &len,
+                "# HELP memoscope_%s %s\n# TYPE memoscope_%s %s\nmemoscope_%s %llu\n",
+                metrics[i].name, metrics[i].help, metrics[i].name, metrics[i].type, metrics[i].name,
+                (unsigned long long)v);
+    }
+    return len < cap ? len : 0;
+}

@@ -1,0 +1,44 @@
+/* timer.h -- one thread that runs callbacks at deadlines (a min-heap).
+ *
+ * Slow calls wait here instead of in a worker thread: a request suspends
+ * its connection and adds a timer whose callback resumes it. The heap keeps
+ * add and fire O(log n) with thousands pending; ties fire in the order they
+ * were added (a sequence number, as libuv's timer.c).
+ *
+ * A timer is owned by the caller (embedded in its request) and must stay
+ * valid until its callback has run. Callbacks run on the timer thread with
+ * no lock held. Thread-safe: timerAdd and timerHurry may be called from any
+ * thread between timerStart and timerStop.
+ */
+#ifndef TIMER_H
+#define TIMER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct timer {
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC */
+    uint64_t seq;
+    void (*cb)(struct timer *t);
+} timer;
+
+/* Starts the timer thread, with room for capacity pending timers (the heap
+ * never grows, so timerAdd cannot fail on memory). Returns false on error. */
+bool timerStart(size_t capacity);
+
+/* Fires whatever is still pending, stops the thread and frees the heap. */
+void timerStop(void);
+
+/* Runs cb(t) on the timer thread after delay_ms. Returns false (and does
+ * nothing) when capacity timers are already pending. */
+bool timerAdd(timer *t, unsigned delay_ms, void (*cb)(timer *t));
+
+/* From now on every pending and every new timer fires at once: used when
+ * shutdown's grace period is over. */
+void timerHurry(void);
+
+/* The monotonic clock, in nanoseconds. */
+uint64_t timerNow(void);
+
+#endif /* TIMER_H */

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Stage 40: the live page in a real browser (issue 8). Debian's Chromium,
+# driven headless by playwright-core, loads GET / from the server built in
+# build/, under a short load from the test itself (loopback only), and checks
+# that the charts get points, that the clear button frees the instances, that
+# the page rides out a restart and fits a phone. Saves screenshots
+# (MEMOSCOPE_SCREENSHOT, default /tmp/memoscope-live-page.png).
+# Run from the repository root; exits non-zero on any failure.
+set -euo pipefail
+. scripts/lib.sh
+
+STAGE_TIMEOUT_S=240 # the test takes ~15 s; this bounds a hung browser
+
+need_pkgs chromium
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    need_pkgs nodejs npm
+fi
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if ((node_major < 18)); then
+    echo "node $(node --version) is too old: the browser test needs node 18 or later" >&2
+    exit 1
+fi
+
+# The server dev.sh built; build it here only when the stage runs alone.
+if [ ! -x build/server/memoscope ]; then
+    need_pkgs $BUILD_PKGS
+    build build
+fi
+
+t0=$(date +%s)
+say "npm ci in tests/browser (playwright-core only; it never downloads a browser)"
+(cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+
+say "browser test"
+(cd tests/browser && MEMOSCOPE_BIN="$PWD/../../build/server/memoscope" \
+    timeout --kill-after=10 "$STAGE_TIMEOUT_S" node --test live-page.test.mjs)
+say "browser stage passed in $(($(date +%s) - t0)) s"

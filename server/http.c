@@ -73,6 +73,7 @@ typedef struct calcState {
     timer tm;
     scopeWaiter waiter;
     atomic_int wait_state;
+    bool ended; /* counted out of requests in flight */
 } calcState;
 
 #define JSON_TYPE "application/json"
@@ -90,6 +91,7 @@ static struct {
     atomic_bool shutting_down;
     atomic_bool hurry;       /* grace period over: no more waiting */
     atomic_uint suspended;   /* connections suspended now */
+    atomic_uint open;        /* calculate requests not yet completed by MHD */
     struct MHD_Response *ok; /* the fixed answers, built once, shared */
     struct MHD_Response *page;
 } H;
@@ -215,17 +217,36 @@ static void _record(calcState *cs, int64_t value, bool cached) {
     cs->next++;
 }
 
+/* The request's work is over: its instance is released and it leaves the
+ * in-flight count before its answer is queued, so that a client that reads
+ * /stats right after its answer sees its instance gone (local scope). */
+static void _finish(calcState *cs) {
+    if (cs->ended)
+        return;
+    cs->ended = true;
+    cs->phase = PH_ANSWERED;
+    adderRelease(cs->ad);
+    cs->ad = NULL;
+    statsRequestEnd();
+}
+
+/* An error answer for a request that has state. */
+static enum MHD_Result _fail(calcState *cs, unsigned status, const char *msg) {
+    _finish(cs);
+    return _error(cs->conn, status, msg, NULL);
+}
+
 static enum MHD_Result _answer(calcState *cs) {
     char buf[ANSWER_BYTES];
     size_t n = 0;
     double elapsed_ms = (double)(timerNow() - cs->start_ns) / 1e6;
-    cs->phase = PH_ANSWERED;
+    unsigned long long id = cs->ad->id;
+    _finish(cs);
     if (!cs->req.batch) {
         n = (size_t)snprintf(
             buf, sizeof(buf),
             "{\"result\":%lld,\"cached\":%s,\"instance\":%llu,\"elapsed_ms\":%.1f}",
-            (long long)cs->results[0], cs->cached[0] ? "true" : "false",
-            (unsigned long long)cs->ad->id, elapsed_ms);
+            (long long)cs->results[0], cs->cached[0] ? "true" : "false", id, elapsed_ms);
     } else {
         n = (size_t)snprintf(buf, sizeof(buf), "{\"results\":[");
         for (unsigned i = 0; i < cs->req.ncalls; i++)
@@ -233,7 +254,7 @@ static enum MHD_Result _answer(calcState *cs) {
                                   i ? "," : "", (long long)cs->results[i],
                                   cs->cached[i] ? "true" : "false");
         n += (size_t)snprintf(buf + n, sizeof(buf) - n, "],\"instance\":%llu,\"elapsed_ms\":%.1f}",
-                              (unsigned long long)cs->ad->id, elapsed_ms);
+                              id, elapsed_ms);
     }
     return _queue(cs->conn, MHD_HTTP_OK, JSON_TYPE, buf, n, NULL);
 }
@@ -298,11 +319,8 @@ static enum MHD_Result _resumed(calcState *cs) {
 static enum MHD_Result _bodyChunk(calcState *cs, const char *data, size_t *size) {
     size_t n = *size;
     *size = 0;
-    if (n > H.cfg->max_body_bytes - cs->body_len) {
-        cs->phase = PH_ANSWERED;
-        return _error(cs->conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                      "the body is larger than max_body_bytes", NULL);
-    }
+    if (n > H.cfg->max_body_bytes - cs->body_len)
+        return _fail(cs, MHD_HTTP_CONTENT_TOO_LARGE, "the body is larger than max_body_bytes");
     if (cs->body_len + n + 1 > cs->body_cap) {
         size_t cap = cs->body_cap ? cs->body_cap : FIRST_BODY_CAP;
         while (cap < cs->body_len + n + 1)
@@ -310,10 +328,8 @@ static enum MHD_Result _bodyChunk(calcState *cs, const char *data, size_t *size)
         if (cap > H.cfg->max_body_bytes + 1)
             cap = H.cfg->max_body_bytes + 1;
         char *grown = realloc(cs->body, cap);
-        if (!grown) {
-            cs->phase = PH_ANSWERED;
-            return _error(cs->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-        }
+        if (!grown)
+            return _fail(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         cs->body = grown;
         cs->body_cap = cap;
     }
@@ -328,17 +344,13 @@ static enum MHD_Result _bodyDone(calcState *cs) {
     const char *body = cs->body ? cs->body : empty;
     if (cs->body)
         cs->body[cs->body_len] = '\0';
-    if (!requestParse(body, cs->body_len, &cs->req, err)) {
-        cs->phase = PH_ANSWERED;
-        return _error(cs->conn, MHD_HTTP_BAD_REQUEST, err, NULL);
-    }
+    if (!requestParse(body, cs->body_len, &cs->req, err))
+        return _fail(cs, MHD_HTTP_BAD_REQUEST, err);
     free(cs->body); /* parsed: the calls are all we need now */
     cs->body = NULL;
     cs->ad = scopeNewAdder(cs->req.has_delay ? cs->req.delay_ms : H.cfg->delay_ms);
-    if (!cs->ad) {
-        cs->phase = PH_ANSWERED;
-        return _error(cs->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-    }
+    if (!cs->ad)
+        return _fail(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     return _run(cs);
 }
 
@@ -358,6 +370,7 @@ static enum MHD_Result _calculateFirst(struct MHD_Connection *conn, void **req_c
     cs->start_ns = timerNow();
     cs->waiter.wake = _flightDone;
     statsRequestBegin();
+    atomic_fetch_add(&H.open, 1);
     *req_cls = cs;
     return MHD_YES;
 }
@@ -445,10 +458,10 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!cs)
         return;
     *req_cls = NULL;
-    adderRelease(cs->ad);
+    _finish(cs); /* when it ended without an answer: the client went away */
     free(cs->body);
     free(cs);
-    statsRequestEnd();
+    atomic_fetch_sub(&H.open, 1);
 }
 
 /* -------------------------------------------------------------------- API */
@@ -490,10 +503,12 @@ bool httpStart(const config *cfg, unsigned *port) {
         return false;
     }
 
-    /* One thread: poll(), since epoll on a single thread stalls past 128
-     * connections in 0.9.75 (see NOTES.md). A pool: epoll per worker. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-                     (cfg->threads > 1 ? MHD_USE_EPOLL : MHD_USE_POLL) | (v6 ? MHD_USE_IPv6 : 0);
+    /* poll(), not epoll: in 0.9.75 MHD_quiesce_daemon races a pool worker
+     * that drops the listen socket from its epoll set first, and panics on
+     * the ENOENT (seen in our SIGTERM tests); single-thread epoll also stalls
+     * past 128 connections (NOTES.md). poll() has neither problem. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_POLL |
+                     (v6 ? MHD_USE_IPv6 : 0);
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &sa},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)_completed, NULL},
@@ -533,7 +548,7 @@ void httpStop(unsigned grace_ms) {
         MHD_socket listen_fd = MHD_quiesce_daemon(H.daemon);
 
         uint64_t deadline = timerNow() + (uint64_t)grace_ms * 1000000ull;
-        while (statsInFlight() > 0 && timerNow() < deadline)
+        while (atomic_load(&H.open) > 0 && timerNow() < deadline)
             _nap(DRAIN_POLL_NS);
 
         /* Grace is over: cut every wait short. Nothing suspends any more, so

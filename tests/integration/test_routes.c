@@ -1,0 +1,446 @@
+/* test_routes.c -- every route of the contract, each scope's lifetime rules,
+ * exact results and a clean exit, against the real binary. */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define STOP_MS 15000
+
+static const char *const NO_DELAY[] = {"--delay-ms", "0", NULL};
+
+/* POSTs {"a": a, "b": b} and returns the reply. */
+static reply calc(const server *s, long long a, long long b) {
+    char body[96];
+    snprintf(body, sizeof(body), "{\"a\": %lld, \"b\": %lld}", a, b);
+    return httpDo(s, "POST", "/calculate", body);
+}
+
+/* n requests with distinct keys; checks each answered 200. */
+static void calcMany(const server *s, int n) {
+    for (int i = 0; i < n; i++) {
+        reply r = calc(s, i, 1);
+        CHECK_EQ(r.status, 200);
+        replyFree(&r);
+    }
+}
+
+/* ------------------------------------------------------------- calculate */
+
+static void calculate_answers_the_sum_with_its_instance(void) {
+    server s;
+    CHECK(serverStart(&s, NO_DELAY));
+    reply r = calc(&s, 1, 2);
+    CHECK_EQ(r.status, 200);
+    CHECK(strncmp(r.content_type, "application/json", 16) == 0);
+    CHECK_EQ(jsonInt(r.body, "result"), 3);
+    CHECK(strstr(r.body, "\"cached\":false") != NULL);
+    long long first = jsonInt(r.body, "instance");
+    CHECK(first >= 1);
+    CHECK(strstr(r.body, "\"elapsed_ms\":") != NULL);
+    replyFree(&r);
+
+    r = calc(&s, 1, 2); /* a new request is a new instance */
+    CHECK_EQ(jsonInt(r.body, "instance"), first + 1);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void results_are_exact_at_the_limits(void) {
+    static const struct {
+        long long a, b, sum;
+    } cases[] = {
+        {9007199254740991LL, 9007199254740991LL, 18014398509481982LL},
+        {-9007199254740991LL, -9007199254740991LL, -18014398509481982LL},
+        {9007199254740991LL, -1, 9007199254740990LL},
+        {9007199254740990LL, 1, 9007199254740991LL},
+        {0, 0, 0},
+    };
+    server s;
+    CHECK(serverStart(&s, NO_DELAY));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        reply r = calc(&s, cases[i].a, cases[i].b);
+        CHECK_EQ(r.status, 200);
+        CHECK_EQ(jsonInt(r.body, "result"), cases[i].sum);
+        replyFree(&r);
+    }
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void a_batch_runs_on_one_instance_and_hits_its_own_cache(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "local", NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    reply r = httpDo(&s, "POST", "/calculate",
+                     "{\"calls\": [{\"a\": 1, \"b\": 2}, {\"a\": 1, \"b\": 2}, {\"a\": 5, \"b\": -7}]}");
+    CHECK_EQ(r.status, 200);
+    CHECK(strstr(r.body, "{\"results\":[{\"result\":3,\"cached\":false},"
+                         "{\"result\":3,\"cached\":true},{\"result\":-2,\"cached\":false}]") ==
+          r.body);
+    CHECK(jsonInt(r.body, "instance") >= 1);
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "cache.hits"), 1);
+    CHECK_EQ(statsInt(&s, "cache.misses"), 2);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void a_miss_waits_the_delay_and_a_hit_does_not(void) {
+    const char *const args[] = {"--delay-ms", "300", "--cache-scope", "shared", NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    uint64_t t0 = nowMs();
+    reply r = calc(&s, 4, 4);
+    uint64_t miss_ms = nowMs() - t0;
+    CHECK(miss_ms >= 300);
+    CHECK(strstr(r.body, "\"cached\":false") != NULL);
+    replyFree(&r);
+
+    t0 = nowMs();
+    r = calc(&s, 4, 4);
+    uint64_t hit_ms = nowMs() - t0;
+    CHECK(strstr(r.body, "\"cached\":true") != NULL);
+    CHECK(hit_ms < 300);
+    replyFree(&r);
+
+    /* delay_ms in the body overrides the setting for that instance. */
+    t0 = nowMs();
+    r = httpDo(&s, "POST", "/calculate", "{\"a\": 9, \"b\": 9, \"delay_ms\": 0}");
+    CHECK_EQ(jsonInt(r.body, "result"), 18);
+    CHECK(nowMs() - t0 < 300);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void curl_form_content_type_is_accepted(void) {
+    /* httpDo sends no Content-Type of JSON: curl -d's form type is used. */
+    server s;
+    CHECK(serverStart(&s, NO_DELAY));
+    reply r = httpDo(&s, "POST", "/calculate", "{\"a\":1,\"b\":2}");
+    CHECK_EQ(r.status, 200);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+/* ---------------------------------------------------------------- scopes */
+
+static void global_unbounded_keeps_every_instance_until_cleared(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize", "none",
+                                NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    calcMany(&s, 50);
+    CHECK_EQ(statsInt(&s, "instances.created"), 50);
+    CHECK_EQ(statsInt(&s, "instances.live"), 50);
+    CHECK_EQ(statsInt(&s, "cache.currsize"), 50);
+    CHECK_EQ(statsInt(&s, "cache.evictions"), 0);
+
+    reply r = httpDo(&s, "GET", "/cache", NULL);
+    CHECK_EQ(jsonInt(r.body, "currsize"), 50);
+    CHECK_EQ(jsonInt(r.body, "misses"), 50);
+    CHECK(strstr(r.body, "\"maxsize\":null") != NULL);
+    replyFree(&r);
+
+    r = httpDo(&s, "DELETE", "/cache", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(jsonInt(r.body, "entries_freed"), 50);
+    CHECK_EQ(jsonInt(r.body, "instances_freed"), 50);
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "instances.live"), 0);
+    CHECK_EQ(statsInt(&s, "instances.live_bytes"), 0);
+    CHECK_EQ(statsInt(&s, "instances.freed"), 50);
+
+    r = httpDo(&s, "GET", "/cache", NULL); /* cache_clear resets the counts */
+    CHECK_EQ(jsonInt(r.body, "hits"), 0);
+    CHECK_EQ(jsonInt(r.body, "misses"), 0);
+    CHECK_EQ(jsonInt(r.body, "currsize"), 0);
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "cache.misses"), 50); /* /stats counts for ever */
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void global_bounded_plateaus_at_maxsize(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize", "16",
+                                NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    calcMany(&s, 40);
+    CHECK_EQ(statsInt(&s, "instances.live"), 16);
+    CHECK_EQ(statsInt(&s, "cache.currsize"), 16);
+    CHECK_EQ(statsInt(&s, "cache.evictions"), 24);
+    CHECK_EQ(statsInt(&s, "instances.freed"), 24);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void global_never_hits_across_requests(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    for (int i = 0; i < 3; i++) {
+        reply r = calc(&s, 7, 7);
+        CHECK(strstr(r.body, "\"cached\":false") != NULL);
+        replyFree(&r);
+    }
+    CHECK_EQ(statsInt(&s, "cache.hits"), 0);
+    CHECK_EQ(statsInt(&s, "instances.live"), 3);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void local_frees_each_instance_with_its_request(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "local", NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    calcMany(&s, 50);
+    CHECK_EQ(statsInt(&s, "instances.created"), 50);
+    CHECK_EQ(statsInt(&s, "instances.live"), 0);
+    CHECK_EQ(statsInt(&s, "cache.currsize"), 0);
+    reply r = httpDo(&s, "DELETE", "/cache", NULL); /* no process-wide cache */
+    CHECK_EQ(jsonInt(r.body, "entries_freed"), 0);
+    CHECK_EQ(jsonInt(r.body, "instances_freed"), 0);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void shared_hits_across_requests_and_holds_no_instance(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "shared", "--maxsize", "8",
+                                NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    reply r = calc(&s, 2, 3);
+    CHECK(strstr(r.body, "\"cached\":false") != NULL);
+    replyFree(&r);
+    r = calc(&s, 2, 3);
+    CHECK(strstr(r.body, "\"cached\":true") != NULL);
+    CHECK_EQ(jsonInt(r.body, "result"), 5);
+    replyFree(&r);
+    calcMany(&s, 20); /* bounded: 8 entries at most */
+    CHECK_EQ(statsInt(&s, "instances.live"), 0);
+    CHECK_EQ(statsInt(&s, "cache.currsize"), 8);
+    r = httpDo(&s, "DELETE", "/cache", NULL);
+    CHECK_EQ(jsonInt(r.body, "entries_freed"), 8);
+    CHECK_EQ(jsonInt(r.body, "instances_freed"), 0);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void off_never_caches(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "off", NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    for (int i = 0; i < 2; i++) {
+        reply r = httpDo(&s, "POST", "/calculate", "{\"calls\":[{\"a\":1,\"b\":1},{\"a\":1,\"b\":1}]}");
+        CHECK(strstr(r.body, "\"cached\":true") == NULL);
+        replyFree(&r);
+    }
+    CHECK_EQ(statsInt(&s, "instances.live"), 0);
+    CHECK_EQ(statsInt(&s, "cache.hits"), 0);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void maxsize_zero_caches_nothing(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize", "0",
+                                NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    calcMany(&s, 10);
+    CHECK_EQ(statsInt(&s, "instances.live"), 0);
+    CHECK_EQ(statsInt(&s, "cache.misses"), 10);
+    CHECK_EQ(statsInt(&s, "cache.currsize"), 0);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void live_bytes_are_exact(void) {
+    /* Two servers whose instances differ by 1000 payload bytes: the live
+     * bytes of 10 instances differ by exactly 10 * 1000. */
+    long long bytes[2];
+    const char *sizes[2] = {"24", "1024"};
+    for (int i = 0; i < 2; i++) {
+        const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize",
+                                    "none", "--instance-bytes", sizes[i], NULL};
+        server s;
+        CHECK(serverStart(&s, args));
+        calcMany(&s, 10);
+        bytes[i] = statsInt(&s, "instances.live_bytes");
+        CHECK_EQ(statsInt(&s, "instance_bytes"), atoi(sizes[i]));
+        CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+    }
+    CHECK_EQ(bytes[1] - bytes[0], 10 * 1000);
+    CHECK(bytes[0] >= 10 * 24 && bytes[0] < 10 * (24 + 128)); /* payload + a small header */
+}
+
+/* ------------------------------------------------------- the other routes */
+
+static void stats_has_every_field_of_the_contract(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "shared", "--maxsize", "64",
+                                "--instance-bytes", "2048", NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    reply r = httpDo(&s, "GET", "/stats", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK(strncmp(r.content_type, "application/json", 16) == 0);
+    CHECK(jsonStrEq(r.body, "cache_scope", "shared"));
+    CHECK_EQ(jsonInt(r.body, "maxsize"), 64);
+    CHECK_EQ(jsonInt(r.body, "delay_ms"), 0);
+    CHECK_EQ(jsonInt(r.body, "instance_bytes"), 2048);
+    CHECK(strstr(r.body, "\"uptime_s\":") != NULL);
+    static const char *const fields[] = {
+        "requests.total",     "requests.in_flight", "requests.errors",  "instances.created",
+        "instances.freed",    "instances.live",     "instances.live_bytes", "cache.hits",
+        "cache.misses",       "cache.currsize",     "cache.evictions",  "cache.coalesced",
+        "memory.rss_bytes",   "memory.heap_bytes"};
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        long long v = jsonInt(r.body, fields[i]);
+        if (v == LLONG_MIN)
+            fprintf(stderr, "  missing %s\n", fields[i]);
+        CHECK(v != LLONG_MIN && v >= 0);
+    }
+    CHECK(jsonInt(r.body, "memory.rss_bytes") > 1 << 20);
+    CHECK(jsonInt(r.body, "memory.heap_bytes") > 0);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void metrics_are_prometheus_text(void) {
+    server s;
+    CHECK(serverStart(&s, NO_DELAY));
+    calcMany(&s, 3);
+    reply r = httpDo(&s, "GET", "/metrics", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK(strncmp(r.content_type, "text/plain; version=0.0.4", 25) == 0);
+    CHECK(strstr(r.body, "# TYPE memoscope_requests_total counter\n") != NULL);
+    CHECK(strstr(r.body, "\nmemoscope_requests_total 3\n") != NULL);
+    CHECK(strstr(r.body, "\nmemoscope_instances_created_total 3\n") != NULL);
+    CHECK(strstr(r.body, "\nmemoscope_memory_rss_bytes ") != NULL);
+    CHECK(strstr(r.body, "memoscope_info{version=\"") != NULL);
+    /* every sample line is "name value" or "name{labels} value" */
+    int samples = 0;
+    for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#')
+            continue;
+        CHECK(strncmp(line, "memoscope_", 10) == 0);
+        CHECK(strchr(line, ' ') != NULL);
+        samples++;
+    }
+    CHECK(samples >= 15);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void healthz_page_and_unknown_paths(void) {
+    server s;
+    CHECK(serverStart(&s, NO_DELAY));
+    reply r = httpDo(&s, "GET", "/healthz", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK(jsonStrEq(r.body, "status", "ok"));
+    replyFree(&r);
+    r = httpDo(&s, "GET", "/", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK(strncmp(r.content_type, "text/html", 9) == 0);
+    CHECK(strstr(r.body, "<html") != NULL);
+    replyFree(&r);
+    r = httpDo(&s, "GET", "/nope", NULL);
+    CHECK_EQ(r.status, 404);
+    CHECK(jsonStrEq(r.body, "error", "no such path: see GET / for the live page"));
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "requests.errors"), 1);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void wrong_methods_get_405_with_allow(void) {
+    static const struct {
+        const char *method, *path, *allow;
+    } cases[] = {
+        {"GET", "/calculate", "POST"},   {"PUT", "/calculate", "POST"},
+        {"POST", "/stats", "GET, HEAD"}, {"DELETE", "/metrics", "GET, HEAD"},
+        {"POST", "/cache", "GET, HEAD, DELETE"}, {"POST", "/healthz", "GET, HEAD"},
+        {"DELETE", "/", "GET, HEAD"},
+    };
+    server s;
+    CHECK(serverStart(&s, NO_DELAY));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        reply r = httpDo(&s, cases[i].method, cases[i].path, NULL);
+        CHECK_EQ(r.status, 405);
+        CHECK(strcmp(r.allow, cases[i].allow) == 0);
+        CHECK(jsonInt(r.body, "error") == LLONG_MIN && strstr(r.body, "\"error\":") != NULL);
+        replyFree(&r);
+    }
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void bad_bodies_get_400_and_change_nothing(void) {
+    static const char *const bodies[] = {
+        "",  "not json", "[1,2]", "{\"a\":1}", "{\"a\":1,\"b\":\"2\"}", "{\"a\":1.5,\"b\":2}",
+        "{\"a\":9007199254740992,\"b\":0}", "{\"a\":1,\"b\":2,\"c\":3}", "{\"calls\":[]}",
+        "{\"a\":1,\"b\":2,\"delay_ms\":-1}",
+    };
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+        reply r = httpDo(&s, "POST", "/calculate", bodies[i]);
+        CHECK_EQ(r.status, 400);
+        CHECK(strstr(r.body, "{\"error\":\"") == r.body);
+        replyFree(&r);
+    }
+    CHECK_EQ(statsInt(&s, "instances.created"), 0);
+    CHECK_EQ(statsInt(&s, "cache.currsize"), 0);
+    CHECK_EQ(statsInt(&s, "requests.errors"), (long long)(sizeof(bodies) / sizeof(bodies[0])));
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void a_body_over_the_limit_gets_413(void) {
+    const char *const args[] = {"--delay-ms", "0", "--max-body-bytes", "100", NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    char body[200];
+    snprintf(body, sizeof(body), "{\"a\": 1, \"b\": 2, \"pad\": \"%0120d\"}", 0);
+    reply r = httpDo(&s, "POST", "/calculate", body);
+    CHECK_EQ(r.status, 413);
+    replyFree(&r);
+    r = calc(&s, 1, 2); /* and the server goes on */
+    CHECK_EQ(r.status, 200);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+/* ---------------------------------------------------------------- process */
+
+static void sigterm_and_sigint_exit_zero(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize", "none",
+                                NULL};
+    int sigs[2] = {SIGTERM, SIGINT};
+    for (int i = 0; i < 2; i++) {
+        server s;
+        CHECK(serverStart(&s, args));
+        calcMany(&s, 20); /* instances held by the cache are freed at exit */
+        CHECK_EQ(serverStop(&s, sigs[i], STOP_MS), 0);
+    }
+}
+
+int main(void) {
+    static const harnessTest tests[] = {
+        TEST(calculate_answers_the_sum_with_its_instance),
+        TEST(results_are_exact_at_the_limits),
+        TEST(a_batch_runs_on_one_instance_and_hits_its_own_cache),
+        TEST(a_miss_waits_the_delay_and_a_hit_does_not),
+        TEST(curl_form_content_type_is_accepted),
+        TEST(global_unbounded_keeps_every_instance_until_cleared),
+        TEST(global_bounded_plateaus_at_maxsize),
+        TEST(global_never_hits_across_requests),
+        TEST(local_frees_each_instance_with_its_request),
+        TEST(shared_hits_across_requests_and_holds_no_instance),
+        TEST(off_never_caches),
+        TEST(maxsize_zero_caches_nothing),
+        TEST(live_bytes_are_exact),
+        TEST(stats_has_every_field_of_the_contract),
+        TEST(metrics_are_prometheus_text),
+        TEST(healthz_page_and_unknown_paths),
+        TEST(wrong_methods_get_405_with_allow),
+        TEST(bad_bodies_get_400_and_change_nothing),
+        TEST(a_body_over_the_limit_gets_413),
+        TEST(sigterm_and_sigint_exit_zero),
+    };
+    return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
+}

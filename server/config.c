@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,7 +47,7 @@ static const setting settings[] = {
     {"instance-bytes", "MEMOSCOPE_INSTANCE_BYTES", KIND_SIZE, FIELD(instance_bytes), 0,
      MAX_INSTANCE_BYTES, "payload of each SlowAdder, in bytes"},
     {"threads", "MEMOSCOPE_THREADS", KIND_UINT, FIELD(threads), 1, MAX_THREADS,
-     "worker threads (default: number of CPUs)"},
+     "worker threads, one per CPU this process may use"},
     {"max-body-bytes", "MEMOSCOPE_MAX_BODY_BYTES", KIND_SIZE, FIELD(max_body_bytes), MIN_BODY_BYTES,
      MAX_BODY_BYTES, "larger request bodies get 413"},
     {"max-connections", "MEMOSCOPE_MAX_CONNECTIONS", KIND_UINT, FIELD(max_connections), 1,
@@ -60,6 +61,15 @@ static const char *scope_names[] = {"global", "local", "shared", "off"};
 
 /* ---------------------------------------------------------------- private */
 
+/* The CPUs this process may run on (a container's --cpuset-cpus, taskset),
+ * which may be fewer than the machine has. */
+static unsigned _cpusAvailable(void) {
+    cpu_set_t set;
+    long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                          : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
 static void _defaults(config *cfg) {
     memset(cfg, 0, sizeof(*cfg));
     cfg->port = 8080;
@@ -68,8 +78,7 @@ static void _defaults(config *cfg) {
     cfg->maxsize = 128;
     cfg->delay_ms = 100;
     cfg->instance_bytes = 4096;
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->threads = ncpu < 1 ? 1 : ncpu > MAX_THREADS ? MAX_THREADS : (unsigned)ncpu;
+    cfg->threads = _cpusAvailable();
     cfg->max_body_bytes = 16384;
     cfg->max_connections = 4096;
     cfg->timeout_s = 30;

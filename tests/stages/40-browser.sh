@@ -4,12 +4,14 @@
 # build/, under a short load from the test itself (loopback only), and checks
 # that the charts get points, that the clear button frees the instances, that
 # the page rides out a restart and fits a phone. Saves screenshots
-# (MEMOSCOPE_SCREENSHOT, default /tmp/memoscope-live-page.png).
+# (MEMOSCOPE_SCREENSHOT, default /tmp/memoscope-live-page.png). With
+# MEMOSCOPE_LONG=1 it also soaks the page for a simulated hour.
 # Run from the repository root; exits non-zero on any failure.
 set -euo pipefail
 . scripts/lib.sh
 
-STAGE_TIMEOUT_S=240 # the test takes ~15 s; this bounds a hung browser
+TEST_TIMEOUT_S=240 # the test takes ~15 s; these bound a hung browser
+SOAK_TIMEOUT_S=900 # the soak takes ~2 min
 
 need_pkgs chromium
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
@@ -33,5 +35,10 @@ say "npm ci in tests/browser (playwright-core only; it never downloads a browser
 
 say "browser test"
 (cd tests/browser && MEMOSCOPE_BIN="$PWD/../../build/server/memoscope" \
-    timeout --kill-after=10 "$STAGE_TIMEOUT_S" node --test live-page.test.mjs)
+    timeout --kill-after=10 "$TEST_TIMEOUT_S" node --test live-page.test.mjs)
+if [ "${MEMOSCOPE_LONG:-0}" = 1 ]; then
+    say "browser soak: an hour of polling on a fake clock (~2 min)"
+    (cd tests/browser && MEMOSCOPE_BIN="$PWD/../../build/server/memoscope" \
+        timeout --kill-after=10 "$SOAK_TIMEOUT_S" node --test soak.test.mjs)
+fi
 say "browser stage passed in $(($(date +%s) - t0)) s"

@@ -1,0 +1,149 @@
+/* test_config.c -- every setting is a flag and an environment variable, the
+ * flag wins, and a bad value is refused with a message naming the setting. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "config.h"
+#include "memo.h"
+
+static char out_buf[8192], err_buf[1024];
+
+/* Parses argv (NULL-terminated) with output captured in out_buf, err_buf. */
+static configResult parse(config *cfg, const char **argv) {
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    memset(out_buf, 0, sizeof(out_buf));
+    memset(err_buf, 0, sizeof(err_buf));
+    FILE *out = fmemopen(out_buf, sizeof(out_buf) - 1, "w");
+    FILE *err = fmemopen(err_buf, sizeof(err_buf) - 1, "w");
+    configResult r = configParse(cfg, argc, (char **)argv, out, err);
+    fclose(out);
+    fclose(err);
+    return r;
+}
+
+static void defaults_are_the_contracts(void) {
+    config c;
+    const char *argv[] = {"memoscope", NULL};
+    CHECK(parse(&c, argv) == CONFIG_OK);
+    CHECK_EQ(c.port, 8080);
+    CHECK(strcmp(c.bind, "0.0.0.0") == 0);
+    CHECK(c.scope == SCOPE_LOCAL);
+    CHECK_EQ(c.maxsize, 128);
+    CHECK_EQ(c.delay_ms, 100);
+    CHECK_EQ(c.instance_bytes, 4096);
+    CHECK(c.threads >= 1);
+    CHECK_EQ(c.max_body_bytes, 16384);
+}
+
+static void flags_in_both_forms(void) {
+    config c;
+    const char *argv[] = {"memoscope",
+                          "--port",
+                          "0",
+                          "--cache-scope=global",
+                          "--maxsize",
+                          "none",
+                          "--delay-ms=0",
+                          "--bind",
+                          "::1",
+                          "--threads",
+                          "3",
+                          NULL};
+    CHECK(parse(&c, argv) == CONFIG_OK);
+    CHECK_EQ(c.port, 0);
+    CHECK(c.scope == SCOPE_GLOBAL);
+    CHECK(c.maxsize == MEMO_UNBOUNDED);
+    CHECK_EQ(c.delay_ms, 0);
+    CHECK(strcmp(c.bind, "::1") == 0);
+    CHECK_EQ(c.threads, 3);
+}
+
+static void environment_is_read_and_the_flag_wins(void) {
+    config c;
+    setenv("MEMOSCOPE_CACHE_SCOPE", "shared", 1);
+    setenv("MEMOSCOPE_MAXSIZE", "7", 1);
+    const char *argv[] = {"memoscope", "--maxsize", "9", NULL};
+    CHECK(parse(&c, argv) == CONFIG_OK);
+    CHECK(c.scope == SCOPE_SHARED);
+    CHECK_EQ(c.maxsize, 9);
+    unsetenv("MEMOSCOPE_CACHE_SCOPE");
+    unsetenv("MEMOSCOPE_MAXSIZE");
+}
+
+static void bad_values_are_refused_naming_the_setting(void) {
+    static const struct {
+        const char *flag, *value, *named;
+    } cases[] = {
+        {"--port", "65536", "--port"},
+        {"--port", "-1", "--port"},
+        {"--port", "80x", "--port"},
+        {"--port", "", "--port"},
+        {"--cache-scope", "Global", "--cache-scope"},
+        {"--maxsize", "-3", "--maxsize"},
+        {"--maxsize", "nonee", "--maxsize"},
+        {"--delay-ms", "10001", "--delay-ms"},
+        {"--bind", "localhost", "--bind"},
+        {"--threads", "0", "--threads"},
+        {"--instance-bytes", "1e3", "--instance-bytes"},
+        {"--max-body-bytes", "1", "--max-body-bytes"},
+        {"--timeout-s", "0", "--timeout-s"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        config c;
+        const char *argv[] = {"memoscope", cases[i].flag, cases[i].value, NULL};
+        CHECK(parse(&c, argv) == CONFIG_ERROR);
+        if (!strstr(err_buf, cases[i].named))
+            fprintf(stderr, "  message does not name %s: %s", cases[i].named, err_buf);
+        CHECK(strstr(err_buf, cases[i].named) != NULL);
+    }
+    setenv("MEMOSCOPE_DELAY_MS", "soon", 1);
+    config c;
+    const char *argv[] = {"memoscope", NULL};
+    CHECK(parse(&c, argv) == CONFIG_ERROR);
+    CHECK(strstr(err_buf, "MEMOSCOPE_DELAY_MS") != NULL);
+    unsetenv("MEMOSCOPE_DELAY_MS");
+}
+
+static void unknown_flags_and_missing_values_are_errors(void) {
+    config c;
+    const char *unknown[] = {"memoscope", "--colour", "red", NULL};
+    CHECK(parse(&c, unknown) == CONFIG_ERROR);
+    CHECK(strstr(err_buf, "--colour") != NULL);
+    const char *missing[] = {"memoscope", "--port", NULL};
+    CHECK(parse(&c, missing) == CONFIG_ERROR);
+    const char *stray[] = {"memoscope", "global", NULL};
+    CHECK(parse(&c, stray) == CONFIG_ERROR);
+}
+
+static void help_lists_every_setting_and_version_prints_it(void) {
+    config c;
+    const char *help[] = {"memoscope", "--help", NULL};
+    CHECK(parse(&c, help) == CONFIG_EXIT);
+    static const char *const names[] = {
+        "--port",        "MEMOSCOPE_PORT",        "--bind",           "MEMOSCOPE_BIND",
+        "--cache-scope", "MEMOSCOPE_CACHE_SCOPE", "--maxsize",        "MEMOSCOPE_MAXSIZE",
+        "--delay-ms",    "MEMOSCOPE_DELAY_MS",    "--instance-bytes", "MEMOSCOPE_INSTANCE_BYTES",
+        "--threads",     "MEMOSCOPE_THREADS",     "--max-body-bytes", "MEMOSCOPE_MAX_BODY_BYTES",
+        "--version",     "default: 8080",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        CHECK(strstr(out_buf, names[i]) != NULL);
+    const char *version[] = {"memoscope", "--version", NULL};
+    CHECK(parse(&c, version) == CONFIG_EXIT);
+    CHECK(strcmp(out_buf, "memoscope " MEMOSCOPE_VERSION "\n") == 0);
+}
+
+int main(void) {
+    static const checkTest tests[] = {
+        TEST(defaults_are_the_contracts),
+        TEST(flags_in_both_forms),
+        TEST(environment_is_read_and_the_flag_wins),
+        TEST(bad_values_are_refused_naming_the_setting),
+        TEST(unknown_flags_and_missing_values_are_errors),
+        TEST(help_lists_every_setting_and_version_prints_it),
+    };
+    return checkMain(tests, sizeof(tests) / sizeof(tests[0]));
+}

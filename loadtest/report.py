@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""report.py -- turn a load-test run folder into report.md and PNG plots.
+
+    python3 loadtest/report.py REPORT_DIR [--no-plots]
+
+REPORT_DIR is what loadtest/run.py writes: run.json (the parameters, and for
+each scope wrk's figures and the server's exit status) and one
+stats-LABEL.csv per scope (the /stats samples). This module reads them, fits
+the retained-bytes-per-request slopes, checks the contract's claims and
+writes REPORT_DIR/report.md; the plots are drawn by loadtest/plots.gp.
+
+Only the Python standard library is used (python3 from Debian 12 is enough).
+"""
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# ------------------------------------------------------------- thresholds
+# The claims of the contract, as numbers. A claim is checked only when the
+# run includes the scope it is about.
+
+SLOPE_TOLERANCE = 0.10  # global unbounded: RSS slope within 10% of instance_bytes
+FLAT_DRIFT_BYTES = 2 * 1024 * 1024  # local, off: RSS drift after warm-up below 2 MiB...
+FLAT_MIN_REQUESTS = 200_000  # ...over at least this many requests after warm-up
+NEAR_ONE_HIT_RATIO = 0.99  # shared: hit ratio "near 1"
+MANY_TIMES = 3.0  # shared: req/s at least this many times every other scope's
+
+# The columns of a stats-LABEL.csv, in order. t_s is seconds since wrk
+# started (negative before); phase is idle (before load), load or drain
+# (after wrk stopped, while requests in flight finish).
+CSV_COLUMNS = [
+    "t_s", "phase", "uptime_s", "requests", "in_flight", "errors",
+    "created", "freed", "live", "live_bytes",
+    "hits", "misses", "coalesced", "currsize", "evictions",
+    "rss_bytes", "heap_bytes",
+]  # fmt: skip
+
+MiB = 1024 * 1024
+
+
+# ------------------------------------------------------------------ input
+
+
+def read_samples(path):
+    """Reads a stats CSV. Returns a list of dicts, numbers as int or float.
+    Raises ValueError when a column is missing or a value is not a number."""
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: missing columns {missing}")
+        rows = []
+        for n, raw in enumerate(reader, start=2):
+            row = {}
+            for col in CSV_COLUMNS:
+                text = raw[col]
+                if col == "phase":
+                    row[col] = text
+                elif col in ("t_s", "uptime_s"):
+                    row[col] = float(text)
+                else:
+                    try:
+                        row[col] = int(text)
+                    except ValueError:
+                        raise ValueError(f"{path}:{n}: {col}={text!r} is not an integer")
+            rows.append(row)
+    return rows
+
+
+def stats_row(t_s, phase, stats):
+    """Flattens one /stats JSON object into a CSV row (a dict of CSV_COLUMNS)."""
+    r, i, c, m = stats["requests"], stats["instances"], stats["cache"], stats["memory"]
+    return {
+        "t_s": round(t_s, 3), "phase": phase, "uptime_s": stats["uptime_s"],
+        "requests": r["total"], "in_flight": r["in_flight"], "errors": r["errors"],
+        "created": i["created"], "freed": i["freed"], "live": i["live"],
+        "live_bytes": i["live_bytes"],
+        "hits": c["hits"], "misses": c["misses"], "coalesced": c.get("coalesced", 0),
+        "currsize": c["currsize"], "evictions": c["evictions"],
+        "rss_bytes": m["rss_bytes"], "heap_bytes": m["heap_bytes"],
+    }  # fmt: skip
+
+
+def load_run(folder):
+    """Reads run.json and every scope's CSV. Returns (run, {label: samples})."""
+    with open(os.path.join(folder, "run.json")) as f:
+        run = json.load(f)
+    samples = {}
+    for scope in run["scopes"]:
+        samples[scope["label"]] = read_samples(os.path.join(folder, scope["csv"]))
+    return run, samples
+
+
+# ---------------------------------------------------------------- figures
+
+
+def fit_line(xs, ys):
+    """Least-squares line through (xs, ys). Returns (slope, intercept), or
+    None when there are fewer than two points or every x is the same."""
+    n = len(xs)
+    if n < 2 or n != len(ys):
+        return None
+    mx = sum(xs) / n
+    my = sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    if sxx == 0:
+        return None
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    slope = sxy / sxx
+    return slope, my - slope * mx
+
+
+def hit_ratio(hits, misses):
+    return hits / (hits + misses) if hits + misses > 0 else 0.0
+
+
+def analyse(scope, samples):
+    """Figures for one scope: scope is its entry in run.json, samples its CSV
+    rows. The fits use the load-phase samples taken scope["warmup_s"] seconds
+    or more after the load started. Returns a dict; a figure that cannot be
+    computed is None."""
+    warmup_s = scope["warmup_s"]
+    if not samples:
+        raise ValueError(f"{scope['label']}: no samples")
+    idle = [s for s in samples if s["phase"] == "idle"]
+    load = [s for s in samples if s["phase"] == "load"]
+    steady = [s for s in load if s["t_s"] >= warmup_s]
+    first, last = (idle or samples)[-1], samples[-1]
+    wrk = scope.get("wrk") or {}
+    wrk_requests = wrk.get("requests")
+    duration_s = wrk["duration_us"] / 1e6 if wrk.get("duration_us") else None
+    lat = wrk.get("latency_us") or {}
+    f = {
+        "label": scope["label"],
+        "scope": scope["scope"],
+        "maxsize": scope["maxsize"],
+        "duration_s": scope["duration_s"],
+        "warmup_s": warmup_s,
+        "requests": last["requests"],
+        "wrk_requests": wrk_requests,
+        "req_per_s": wrk_requests / duration_s if wrk_requests is not None and duration_s else None,
+        "p50_ms": lat["p50"] / 1000 if "p50" in lat else None,
+        "p99_ms": lat["p99"] / 1000 if "p99" in lat else None,
+        "wrk_errors": sum((wrk.get("errors") or {}).values()) if wrk else None,
+        "server_errors": last["errors"],
+        "hit_ratio": hit_ratio(last["hits"], last["misses"]),
+        "hits": last["hits"],
+        "misses": last["misses"],
+        "live_end": last["live"],
+        "currsize_end": last["currsize"],
+        "in_flight_end": last["in_flight"],
+        "rss_start": first["rss_bytes"],
+        "rss_end": last["rss_bytes"],
+        "heap_start": first["heap_bytes"],
+        "heap_end": last["heap_bytes"],
+        "steady_samples": len(steady),
+        "steady_requests": steady[-1]["requests"] - steady[0]["requests"] if steady else 0,
+        "max_live_steady": max((s["live"] for s in steady), default=None),
+        # Under load every instance is alive in an unbounded global cache;
+        # the counters are read one by one, so a sample may be off by a few.
+        "max_gap_load": max((abs(s["requests"] - s["live"]) for s in load), default=None),
+        "exit_status": scope.get("exit_status"),
+        "stopped_early": scope.get("stopped_early"),
+        "cpu_s": scope.get("cpu_s"),
+    }
+    f["cpu_us_per_req"] = (
+        f["cpu_s"] * 1e6 / f["requests"] if f["cpu_s"] is not None and f["requests"] else None
+    )
+    xs = [s["requests"] for s in steady]
+    for key in ("rss", "heap"):
+        fit = fit_line(xs, [s[key + "_bytes"] for s in steady])
+        f[key + "_slope"] = fit[0] if fit else None
+        # Growth along the fitted line over the steady window, and as measured.
+        f[key + "_drift_fit"] = fit[0] * f["steady_requests"] if fit else None
+        f[key + "_drift_raw"] = (
+            steady[-1][key + "_bytes"] - steady[0][key + "_bytes"] if steady else None
+        )
+    return f
+
+
+# ----------------------------------------------------------------- claims
+
+
+def _claim(text, measured, ok):
+    return {"claim": text, "measured": measured, "pass": bool(ok)}
+
+
+def check_claims(run, figs):
+    """The contract's claims, checked against the figures of every scope of
+    the run (figs: a list of analyse() results, in run order). Returns a list
+    of {"claim", "measured", "pass"}; a claim about a scope that did not run
+    is left out."""
+    p = run["params"]
+    ib = p["instance_bytes"]
+    claims = []
+    for f in figs:
+        label = f["label"]
+        if f["scope"] == "global" and f["maxsize"] is None:
+            s = f["rss_slope"]
+            ok = s is not None and abs(s - ib) <= SLOPE_TOLERANCE * ib
+            got = "no fit (too few samples)" if s is None else f"{s:,.0f} B/request ({s / ib:.1%} of {ib:,})"
+            claims.append(
+                _claim(
+                    f"`{label}` retains about instance_bytes per request "
+                    f"(RSS slope within {SLOPE_TOLERANCE:.0%} of {ib:,} B)",
+                    got,
+                    ok,
+                )
+            )
+            # When wrk stops it closes its connections with requests in
+            # flight: the server may drop those before their calculation
+            # ends (nothing to cache), at most one per connection. Every
+            # other request's instance must still be alive.
+            gone = f["requests"] - f["live_end"]
+            conns = p["connections"]
+            claims.append(
+                _claim(
+                    f"`{label}` live instances equal requests served (after the drain; "
+                    f"up to {conns} requests cut off when wrk closed its connections may be freed)",
+                    f"live {f['live_end']:,} of {f['requests']:,} requests "
+                    f"({gone:,} freed); under load they differed by at most {f['max_gap_load']}",
+                    f["requests"] > 0 and 0 <= gone <= conns,
+                )
+            )
+        elif f["scope"] == "global":
+            m = f["maxsize"]
+            conns = p["connections"]
+            peak = f["max_live_steady"]
+            # In flight, up to one instance per connection is alive on top of
+            # the cache's maxsize; after the drain exactly maxsize remain.
+            ok = f["live_end"] == m and peak is not None and m <= peak <= m + conns
+            claims.append(
+                _claim(
+                    f"`{label}` plateaus at {m} live instances "
+                    f"(after the drain: exactly {m}; under load: {m}..{m}+{conns} connections)",
+                    f"live at end {f['live_end']:,}, peak under load {peak if peak is not None else '-'}",
+                    ok,
+                )
+            )
+        elif f["scope"] in ("local", "off"):
+            d_fit, d_raw, n = f["rss_drift_fit"], f["rss_drift_raw"], f["steady_requests"]
+            ok = (
+                d_fit is not None
+                and abs(d_fit) < FLAT_DRIFT_BYTES
+                and abs(d_raw) < FLAT_DRIFT_BYTES
+                and n >= FLAT_MIN_REQUESTS
+            )
+            got = (
+                "no fit (too few samples)"
+                if d_fit is None
+                else f"drift {mib(d_raw)} measured, {mib(d_fit)} fitted, over {n:,} requests"
+            )
+            claims.append(
+                _claim(
+                    f"`{label}` stays flat (RSS drift after warm-up under "
+                    f"{FLAT_DRIFT_BYTES // MiB} MiB over at least {FLAT_MIN_REQUESTS:,} requests)",
+                    got,
+                    ok,
+                )
+            )
+        elif f["scope"] == "shared":
+            claims.append(
+                _claim(
+                    f"`{label}` hit ratio near 1 (at least {NEAR_ONE_HIT_RATIO}) on a key space of "
+                    f"{p['keys'] ** 2:,} pairs",
+                    f"{f['hit_ratio']:.4f} ({f['hits']:,} hits, {f['misses']:,} misses)",
+                    f["hit_ratio"] >= NEAR_ONE_HIT_RATIO,
+                )
+            )
+            others = [o for o in figs if o is not f and o["req_per_s"]]
+            if p["delay_ms"] > 0 and others and f["req_per_s"]:
+                best = max(others, key=lambda o: o["req_per_s"])
+                times = f["req_per_s"] / best["req_per_s"]
+                claims.append(
+                    _claim(
+                        f"`{label}` serves many times (at least {MANY_TIMES:g}x) the throughput of "
+                        f"every other scope (delay_ms {p['delay_ms']})",
+                        f"{f['req_per_s']:,.0f} req/s, {times:.1f}x the fastest other "
+                        f"(`{best['label']}`, {best['req_per_s']:,.0f} req/s)",
+                        times >= MANY_TIMES,
+                    )
+                )
+    for f in figs:
+        ok = f["exit_status"] == 0
+        if not ok:
+            claims.append(
+                _claim(
+                    f"`{f['label']}` server exits 0 on SIGTERM",
+                    f"exit status {f['exit_status']}",
+                    ok,
+                )
+            )
+    return claims
+
+
+# ----------------------------------------------------------------- report
+
+
+def mib(n):
+    return "-" if n is None else f"{n / MiB:,.1f} MiB"
+
+
+def _num(v, fmt="{:,.0f}"):
+    return "-" if v is None else fmt.format(v)
+
+
+def render_markdown(run, figs, claims, plots):
+    p = run["params"]
+    out = []
+    w = out.append
+    w("# memoscope load-test report\n")
+    w(
+        f"Recorded {run.get('started', '?')} on {run.get('machine', '?')}, "
+        f"commit `{run.get('commit', '?')}`, by:\n"
+    )
+    w("```sh\n" + run.get("command", "?") + "\n```\n")
+    w(
+        f"Each scope: a fresh server (`--delay-ms {p['delay_ms']} --instance-bytes "
+        f"{p['instance_bytes']} --threads {p['threads']}`), then wrk for the seconds in the "
+        f"table with {p['connections']} connections on {p['wrk_threads']} thread(s), "
+        f"{'single calls' if p['batch'] == 1 else str(p['batch']) + ' calls per request'} "
+        f"with a and b drawn from 0..{p['keys'] - 1} ({p['keys'] ** 2:,} pairs), "
+        f"/stats sampled every {p['sample_ms']} ms. Warm-up: the first {p['warmup_s']:g} s of load "
+        "(or a quarter of a shorter run) are left out of the slopes and drifts.\n"
+    )
+    w("## Claims\n")
+    w("| | claim | measured |")
+    w("|---|---|---|")
+    for c in claims:
+        w(f"| {'PASS' if c['pass'] else '**FAIL**'} | {c['claim']} | {c['measured']} |")
+    n_fail = sum(not c["pass"] for c in claims)
+    w(f"\n{len(claims) - n_fail} of {len(claims)} claims pass.\n")
+    w("## Summary\n")
+    w(
+        "| scope | s | requests | req/s | p50 ms | p99 ms | errors | hit ratio | live at end "
+        "| RSS start | RSS end | RSS B/req | heap B/req | CPU µs/req |"
+    )
+    w("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for f in figs:
+        errors = (f["wrk_errors"] or 0) + f["server_errors"]
+        w(
+            f"| `{f['label']}`{' (stopped early)' if f['stopped_early'] else ''} "
+            f"| {f['duration_s']:g} | {f['requests']:,} | {_num(f['req_per_s'])} "
+            f"| {_num(f['p50_ms'], '{:.1f}')} | {_num(f['p99_ms'], '{:.1f}')} | {errors:,} "
+            f"| {f['hit_ratio']:.3f} | {f['live_end']:,} | {mib(f['rss_start'])} "
+            f"| {mib(f['rss_end'])} | {_num(f['rss_slope'])} | {_num(f['heap_slope'])} "
+            f"| {_num(f['cpu_us_per_req'], '{:.1f}')} |"
+        )
+    w("")
+    w(
+        "*s*: seconds of load. *requests*: POST /calculate served by the server (its `requests.total` after the drain). "
+        "*req/s*, *p50*, *p99*: wrk's, over the load. *errors*: wrk's (connect, read, write, "
+        "status, timeout) plus the server's `requests.errors`. *hit ratio*: hits / (hits + misses) "
+        "at the end. *RSS start*: before the load; *RSS end*: after the drain. *RSS B/req*, "
+        "*heap B/req*: least-squares slope of `rss_bytes` (and `heap_bytes`) over requests served, "
+        "after warm-up: the bytes each request leaves behind. *CPU µs/req*: the server process's "
+        "user + system CPU over the load, per request.\n"
+    )
+    if plots:
+        w("## Plots\n")
+        for name, caption in plots:
+            w(f"**{caption}**\n\n![{caption}]({name})\n")
+    w("## Files\n")
+    w(
+        "`run.json`: parameters and wrk's figures; `stats-<scope>.csv`: every /stats sample "
+        "(t_s is seconds since the load started; phase idle, load or drain); "
+        "`server-<scope>.log`, `wrk-<scope>.txt`: the raw outputs. Regenerate this page with "
+        "`python3 loadtest/report.py <this folder>`.\n"
+    )
+    return "\n".join(out)
+
+
+PLOTS = [
+    ("rss.png", "RSS over requests served"),
+    ("rss-zoom.png", "RSS over requests served, zoomed on the scopes that stay flat"),
+    ("live.png", "Live instances over time (0 cannot be shown on the log axis)"),
+    ("hits.png", "Hit ratio over time"),
+    ("heap.png", "Heap bytes over requests served"),
+]
+
+
+def zoom_mib(figs):
+    """The RSS zoom's top, in MiB: 1.5 times the highest RSS of the scopes
+    other than the unbounded global one (at least 8 MiB)."""
+    flat = [f["rss_end"] for f in figs if not (f["scope"] == "global" and f["maxsize"] is None)]
+    return max(8, round(1.5 * max(flat, default=0) / MiB))
+
+
+def draw_plots(folder, labels, zoom):
+    """Runs plots.gp on the folder. Returns the list of (file, caption) drawn.
+    Raises subprocess.CalledProcessError when gnuplot fails."""
+    expr = f"dir='{folder}'; labels='{' '.join(labels)}'; zoom_mib={zoom}"
+    subprocess.run(["gnuplot", "-e", expr, os.path.join(HERE, "plots.gp")], check=True)
+    return PLOTS
+
+
+def make_report(folder, plots=True):
+    """Reads the run in folder, writes folder/report.md (and the PNGs when
+    plots is true). Returns (figs, claims)."""
+    run, samples = load_run(folder)
+    figs = [analyse(s, samples[s["label"]]) for s in run["scopes"]]
+    claims = check_claims(run, figs)
+    labels = [s["label"] for s in run["scopes"]]
+    drawn = draw_plots(folder, labels, zoom_mib(figs)) if plots else []
+    with open(os.path.join(folder, "report.md"), "w") as f:
+        f.write(render_markdown(run, figs, claims, drawn))
+    return figs, claims
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description="Write report.md (and plots) for a load-test run.")
+    ap.add_argument("folder")
+    ap.add_argument("--no-plots", action="store_true", help="skip gnuplot")
+    a = ap.parse_args(argv)
+    figs, claims = make_report(a.folder, plots=not a.no_plots)
+    for c in claims:
+        print(f"{'PASS' if c['pass'] else 'FAIL'}  {c['claim']}: {c['measured']}")
+    print(f"report: {os.path.join(a.folder, 'report.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# run.sh -- the load-test kit in one command (as root on Debian 12):
+#
+#   ./loadtest/run.sh [options]        (./loadtest/run.sh --help lists them)
+#
+# Installs what is missing (build tools, wrk, gnuplot, python3), builds the
+# server in build/ (unless --server names a binary), then runs
+# loadtest/run.py: every cache scope under wrk on 127.0.0.1, /stats sampled
+# into CSVs, and a report folder (report.md + PNG plots) under
+# loadtest/reports/ (or --out DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+need_pkgs $BUILD_PKGS wrk gnuplot-nox python3
+
+own_server=
+for arg in "$@"; do
+    case $arg in
+    --server | --server=* | -h | --help) own_server=1 ;;
+    esac
+done
+[ -n "$own_server" ] || build build
+
+# The command as typed, for the report's header.
+cmd=./loadtest/run.sh
+for arg in "$@"; do cmd+=" $(printf %q "$arg")"; done
+LOADTEST_COMMAND=$cmd exec python3 loadtest/run.py "$@"

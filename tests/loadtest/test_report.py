@@ -1,0 +1,334 @@
+#!/usr/bin/env python3
+"""test_report.py -- the load-test report code (loadtest/report.py), specified
+by example: how it reads a run, fits retained bytes per request and checks
+the contract's claims.
+
+    python3 tests/loadtest/test_report.py      (CTest: loadtest_report)
+
+data/recorded/ is a real run of loadtest/run.py (five scopes, 3 s each, 32
+connections, delay 5 ms; see its run.json), kept as it was written. The other
+cases build small runs whose figures are known exactly.
+"""
+
+import csv
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "loadtest"))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+
+import report  # noqa: E402
+import run  # noqa: E402
+
+RECORDED = os.path.join(HERE, "data", "recorded")
+MiB = 1024 * 1024
+
+
+class FitLine(unittest.TestCase):
+    def test_points_on_a_line_give_its_slope_and_intercept(self):
+        xs = [0, 1000, 2000, 5000]
+        slope, intercept = report.fit_line(xs, [7_000_000 + 4096 * x for x in xs])
+        self.assertAlmostEqual(slope, 4096, places=9)
+        self.assertAlmostEqual(intercept, 7_000_000, places=3)
+
+    def test_noise_that_cancels_out_leaves_the_slope_exact(self):
+        # +e, -e, -e, +e on evenly spaced x has zero covariance with x.
+        xs = list(range(0, 4000, 100))
+        noise = [64 * 1024 * (1, -1, -1, 1)[i % 4] for i in range(len(xs))]
+        slope, _ = report.fit_line(xs, [5e6 + 4096 * x + n for x, n in zip(xs, noise)])
+        self.assertAlmostEqual(slope, 4096, places=6)
+
+    def test_a_flat_series_has_slope_zero(self):
+        self.assertEqual(report.fit_line([1, 2, 3], [9, 9, 9])[0], 0)
+
+    def test_no_fit_without_two_distinct_x(self):
+        self.assertIsNone(report.fit_line([], []))
+        self.assertIsNone(report.fit_line([5], [1]))
+        self.assertIsNone(report.fit_line([5, 5, 5], [1, 2, 3]))
+
+
+class RecordedRun(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.rec, cls.samples = report.load_run(RECORDED)
+        cls.figs = {
+            s["label"]: report.analyse(s, cls.samples[s["label"]]) for s in cls.rec["scopes"]
+        }
+
+    def test_every_scope_and_sample_is_read(self):
+        self.assertEqual(
+            list(self.samples), ["global-128", "global-none", "local", "shared", "off"]
+        )
+        for label, rows in self.samples.items():
+            self.assertEqual(len(rows), 20, label)
+            self.assertEqual([r["phase"] for r in rows[:4]], ["idle", "idle", "idle", "load"])
+            self.assertEqual(rows[-1]["phase"], "drain")
+
+    def test_figures_of_the_unbounded_global_scope(self):
+        f = self.figs["global-none"]
+        self.assertEqual(f["requests"], 12919)
+        self.assertEqual(f["live_end"], 12919)
+        self.assertEqual(f["rss_start"], 4874240)  # the last idle sample
+        self.assertEqual(f["rss_end"], 61124608)  # the drain sample
+        self.assertEqual(f["steady_samples"], 12)  # load samples from t = 0.75 s
+        self.assertEqual(f["steady_requests"], 12756 - 3381)
+        self.assertEqual(f["hit_ratio"], 0)
+        self.assertEqual(f["exit_status"], 0)
+
+    def test_slopes_are_least_squares_over_the_samples_after_warm_up(self):
+        rows = [r for r in self.samples["global-none"] if r["phase"] == "load" and r["t_s"] >= 0.75]
+        xs = [r["requests"] for r in rows]
+        f = self.figs["global-none"]
+        for key in ("rss", "heap"):
+            want = statistics.linear_regression(xs, [r[key + "_bytes"] for r in rows]).slope
+            self.assertAlmostEqual(f[key + "_slope"], want, places=6)
+        self.assertEqual(round(f["rss_slope"]), 4263)
+        self.assertEqual(round(f["heap_slope"]), 4253)
+
+    def test_wrk_figures_come_from_run_json(self):
+        f = self.figs["shared"]
+        self.assertEqual(f["wrk_requests"], 82902)
+        self.assertAlmostEqual(f["req_per_s"], 82902 / 3.010233, places=2)
+        self.assertEqual(f["p50_ms"], 0.680)
+        self.assertEqual(f["p99_ms"], 23.258)
+        self.assertEqual(f["wrk_errors"], 0)
+        self.assertAlmostEqual(f["hit_ratio"], 82834 / (82834 + 100))
+
+    def test_done_line_of_wrk_is_parsed(self):
+        parsed = run.parse_wrk(os.path.join(RECORDED, "wrk-shared.txt"))
+        self.assertEqual(parsed, self.rec["scopes"][3]["wrk"])
+
+    def test_claims_of_a_short_run(self):
+        claims = report.check_claims(self.rec, list(self.figs.values()))
+        verdicts = [(c["claim"].split("`")[1], c["pass"]) for c in claims]
+        self.assertEqual(
+            verdicts,
+            [
+                ("global-128", True),  # 128 live at the end
+                ("global-none", True),  # slope 4,263 B: 104% of 4,096
+                ("global-none", True),  # live 12,919 = requests
+                ("local", False),  # flat, but 3 s is far from 200,000 requests
+                ("shared", True),  # hit ratio 0.9988
+                ("shared", True),  # 6.4x the fastest other scope
+                ("off", False),  # as local
+            ],
+        )
+        local = claims[3]["measured"]
+        self.assertIn("over 8,845 requests", local)
+
+    def test_markdown_states_each_claim_and_figure(self):
+        claims = report.check_claims(self.rec, list(self.figs.values()))
+        md = report.render_markdown(self.rec, list(self.figs.values()), claims, report.PLOTS)
+        self.assertIn("5 of 7 claims pass.", md)
+        self.assertEqual(md.count("| **FAIL** |"), 2)
+        self.assertIn("| `global-none` | 3 | 12,919 |", md)
+        self.assertIn("![RSS over requests served](rss.png)", md)
+
+
+# ---------------------------------------------------------- synthetic runs
+
+
+def _row(t, phase, requests, live, rss, hits=0, misses=0, heap=None):
+    return {
+        "t_s": t, "phase": phase, "uptime_s": t + 1, "requests": requests, "in_flight": 0,
+        "errors": 0, "created": requests, "freed": requests - live, "live": live,
+        "live_bytes": live * 4096, "hits": hits, "misses": misses, "coalesced": 0,
+        "currsize": 0, "evictions": 0, "rss_bytes": int(rss),
+        "heap_bytes": int(rss if heap is None else heap),
+    }  # fmt: skip
+
+
+def series(rate, seconds, rss_at, live_at=lambda n: 0, ratio=0.0, step=0.5):
+    """Idle sample, load samples every step seconds at rate req/s, one drain
+    sample: rss_at(n) and live_at(n) give the figures after n requests."""
+    rows = [_row(-step, "idle", 0, 0, rss_at(0))]
+    t = 0.0
+    while t <= seconds + 1e-9:
+        n = int(rate * t)
+        rows.append(_row(t, "load", n, live_at(n), rss_at(n), int(n * ratio), n - int(n * ratio)))
+        t += step
+    rows.append(dict(rows[-1], t_s=t, phase="drain"))
+    return rows
+
+
+class SyntheticRuns(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="loadtest-test-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir)
+
+    def claims(self, scopes, connections=64, delay_ms=20):
+        """Writes a run of (label, scope, maxsize, req/s, rows, exit status)
+        and returns make_report's claims as [(scope label, claim, pass)]."""
+        entries = []
+        for label, scope, maxsize, rate, rows, status in scopes:
+            with open(os.path.join(self.dir, f"stats-{label}.csv"), "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=report.CSV_COLUMNS)
+                w.writeheader()
+                w.writerows(rows)
+            entries.append({
+                "label": label, "scope": scope, "maxsize": maxsize, "csv": f"stats-{label}.csv",
+                "duration_s": 10, "warmup_s": 2, "exit_status": status, "cpu_s": 1.0,
+                "wrk": {"requests": rate * 10, "duration_us": 10_000_000,
+                        "errors": {"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0},
+                        "latency_us": {"p50": 20000, "p99": 30000}},
+            })  # fmt: skip
+        params = {
+            "connections": connections, "delay_ms": delay_ms, "instance_bytes": 4096,
+            "threads": 2, "keys": 10, "batch": 1, "wrk_threads": 1, "sample_ms": 500,
+            "warmup_s": 2,
+        }  # fmt: skip
+        with open(os.path.join(self.dir, "run.json"), "w") as f:
+            json.dump({"params": params, "scopes": entries}, f)
+        figs, claims = report.make_report(self.dir, plots=False)
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "report.md")))
+        return [(c["claim"].split("`")[1], c["claim"], c["pass"]) for c in claims]
+
+    def leak(self, per_request):
+        return series(5000, 10, lambda n: 8 * MiB + per_request * n, live_at=lambda n: n)
+
+    def test_unbounded_global_slope_within_ten_percent(self):
+        got = self.claims([
+            ("g-in", "global", None, 5000, self.leak(4096 * 1.09), 0),
+            ("g-out", "global", None, 5000, self.leak(4096 * 1.11), 0),
+            ("g-under", "global", None, 5000, self.leak(4096 * 0.89), 0),
+        ])  # fmt: skip
+        self.assertEqual(
+            [(label, ok) for label, claim, ok in got if "retains" in claim],
+            [("g-in", True), ("g-out", False), ("g-under", False)],
+        )
+
+    def test_unbounded_global_live_must_match_requests(self):
+        rows = series(5000, 10, lambda n: 8 * MiB + 4096 * n, live_at=lambda n: n)
+        cut_off = [dict(r) for r in rows]
+        cut_off[-1]["live"] -= 64  # one per connection: allowed
+        lost = [dict(r) for r in rows]
+        lost[-1]["live"] -= 65  # more than wrk could have cut off
+        got = self.claims([
+            ("ok", "global", None, 5000, rows, 0),
+            ("cut", "global", None, 5000, cut_off, 0),
+            ("lost", "global", None, 5000, lost, 0),
+        ], connections=64)  # fmt: skip
+        self.assertEqual(
+            [(label, ok) for label, claim, ok in got if "live instances" in claim],
+            [("ok", True), ("cut", True), ("lost", False)],
+        )
+
+    def test_bounded_global_plateaus_at_maxsize(self):
+        plateau = series(5000, 10, lambda n: 9 * MiB, live_at=lambda n: min(n, 128 + 60))
+        plateau[-1]["live"] = 128
+        short = [dict(r) for r in plateau]
+        short[-1]["live"] = 127
+        over = series(5000, 10, lambda n: 9 * MiB, live_at=lambda n: min(n, 128 + 65))
+        over[-1]["live"] = 128
+        got = self.claims([
+            ("g128", "global", 128, 5000, plateau, 0),
+            ("g128-short", "global", 128, 5000, short, 0),
+            ("g128-over", "global", 128, 5000, over, 0),
+        ], connections=64)  # fmt: skip
+        self.assertEqual(
+            [(label, ok) for label, _, ok in got],
+            [("g128", True), ("g128-short", False), ("g128-over", False)],
+        )
+
+    def test_flat_scopes_need_small_drift_over_enough_requests(self):
+        def drift(total, n_after_warmup):
+            return lambda n: 9 * MiB + int(total * n / n_after_warmup)
+
+        # 25,000 req/s for 10 s: 200,000 requests after the 2 s warm-up.
+        got = self.claims([
+            ("flat", "local", 128, 25000, series(25000, 10, drift(1.9 * MiB, 200_000)), 0),
+            ("drifts", "off", 128, 25000, series(25000, 10, drift(2.1 * MiB, 200_000)), 0),
+            # Flat, but 192,000 requests after warm-up: too few to tell.
+            ("short", "local", 128, 24000, series(24000, 10, lambda n: 9 * MiB), 0),
+        ])  # fmt: skip
+        self.assertEqual(
+            [(label, ok) for label, _, ok in got],
+            [("flat", True), ("drifts", False), ("short", False)],
+        )
+
+    def test_shared_hits_and_throughput(self):
+        flat = lambda n: 9 * MiB  # noqa: E731
+        got = self.claims([
+            ("shared", "shared", 128, 30000, series(30000, 10, flat, ratio=0.995), 0),
+            ("local", "local", 128, 6000, series(6000, 10, flat), 0),
+            ("off", "off", 128, 10001, series(10001, 10, flat), 0),
+        ])  # fmt: skip
+        hit, many = [(claim, ok) for label, claim, ok in got if label == "shared"]
+        self.assertIn("hit ratio", hit[0])
+        self.assertTrue(hit[1])
+        self.assertIn("throughput", many[0])
+        self.assertFalse(many[1])  # 30,000 is just under 3x the fastest other, 10,001
+
+        got = self.claims([
+            ("shared", "shared", 128, 30000, series(30000, 10, flat, ratio=0.985), 0),
+            ("local", "local", 128, 6000, series(6000, 10, flat), 0),
+        ])  # fmt: skip
+        hit, many = [ok for label, _, ok in got if label == "shared"]
+        self.assertFalse(hit)  # 0.985
+        self.assertTrue(many)  # 5x
+
+    def test_no_throughput_claim_without_a_delay(self):
+        flat = lambda n: 9 * MiB  # noqa: E731
+        got = self.claims([
+            ("shared", "shared", 128, 30000, series(30000, 10, flat, ratio=0.999), 0),
+            ("off", "off", 128, 6000, series(6000, 10, flat), 0),
+        ], delay_ms=0)  # fmt: skip
+        self.assertEqual([claim for label, claim, _ in got if "throughput" in claim], [])
+
+    def test_a_server_that_does_not_exit_0_is_a_failed_claim(self):
+        got = self.claims(
+            [("off", "off", 128, 6000, series(6000, 10, lambda n: 9 * MiB), "killed after timeout")]
+        )
+        self.assertIn(("off", "`off` server exits 0 on SIGTERM", False), got)
+
+
+class Inputs(unittest.TestCase):
+    def test_a_csv_without_a_column_is_refused(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+            f.write("t_s,phase,requests\n0,load,1\n")
+        try:
+            with self.assertRaisesRegex(ValueError, "missing columns"):
+                report.read_samples(f.name)
+        finally:
+            os.unlink(f.name)
+
+    def test_a_value_that_is_not_a_number_is_refused(self):
+        with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
+            w = csv.DictWriter(f, fieldnames=report.CSV_COLUMNS)
+            w.writeheader()
+            w.writerow(dict(_row(0, "load", 1, 1, 100), rss_bytes="lots"))
+        try:
+            with self.assertRaisesRegex(ValueError, "rss_bytes='lots'"):
+                report.read_samples(f.name)
+        finally:
+            os.unlink(f.name)
+
+    def test_scope_lists(self):
+        got = run.parse_scopes(run.DEFAULT_SCOPES, 128, 20)
+        self.assertEqual(
+            [(s["label"], s["scope"], s["maxsize"]) for s in got],
+            [
+                ("global-128", "global", 128),
+                ("global-none", "global", None),
+                ("local", "local", 128),
+                ("shared", "shared", 128),
+                ("off", "off", 128),
+            ],
+        )
+        self.assertEqual(run.parse_scopes("shared:64", 128, 20)[0]["duration_s"], 20)
+        self.assertEqual(run.parse_scopes("shared:64@2.5", 128, 20)[0]["label"], "shared-64")
+        for bad in ("global:lots", "nowhere", "local,local", "off@0", "off@soon"):
+            with self.assertRaises(ValueError, msg=bad):
+                run.parse_scopes(bad, 128, 20)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -19,8 +19,8 @@ import { launchBrowser, pageState, request, startLoad, startServer, stats, waitF
 const SHOT = process.env.MEMOSCOPE_SCREENSHOT || "/tmp/memoscope-live-page.png";
 const PHONE_SHOT = SHOT.replace(/(\.png)?$/, "-phone.png");
 const SERVER_ARGS = ["--cache-scope", "global", "--maxsize", "none", "--delay-ms", "0",
-  "--instance-bytes", "65536", "--threads", "2"];
-const INSTANCE_BYTES = 65536;
+  "--instance-bytes", "16384", "--threads", "2"];
+const INSTANCE_BYTES = 16384;
 
 let server, browser, page, port;
 const pageErrors = [];
@@ -47,14 +47,14 @@ test("the page names the scope and shows the settings from /stats", async () => 
   const settings = await page.textContent("#settings");
   assert.match(settings, /maxsize none/);
   assert.match(settings, /delay 0 ms/);
-  assert.match(settings, /instance 64\.0 KiB/);
+  assert.match(settings, /instance 16\.0 KiB/);
 });
 
 let loaded; // requests the load completed, all of which stay alive (global, no maxsize)
 
 test("under load the four charts receive points", async () => {
   const before0 = await pageState(page);
-  const load = startLoad(port, { concurrency: 8, maxRequests: 3000, maxMs: 20_000, ratePerS: 400 });
+  const load = startLoad(port, { concurrency: 8, maxRequests: 6000, maxMs: 15_000, ratePerS: 400 });
   // Keep the load on until the page has drawn at least three polls taken under it.
   const seen = await waitFor("three polls under load with a request rate and a hit ratio", async () => {
     const s = await pageState(page);

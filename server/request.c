@@ -32,7 +32,7 @@ static bool _numbersAreIntegers(const char *s, size_t len, char err[REQUEST_ERR_
             in_string = true;
         } else if (c == '-' || (c >= '0' && c <= '9')) {
             size_t start = i;
-            while (i + 1 < len && strchr("+-0123456789.eE", s[i + 1]) && s[i + 1])
+            while (i + 1 < len && s[i + 1] != '\0' && strchr("+-0123456789.eE", s[i + 1]))
                 i++;
             for (size_t j = start; j <= i; j++)
                 if (s[j] == '.' || s[j] == 'e' || s[j] == 'E')

@@ -89,10 +89,6 @@ void statsError(void) {
     atomic_fetch_add_explicit(&req_errors, 1, memory_order_relaxed);
 }
 
-uint64_t statsInFlight(void) {
-    return atomic_load_explicit(&req_in_flight, memory_order_relaxed);
-}
-
 void statsTake(statsSnapshot *s, const config *cfg) {
     s->cfg = cfg;
     s->uptime_s = (double)(timerNow() - start_ns) / 1e9;

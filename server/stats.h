@@ -36,8 +36,6 @@ void statsRequestEnd(void);
 /* An error answer (status >= 400) was sent, on any route. */
 void statsError(void);
 
-uint64_t statsInFlight(void);
-
 /* Reads every figure now. */
 void statsTake(statsSnapshot *s, const config *cfg);
 

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -170,6 +171,10 @@ static enum MHD_Result _cache(struct MHD_Connection *conn, bool clear) {
     if (clear) {
         uint64_t entries, instances;
         scopeCacheClear(&entries, &instances);
+        /* Hand the freed pages back to the kernel, so that RSS falls with
+         * the instances, as a person watching the live page expects. */
+        if (entries > 0)
+            malloc_trim(0);
         n = snprintf(buf, sizeof(buf), "{\"entries_freed\":%llu,\"instances_freed\":%llu}",
                      (unsigned long long)entries, (unsigned long long)instances);
     } else {

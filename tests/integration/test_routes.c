@@ -74,12 +74,13 @@ static void a_batch_runs_on_one_instance_and_hits_its_own_cache(void) {
     const char *const args[] = {"--delay-ms", "0", "--cache-scope", "local", NULL};
     server s;
     CHECK(serverStart(&s, args));
-    reply r = httpDo(&s, "POST", "/calculate",
-                     "{\"calls\": [{\"a\": 1, \"b\": 2}, {\"a\": 1, \"b\": 2}, {\"a\": 5, \"b\": -7}]}");
+    reply r =
+        httpDo(&s, "POST", "/calculate",
+               "{\"calls\": [{\"a\": 1, \"b\": 2}, {\"a\": 1, \"b\": 2}, {\"a\": 5, \"b\": -7}]}");
     CHECK_EQ(r.status, 200);
-    CHECK(strstr(r.body, "{\"results\":[{\"result\":3,\"cached\":false},"
-                         "{\"result\":3,\"cached\":true},{\"result\":-2,\"cached\":false}]") ==
-          r.body);
+    CHECK(strstr(r.body,
+                 "{\"results\":[{\"result\":3,\"cached\":false},"
+                 "{\"result\":3,\"cached\":true},{\"result\":-2,\"cached\":false}]") == r.body);
     CHECK(jsonInt(r.body, "instance") >= 1);
     replyFree(&r);
     CHECK_EQ(statsInt(&s, "cache.hits"), 1);
@@ -127,8 +128,8 @@ static void curl_form_content_type_is_accepted(void) {
 /* ---------------------------------------------------------------- scopes */
 
 static void global_unbounded_keeps_every_instance_until_cleared(void) {
-    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize", "none",
-                                NULL};
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize",
+                                "none",       NULL};
     server s;
     CHECK(serverStart(&s, args));
     calcMany(&s, 50);
@@ -161,9 +162,30 @@ static void global_unbounded_keeps_every_instance_until_cleared(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+static void clearing_the_cache_gives_the_memory_back(void) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    fprintf(stderr, "  skipped: a sanitizer's allocator keeps what malloc_trim would return\n");
+#else
+    const char *const args[] = {"--delay-ms",       "0",         "--cache-scope",
+                                "global",           "--maxsize", "none",
+                                "--instance-bytes", "16384",     NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    calcMany(&s, 2000); /* 2000 x 16 KiB = 31 MiB held by the cache */
+    long long before = statsInt(&s, "memory.rss_bytes");
+    reply r = httpDo(&s, "DELETE", "/cache", NULL);
+    CHECK_EQ(jsonInt(r.body, "instances_freed"), 2000);
+    replyFree(&r);
+    long long after = statsInt(&s, "memory.rss_bytes");
+    CHECK(before - after > 2000LL * 16384 / 2);
+    CHECK(statsInt(&s, "memory.heap_bytes") < 2000LL * 16384 / 10);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+#endif
+}
+
 static void global_bounded_plateaus_at_maxsize(void) {
-    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize", "16",
-                                NULL};
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize",
+                                "16",         NULL};
     server s;
     CHECK(serverStart(&s, args));
     calcMany(&s, 40);
@@ -204,8 +226,8 @@ static void local_frees_each_instance_with_its_request(void) {
 }
 
 static void shared_hits_across_requests_and_holds_no_instance(void) {
-    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "shared", "--maxsize", "8",
-                                NULL};
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "shared", "--maxsize",
+                                "8",          NULL};
     server s;
     CHECK(serverStart(&s, args));
     reply r = calc(&s, 2, 3);
@@ -230,7 +252,8 @@ static void off_never_caches(void) {
     server s;
     CHECK(serverStart(&s, args));
     for (int i = 0; i < 2; i++) {
-        reply r = httpDo(&s, "POST", "/calculate", "{\"calls\":[{\"a\":1,\"b\":1},{\"a\":1,\"b\":1}]}");
+        reply r =
+            httpDo(&s, "POST", "/calculate", "{\"calls\":[{\"a\":1,\"b\":1},{\"a\":1,\"b\":1}]}");
         CHECK(strstr(r.body, "\"cached\":true") == NULL);
         replyFree(&r);
     }
@@ -240,8 +263,8 @@ static void off_never_caches(void) {
 }
 
 static void maxsize_zero_caches_nothing(void) {
-    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize", "0",
-                                NULL};
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize",
+                                "0",          NULL};
     server s;
     CHECK(serverStart(&s, args));
     calcMany(&s, 10);
@@ -257,8 +280,9 @@ static void live_bytes_are_exact(void) {
     long long bytes[2];
     const char *sizes[2] = {"24", "1024"};
     for (int i = 0; i < 2; i++) {
-        const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize",
-                                    "none", "--instance-bytes", sizes[i], NULL};
+        const char *const args[] = {"--delay-ms",       "0",         "--cache-scope",
+                                    "global",           "--maxsize", "none",
+                                    "--instance-bytes", sizes[i],    NULL};
         server s;
         CHECK(serverStart(&s, args));
         calcMany(&s, 10);
@@ -273,8 +297,9 @@ static void live_bytes_are_exact(void) {
 /* ------------------------------------------------------- the other routes */
 
 static void stats_has_every_field_of_the_contract(void) {
-    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "shared", "--maxsize", "64",
-                                "--instance-bytes", "2048", NULL};
+    const char *const args[] = {"--delay-ms",       "0",         "--cache-scope",
+                                "shared",           "--maxsize", "64",
+                                "--instance-bytes", "2048",      NULL};
     server s;
     CHECK(serverStart(&s, args));
     reply r = httpDo(&s, "GET", "/stats", NULL);
@@ -286,10 +311,10 @@ static void stats_has_every_field_of_the_contract(void) {
     CHECK_EQ(jsonInt(r.body, "instance_bytes"), 2048);
     CHECK(strstr(r.body, "\"uptime_s\":") != NULL);
     static const char *const fields[] = {
-        "requests.total",     "requests.in_flight", "requests.errors",  "instances.created",
-        "instances.freed",    "instances.live",     "instances.live_bytes", "cache.hits",
-        "cache.misses",       "cache.currsize",     "cache.evictions",  "cache.coalesced",
-        "memory.rss_bytes",   "memory.heap_bytes"};
+        "requests.total",   "requests.in_flight", "requests.errors",      "instances.created",
+        "instances.freed",  "instances.live",     "instances.live_bytes", "cache.hits",
+        "cache.misses",     "cache.currsize",     "cache.evictions",      "cache.coalesced",
+        "memory.rss_bytes", "memory.heap_bytes"};
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
         long long v = jsonInt(r.body, fields[i]);
         if (v == LLONG_MIN)
@@ -352,9 +377,12 @@ static void wrong_methods_get_405_with_allow(void) {
     static const struct {
         const char *method, *path, *allow;
     } cases[] = {
-        {"GET", "/calculate", "POST"},   {"PUT", "/calculate", "POST"},
-        {"POST", "/stats", "GET, HEAD"}, {"DELETE", "/metrics", "GET, HEAD"},
-        {"POST", "/cache", "GET, HEAD, DELETE"}, {"POST", "/healthz", "GET, HEAD"},
+        {"GET", "/calculate", "POST"},
+        {"PUT", "/calculate", "POST"},
+        {"POST", "/stats", "GET, HEAD"},
+        {"DELETE", "/metrics", "GET, HEAD"},
+        {"POST", "/cache", "GET, HEAD, DELETE"},
+        {"POST", "/healthz", "GET, HEAD"},
         {"DELETE", "/", "GET, HEAD"},
     };
     server s;
@@ -371,8 +399,15 @@ static void wrong_methods_get_405_with_allow(void) {
 
 static void bad_bodies_get_400_and_change_nothing(void) {
     static const char *const bodies[] = {
-        "",  "not json", "[1,2]", "{\"a\":1}", "{\"a\":1,\"b\":\"2\"}", "{\"a\":1.5,\"b\":2}",
-        "{\"a\":9007199254740992,\"b\":0}", "{\"a\":1,\"b\":2,\"c\":3}", "{\"calls\":[]}",
+        "",
+        "not json",
+        "[1,2]",
+        "{\"a\":1}",
+        "{\"a\":1,\"b\":\"2\"}",
+        "{\"a\":1.5,\"b\":2}",
+        "{\"a\":9007199254740992,\"b\":0}",
+        "{\"a\":1,\"b\":2,\"c\":3}",
+        "{\"calls\":[]}",
         "{\"a\":1,\"b\":2,\"delay_ms\":-1}",
     };
     const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", NULL};
@@ -408,8 +443,8 @@ static void a_body_over_the_limit_gets_413(void) {
 /* ---------------------------------------------------------------- process */
 
 static void sigterm_and_sigint_exit_zero(void) {
-    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize", "none",
-                                NULL};
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", "--maxsize",
+                                "none",       NULL};
     int sigs[2] = {SIGTERM, SIGINT};
     for (int i = 0; i < 2; i++) {
         server s;
@@ -427,6 +462,7 @@ int main(void) {
         TEST(a_miss_waits_the_delay_and_a_hit_does_not),
         TEST(curl_form_content_type_is_accepted),
         TEST(global_unbounded_keeps_every_instance_until_cleared),
+        TEST(clearing_the_cache_gives_the_memory_back),
         TEST(global_bounded_plateaus_at_maxsize),
         TEST(global_never_hits_across_requests),
         TEST(local_frees_each_instance_with_its_request),

@@ -240,17 +240,21 @@ const char *configScopeName(scopeKind s) {
     return scope_names[s];
 }
 
-void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
-    char maxsize[32];
-    if (cfg->maxsize == MEMO_UNBOUNDED)
-        strcpy(maxsize, "none");
+const char *configMaxsizeText(size_t maxsize, const char *unbounded, char buf[CONFIG_MAXSIZE_LEN]) {
+    if (maxsize == MEMO_UNBOUNDED)
+        snprintf(buf, CONFIG_MAXSIZE_LEN, "%s", unbounded);
     else
-        snprintf(maxsize, sizeof(maxsize), "%zu", cfg->maxsize);
+        snprintf(buf, CONFIG_MAXSIZE_LEN, "%zu", maxsize);
+    return buf;
+}
+
+void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
+    char maxsize[CONFIG_MAXSIZE_LEN];
     fprintf(out,
             "memoscope %s listening on %s port=%u cache_scope=%s maxsize=%s delay_ms=%u "
             "instance_bytes=%zu threads=%u max_body_bytes=%zu max_connections=%u timeout_s=%u\n",
-            MEMOSCOPE_VERSION, cfg->bind, real_port, configScopeName(cfg->scope), maxsize,
-            cfg->delay_ms, cfg->instance_bytes, cfg->threads, cfg->max_body_bytes,
-            cfg->max_connections, cfg->timeout_s);
+            MEMOSCOPE_VERSION, cfg->bind, real_port, configScopeName(cfg->scope),
+            configMaxsizeText(cfg->maxsize, "none", maxsize), cfg->delay_ms, cfg->instance_bytes,
+            cfg->threads, cfg->max_body_bytes, cfg->max_connections, cfg->timeout_s);
     fflush(out);
 }

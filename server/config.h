@@ -46,6 +46,11 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
 /* The name of a scope ("global", ...). */
 const char *configScopeName(scopeKind s);
 
+/* maxsize as text: the number, or unbounded ("none", "null") for
+ * MEMO_UNBOUNDED. Writes into buf and returns it. */
+#define CONFIG_MAXSIZE_LEN 24
+const char *configMaxsizeText(size_t maxsize, const char *unbounded, char buf[CONFIG_MAXSIZE_LEN]);
+
 /* Writes the one-line description of the effective configuration. */
 void configDescribe(const config *cfg, unsigned real_port, FILE *out);
 

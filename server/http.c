@@ -179,14 +179,11 @@ static enum MHD_Result _cache(struct MHD_Connection *conn, bool clear) {
                      (unsigned long long)entries, (unsigned long long)instances);
     } else {
         memoInfo info = scopeCacheInfo();
-        char maxsize[24];
-        if (info.maxsize == MEMO_UNBOUNDED)
-            snprintf(maxsize, sizeof(maxsize), "null");
-        else
-            snprintf(maxsize, sizeof(maxsize), "%zu", info.maxsize);
-        n = snprintf(
-            buf, sizeof(buf), "{\"hits\":%llu,\"misses\":%llu,\"maxsize\":%s,\"currsize\":%zu}",
-            (unsigned long long)info.hits, (unsigned long long)info.misses, maxsize, info.currsize);
+        char maxsize[CONFIG_MAXSIZE_LEN];
+        n = snprintf(buf, sizeof(buf),
+                     "{\"hits\":%llu,\"misses\":%llu,\"maxsize\":%s,\"currsize\":%zu}",
+                     (unsigned long long)info.hits, (unsigned long long)info.misses,
+                     configMaxsizeText(info.maxsize, "null", maxsize), info.currsize);
     }
     return _queue(conn, MHD_HTTP_OK, JSON_TYPE, buf, (size_t)n, NULL);
 }

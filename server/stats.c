@@ -103,12 +103,9 @@ void statsTake(statsSnapshot *s, const config *cfg) {
 
 size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
     const config *c = s->cfg;
-    char maxsize[24];
+    char maxsize[CONFIG_MAXSIZE_LEN];
     size_t len = 0;
-    if (c->maxsize == MEMO_UNBOUNDED)
-        snprintf(maxsize, sizeof(maxsize), "null");
-    else
-        snprintf(maxsize, sizeof(maxsize), "%zu", c->maxsize);
+    configMaxsizeText(c->maxsize, "null", maxsize);
     _append(buf, cap, &len,
             "{\"version\":\"%s\",\"cache_scope\":\"%s\",\"maxsize\":%s,\"delay_ms\":%u,"
             "\"instance_bytes\":%zu,\"threads\":%u,\"uptime_s\":%.3f,"
@@ -159,11 +156,8 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
     };
     const config *c = s->cfg;
     size_t len = 0;
-    char maxsize[24];
-    if (c->maxsize == MEMO_UNBOUNDED)
-        snprintf(maxsize, sizeof(maxsize), "none");
-    else
-        snprintf(maxsize, sizeof(maxsize), "%zu", c->maxsize);
+    char maxsize[CONFIG_MAXSIZE_LEN];
+    configMaxsizeText(c->maxsize, "none", maxsize);
     _append(buf, cap, &len,
             "# HELP memoscope_info The running configuration.\n# TYPE memoscope_info gauge\n"
             "memoscope_info{version=\"%s\",cache_scope=\"%s\",maxsize=\"%s\"} 1\n"

@@ -20,26 +20,14 @@
 #define MAX_ARGS 64
 #define REQUEST_TIMEOUT_MS 30000L
 
-int harness_failures;
-
 /* ---------------------------------------------------------------- checks */
 
 int harnessMain(const harnessTest *tests, size_t n) {
-    size_t failed = 0;
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
-    for (size_t i = 0; i < n; i++) {
-        harness_failures = 0;
-        fprintf(stderr, "test %s\n", tests[i].name);
-        tests[i].fn();
-        if (harness_failures) {
-            fprintf(stderr, "  -> FAILED (%d checks)\n", harness_failures);
-            failed++;
-        }
-    }
+    int status = checkMain(tests, n);
     curl_global_cleanup();
-    printf("%zu passed, %zu failed\n", n - failed, failed);
-    return failed ? 1 : 0;
+    return status;
 }
 
 uint64_t nowMs(void) {

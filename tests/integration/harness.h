@@ -4,9 +4,8 @@
  * 127.0.0.1 with --port 0, read the chosen port from its startup line, and
  * ask it with libcurl. Every helper here fails loudly rather than guess.
  *
- * A test program is a list of TEST functions run in order by harnessMain,
- * which prints each name, the failed checks, and a closing line
- * "N passed, M failed"; it exits non-zero when any test failed.
+ * A test program is a list of TEST functions run in order by harnessMain
+ * (checkMain of tests/check.h, with libcurl set up around it).
  */
 #ifndef HARNESS_H
 #define HARNESS_H
@@ -18,36 +17,14 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "check.h"
+
 /* ------------------------------------------------------------ the checks */
 
-extern int harness_failures; /* checks failed in the current test */
+/* CHECK, CHECK_EQ and TEST come from tests/check.h. */
+typedef checkTest harnessTest;
 
-#define CHECK(cond)                                                                               \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "  FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                     \
-            harness_failures++;                                                                   \
-        }                                                                                         \
-    } while (0)
-
-#define CHECK_EQ(got, want)                                                                       \
-    do {                                                                                          \
-        long long _g = (long long)(got), _w = (long long)(want);                                  \
-        if (_g != _w) {                                                                           \
-            fprintf(stderr, "  FAIL %s:%d: %s == %lld, want %s == %lld\n", __FILE__, __LINE__,    \
-                    #got, _g, #want, _w);                                                         \
-            harness_failures++;                                                                   \
-        }                                                                                         \
-    } while (0)
-
-typedef struct harnessTest {
-    const char *name;
-    void (*fn)(void);
-} harnessTest;
-
-#define TEST(name) {#name, name}
-
-/* Runs every test; returns the process exit status. */
+/* Runs every test (with libcurl set up); returns the process exit status. */
 int harnessMain(const harnessTest *tests, size_t n);
 
 /* ------------------------------------------------------------ the server */

@@ -1,4 +1,4 @@
-/* check.h -- the few macros the server's unit tests share.
+/* check.h -- the few macros the unit and integration tests share.
  *
  * A test program lists its tests and calls checkMain, which prints each
  * name, every failed check, and the closing line "N passed, M failed"; it
@@ -7,9 +7,10 @@
 #ifndef CHECK_H
 #define CHECK_H
 
+#include <stddef.h>
 #include <stdio.h>
 
-static int check_failures;
+extern int check_failures; /* checks failed in the test running now */
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -37,17 +38,8 @@ typedef struct checkTest {
 #define TEST(name)                                                                                 \
     { #name, name }
 
-static inline int checkMain(const checkTest *tests, size_t n) {
-    size_t failed = 0;
-    for (size_t i = 0; i < n; i++) {
-        check_failures = 0;
-        fprintf(stderr, "test %s\n", tests[i].name);
-        tests[i].fn();
-        if (check_failures)
-            failed++;
-    }
-    printf("%zu passed, %zu failed\n", n - failed, failed);
-    return failed ? 1 : 0;
-}
+/* Runs every test: prints each name, every failed check, and the closing
+ * line "N passed, M failed". Returns the process exit status. */
+int checkMain(const checkTest *tests, size_t n);
 
 #endif /* CHECK_H */

@@ -307,7 +307,10 @@ def mib(n):
 
 
 def _num(v, fmt="{:,.0f}"):
-    return "-" if v is None else fmt.format(v)
+    if v is None:
+        return "-"
+    text = fmt.format(v)
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text  # no "-0"
 
 
 def render_markdown(run, figs, claims, plots):
@@ -322,7 +325,9 @@ def render_markdown(run, figs, claims, plots):
     w("```sh\n" + run.get("command", "?") + "\n```\n")
     w(
         f"Each scope: a fresh server (`--delay-ms {p['delay_ms']} --instance-bytes "
-        f"{p['instance_bytes']} --threads {p['threads']}`), then wrk for the seconds in the "
+        f"{p['instance_bytes']}"
+        f"{'' if p['threads'] == 'default' else ' --threads ' + str(p['threads'])}`"
+        "), then wrk for the seconds in the "
         f"table with {p['connections']} connections on {p['wrk_threads']} thread(s), "
         f"{'single calls' if p['batch'] == 1 else str(p['batch']) + ' calls per request'} "
         f"with a and b drawn from 0..{p['keys'] - 1} ({p['keys'] ** 2:,} pairs), "

@@ -16,7 +16,9 @@
     } while (0)
 
 /* cJSON reads numbers with strtod, so 1.0, 1e2 and 2^53 + 1 would all pass as
- * integers. The contract wants JSON integers: look at the text itself. */
+ * integers. The contract wants JSON integers: look at the text itself. cJSON
+ * also takes any control character for whitespace and 01 for a number; JSON
+ * takes neither (found by fuzz/fuzz_request). */
 static bool _numbersAreIntegers(const char *s, size_t len, char err[REQUEST_ERR_LEN]) {
     bool in_string = false;
     for (size_t i = 0; i < len; i++) {
@@ -30,8 +32,12 @@ static bool _numbersAreIntegers(const char *s, size_t len, char err[REQUEST_ERR_
         }
         if (c == '"') {
             in_string = true;
+        } else if ((unsigned char)c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            FAIL("the body is not JSON: control character 0x%02x outside a string", c);
         } else if (c == '-' || (c >= '0' && c <= '9')) {
-            size_t start = i;
+            size_t start = i, digit = c == '-' ? i + 1 : i;
+            if (digit + 1 < len && s[digit] == '0' && s[digit + 1] >= '0' && s[digit + 1] <= '9')
+                FAIL("the body is not JSON: a number starts with 0");
             while (i + 1 < len && s[i + 1] != '\0' && strchr("+-0123456789.eE", s[i + 1]))
                 i++;
             for (size_t j = start; j <= i; j++)

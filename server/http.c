@@ -66,6 +66,7 @@ typedef struct calcState {
     uint64_t start_ns;
     char *body; /* body_len bytes + '\0', owned */
     size_t body_len, body_cap;
+    size_t dropped; /* body bytes past max_body_bytes, read and dropped */
     calcRequest req;
     adder *ad; /* the request's reference */
     unsigned next;
@@ -84,6 +85,11 @@ typedef struct calcState {
 #define FIRST_BODY_CAP 1024
 #define ANSWER_BYTES 8192 /* a batch of 64 results fits with room to spare */
 #define ERROR_BYTES 512
+/* A body with no Content-Length that outgrows max_body_bytes is read on and
+ * dropped, up to this much more, so that it can get its 413 once it ends
+ * (libmicrohttpd takes an answer only before the body or after all of it);
+ * a longer one is cut short by closing the connection. */
+#define DROP_MAX_BYTES (1u << 20)
 #define DRAIN_POLL_NS 5000000L
 
 static struct {
@@ -321,8 +327,13 @@ static enum MHD_Result _resumed(calcState *cs) {
 static enum MHD_Result _bodyChunk(calcState *cs, const char *data, size_t *size) {
     size_t n = *size;
     *size = 0;
-    if (n > H.cfg->max_body_bytes - cs->body_len)
-        return _fail(cs, MHD_HTTP_CONTENT_TOO_LARGE, "the body is larger than max_body_bytes");
+    if (cs->dropped || n > H.cfg->max_body_bytes - cs->body_len) {
+        free(cs->body); /* too large: _bodyDone answers 413 */
+        cs->body = NULL;
+        cs->body_len = cs->body_cap = 0;
+        cs->dropped += n;
+        return cs->dropped <= DROP_MAX_BYTES ? MHD_YES : MHD_NO;
+    }
     if (cs->body_len + n + 1 > cs->body_cap) {
         size_t cap = cs->body_cap ? cs->body_cap : FIRST_BODY_CAP;
         while (cap < cs->body_len + n + 1)
@@ -342,6 +353,8 @@ static enum MHD_Result _bodyChunk(calcState *cs, const char *data, size_t *size)
 
 static enum MHD_Result _bodyDone(calcState *cs) {
     char err[REQUEST_ERR_LEN];
+    if (cs->dropped)
+        return _fail(cs, MHD_HTTP_CONTENT_TOO_LARGE, "the body is larger than max_body_bytes");
     static const char empty[1] = "";
     const char *body = cs->body ? cs->body : empty;
     if (cs->body)

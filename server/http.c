@@ -75,7 +75,8 @@ typedef struct calcState {
     timer tm;
     scopeWaiter waiter;
     atomic_int wait_state;
-    bool ended; /* counted out of requests in flight */
+    bool suspended; /* counted in H.suspended; the handler has not run since */
+    bool ended;     /* counted out of requests in flight */
 } calcState;
 
 #define JSON_TYPE "application/json"
@@ -269,6 +270,7 @@ static enum MHD_Result _answer(calcState *cs) {
 
 static enum MHD_Result _suspend(calcState *cs, phase ph) {
     cs->phase = ph;
+    cs->suspended = true;
     atomic_fetch_add(&H.suspended, 1);
     MHD_suspend_connection(cs->conn);
     if (ph == PH_TIMER) {
@@ -308,9 +310,13 @@ static enum MHD_Result _run(calcState *cs) {
     return _answer(cs);
 }
 
-/* Back from a suspension: finish the call that waited, then go on. */
-static enum MHD_Result _resumed(calcState *cs) {
+/* Back from a suspension: finish the call that waited. Runs from the
+ * handler, or from the completion callback when MHD closed the resumed
+ * connection without calling the handler (the client had gone): the value
+ * a timer waited for must still be stored, or its waiters wait forever. */
+static void _wake(calcState *cs) {
     const calcCall *c = &cs->req.calls[cs->next];
+    cs->suspended = false;
     atomic_fetch_sub(&H.suspended, 1);
     if (cs->phase == PH_TIMER) {
         int64_t v = adderCompute(cs->ad, c->a, c->b);
@@ -319,6 +325,11 @@ static enum MHD_Result _resumed(calcState *cs) {
     } else {
         _record(cs, cs->waiter.result, true);
     }
+}
+
+/* Back from a suspension in the handler: finish the call, then go on. */
+static enum MHD_Result _resumed(calcState *cs) {
+    _wake(cs);
     if (_clientGone(cs->conn))
         return MHD_NO; /* close it; the completion callback frees the rest */
     return _run(cs);
@@ -473,7 +484,9 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!cs)
         return;
     *req_cls = NULL;
-    _finish(cs); /* when it ended without an answer: the client went away */
+    if (cs->suspended)
+        _wake(cs); /* resumed, then closed by MHD: its client had gone */
+    _finish(cs);   /* when it ended without an answer: the client went away */
     free(cs->body);
     free(cs);
     atomic_fetch_sub(&H.open, 1);
@@ -561,6 +574,12 @@ void httpStop(unsigned grace_ms) {
     if (H.daemon) {
         atomic_store(&H.shutting_down, true);
         MHD_socket listen_fd = MHD_quiesce_daemon(H.daemon);
+        /* Refuse new connections now rather than leave them in the backlog,
+         * unanswered until the exit resets them. shutdown, not close: the
+         * descriptor stays ours until MHD is stopped, and quiesced workers
+         * neither poll nor accept on it. */
+        if (listen_fd != MHD_INVALID_SOCKET)
+            shutdown(listen_fd, SHUT_RDWR);
 
         uint64_t deadline = timerNow() + (uint64_t)grace_ms * 1000000ull;
         while (atomic_load(&H.open) > 0 && timerNow() < deadline)

@@ -1,0 +1,268 @@
+/* test_timer.c -- server/timer.c specified by example: timers fire in
+ * deadline order, ties in the order they were added, thousands can be
+ * pending, a full heap refuses, hurry fires everything at once, stop fires
+ * what is left.
+ *
+ * timer.c is compiled into this test (not taken from memoscope_core) for
+ * one reason: a tie needs two timers with the very same deadline, and the
+ * monotonic clock never gives the same nanosecond twice on demand. The test
+ * reaches the heap's lock and push for that case only; everything else
+ * goes through the public API.
+ */
+#include "../../server/timer.c"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+
+#define MANY 5000
+#define SETTLE_MS 5000 /* every wait below is a poll with this deadline */
+
+/* --------------------------------------------------- what fired, in order */
+
+typedef struct probe {
+    timer tm; /* first: the callback gets &tm */
+    int id;
+    uint64_t fired_ns;
+} probe;
+
+static struct {
+    pthread_mutex_t lock;
+    int order[MANY];
+    size_t n;
+} fired = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void _record(timer *t) {
+    probe *p = (probe *)t;
+    p->fired_ns = timerNow();
+    pthread_mutex_lock(&fired.lock);
+    if (fired.n < MANY)
+        fired.order[fired.n] = p->id;
+    fired.n++;
+    pthread_mutex_unlock(&fired.lock);
+}
+
+static size_t _firedCount(void) {
+    pthread_mutex_lock(&fired.lock);
+    size_t n = fired.n;
+    pthread_mutex_unlock(&fired.lock);
+    return n;
+}
+
+static void _reset(void) {
+    pthread_mutex_lock(&fired.lock);
+    fired.n = 0;
+    pthread_mutex_unlock(&fired.lock);
+}
+
+/* Polls until n timers have fired or SETTLE_MS passes; returns the count. */
+static size_t _waitFired(size_t n) {
+    uint64_t deadline = timerNow() + SETTLE_MS * NS_PER_MS;
+    struct timespec nap = {0, 1000000};
+    size_t got;
+    while ((got = _firedCount()) < n && timerNow() < deadline)
+        nanosleep(&nap, NULL);
+    return got;
+}
+
+/* A callback that holds the timer thread until released, so that timers
+ * pile up due behind it. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool entered, released;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
+
+static void _hold(timer *t) {
+    (void)t;
+    pthread_mutex_lock(&gate.lock);
+    gate.entered = true;
+    pthread_cond_broadcast(&gate.cond);
+    while (!gate.released)
+        pthread_cond_wait(&gate.cond, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+}
+
+static void _holdThread(timer *t) {
+    gate.entered = gate.released = false;
+    CHECK(timerAdd(t, 0, _hold));
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.entered)
+        pthread_cond_wait(&gate.cond, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+}
+
+static void _releaseThread(void) {
+    pthread_mutex_lock(&gate.lock);
+    gate.released = true;
+    pthread_cond_broadcast(&gate.cond);
+    pthread_mutex_unlock(&gate.lock);
+}
+
+/* ------------------------------------------------------------------ tests */
+
+static void timers_fire_in_deadline_order_not_in_the_order_added(void) {
+    static const unsigned delays[] = {60, 10, 40, 0, 30, 50, 20};
+    static const int expect[] = {3, 1, 6, 4, 2, 5, 0};
+    enum { N = sizeof(delays) / sizeof(delays[0]) };
+    probe p[N];
+    _reset();
+    CHECK(timerStart(16));
+    uint64_t t0 = timerNow();
+    for (int i = 0; i < N; i++) {
+        p[i].id = i;
+        CHECK(timerAdd(&p[i].tm, delays[i], _record));
+    }
+    CHECK_EQ(_waitFired(N), N);
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(fired.order[i], expect[i]);
+        CHECK(p[i].fired_ns >= t0 + delays[i] * NS_PER_MS); /* never early */
+    }
+    timerStop();
+}
+
+/* The heap's own push, with a deadline chosen by the test. */
+static void _addAt(probe *p, uint64_t deadline_ns) {
+    pthread_mutex_lock(&T.lock);
+    p->tm.cb = _record;
+    p->tm.deadline_ns = deadline_ns;
+    p->tm.seq = T.next_seq++;
+    T.heap[T.len++] = &p->tm;
+    do_siftUp(T.len - 1);
+    pthread_mutex_unlock(&T.lock);
+}
+
+static void ties_fire_in_the_order_they_were_added(void) {
+    enum { N = 200 };
+    static probe p[N];
+    timer holder;
+    _reset();
+    CHECK(timerStart(N + 1));
+    _holdThread(&holder);
+    /* Two deadlines, interleaved: every timer ties with half the others. A
+     * heap is not stable, so without the sequence number ties come out
+     * shuffled. */
+    uint64_t now = timerNow();
+    for (int i = 0; i < N; i++) {
+        p[i].id = i;
+        _addAt(&p[i], i % 2 ? now - 1 : now - 2);
+    }
+    _releaseThread();
+    CHECK_EQ(_waitFired(N), N);
+    for (int i = 0; i < N / 2; i++) {
+        CHECK_EQ(fired.order[i], 2 * i);             /* the earlier deadline first */
+        CHECK_EQ(fired.order[N / 2 + i], 2 * i + 1); /* then the later, in order */
+    }
+    timerStop();
+}
+
+static void equal_delays_fire_in_the_order_added(void) {
+    enum { N = 100 };
+    static probe p[N];
+    _reset();
+    CHECK(timerStart(N));
+    for (int i = 0; i < N; i++) {
+        p[i].id = i;
+        CHECK(timerAdd(&p[i].tm, 20, _record));
+    }
+    CHECK_EQ(_waitFired(N), N);
+    for (int i = 0; i < N; i++)
+        CHECK_EQ(fired.order[i], i);
+    timerStop();
+}
+
+static void thousands_pending_fire_sorted_and_a_full_heap_refuses(void) {
+    static probe p[MANY + 1];
+    timer holder;
+    _reset();
+    CHECK(timerStart(MANY));
+    _holdThread(&holder); /* so that none fires and makes room meanwhile */
+    /* Delays in a scrambled order (a permutation of 0..99 ms, 50 of each). */
+    for (int i = 0; i < MANY; i++) {
+        p[i].id = i;
+        CHECK(timerAdd(&p[i].tm, (unsigned)(i * 37 % 100), _record));
+    }
+    p[MANY].id = MANY;
+    CHECK(!timerAdd(&p[MANY].tm, 0, _record)); /* full: refused, nothing done */
+    _releaseThread();
+    CHECK_EQ(_waitFired(MANY), MANY);
+    CHECK_EQ(_firedCount(), MANY);
+    int out_of_order = 0;
+    for (int i = 1; i < MANY; i++) {
+        probe *prev = &p[fired.order[i - 1]], *cur = &p[fired.order[i]];
+        if (prev->tm.deadline_ns > cur->tm.deadline_ns)
+            out_of_order++;
+    }
+    CHECK_EQ(out_of_order, 0);
+    /* Room again once they fired. */
+    CHECK(timerAdd(&p[MANY].tm, 0, _record));
+    CHECK_EQ(_waitFired(MANY + 1), MANY + 1);
+    timerStop();
+}
+
+static void hurry_fires_pending_and_new_timers_at_once(void) {
+    enum { N = 10 };
+    static probe p[N + 1];
+    _reset();
+    CHECK(timerStart(N + 1));
+    uint64_t t0 = timerNow();
+    for (int i = 0; i < N; i++) {
+        p[i].id = i;
+        CHECK(timerAdd(&p[i].tm, 60000 + (unsigned)(N - i), _record)); /* a minute away */
+    }
+    timerHurry();
+    CHECK_EQ(_waitFired(N), N);
+    for (int i = 0; i < N; i++)
+        CHECK_EQ(fired.order[i], N - 1 - i); /* still in deadline order */
+    p[N].id = N;
+    CHECK(timerAdd(&p[N].tm, 60000, _record));
+    CHECK_EQ(_waitFired(N + 1), N + 1);
+    CHECK(timerNow() - t0 < SETTLE_MS * NS_PER_MS); /* nobody waited a minute */
+    timerStop();
+}
+
+static void stop_fires_what_is_still_pending(void) {
+    enum { N = 5 };
+    probe p[N];
+    _reset();
+    CHECK(timerStart(N));
+    for (int i = 0; i < N; i++) {
+        p[i].id = i;
+        CHECK(timerAdd(&p[i].tm, 60000, _record));
+    }
+    uint64_t t0 = timerNow();
+    timerStop(); /* returns after every callback ran */
+    CHECK_EQ(_firedCount(), N);
+    CHECK(timerNow() - t0 < SETTLE_MS * NS_PER_MS);
+}
+
+static probe chained;
+static void _chain(timer *t) {
+    (void)t;
+    chained.id = 99;
+    timerAdd(&chained.tm, 5, _record);
+}
+
+static void a_timer_added_from_a_callback_fires_too(void) {
+    timer first;
+    _reset();
+    CHECK(timerStart(2));
+    CHECK(timerAdd(&first, 5, _chain));
+    CHECK_EQ(_waitFired(1), 1);
+    CHECK_EQ(fired.order[0], 99);
+    timerStop();
+}
+
+int main(void) {
+    static const checkTest tests[] = {
+        TEST(timers_fire_in_deadline_order_not_in_the_order_added),
+        TEST(ties_fire_in_the_order_they_were_added),
+        TEST(equal_delays_fire_in_the_order_added),
+        TEST(thousands_pending_fire_sorted_and_a_full_heap_refuses),
+        TEST(hurry_fires_pending_and_new_timers_at_once),
+        TEST(stop_fires_what_is_still_pending),
+        TEST(a_timer_added_from_a_callback_fires_too),
+    };
+    return checkMain(tests, sizeof(tests) / sizeof(tests[0]));
+}

@@ -1,0 +1,291 @@
+#!/usr/bin/env bash
+# bench_ceiling.sh -- memoscope next to the bare libmicrohttpd + cJSON server it
+# stands on (bench/reference), and next to the Python peer (bench/peer), under
+# the same wrk load, in one run.
+#
+#   bench/bench_ceiling.sh            (as root on Debian 12: installs what is missing)
+#
+# Builds in $BUILD_DIR (default build/), then, ROUNDS times, interleaved, for
+# each connection count (keep-alive, 64 and 256): starts each server afresh,
+# pinned to one CPU (wrk -t1 on another), warms it up, measures DURATION
+# seconds, and stops it with SIGTERM. The servers:
+#   reference         bench/reference: parse with cJSON, answer {"result": a+b}
+#   shared            memoscope --cache-scope shared --delay-ms 0 (100 keys, maxsize
+#                     128: nearly every call hits)
+#   local             memoscope --cache-scope local --delay-ms 0 (every call misses)
+#   peer              Flask + functools.lru_cache (bench/peer/peer.py)
+# Prints per server the medians of req/s, p50 and p99 latency and server CPU
+# per request (utime + stime from /proc/PID/stat over the measured seconds,
+# divided by the requests answered), and the ratios memoscope / reference.
+# Then counts allocator calls per request in each scope and in the reference
+# (LD_PRELOAD bench/malloc_count.c), one short run each.
+#
+# Figures, not a test: it fails only when something does not run. Loopback
+# only. Every measurement holds /tmp/memoscope-bench.lock (flock), so that
+# benchmarks of several people on one machine do not overlap.
+#
+# Settings (environment): ROUNDS=3 DURATION=5 WARMUP=1 CONNS="64 256" KEYS=10
+# THREADS=<CPUs the server is pinned to> PEER=1 ALLOCS=1 BUILD_DIR=build
+# RESULTS=<file for the raw runs, TSV>.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5}
+WARMUP=${WARMUP:-1}
+CONNS=${CONNS:-64 256}
+KEYS=${KEYS:-10}
+PEER=${PEER:-1}
+ALLOCS=${ALLOCS:-1}
+BUILD_DIR=${BUILD_DIR:-build}
+LOCK=/tmp/memoscope-bench.lock
+LOCK_WAIT_S=900 # another benchmark may hold it this long at most
+PEER_PYTHON=/usr/bin/python3 # Debian's, where python3-flask is installed
+START_TIMEOUT_S=20
+STOP_TIMEOUT_S=20
+
+need_pkgs $BUILD_PKGS wrk python3 python3-flask
+say "build $BUILD_DIR: memoscope, reference, malloc_count"
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$BUILD_DIR" -j "$(nproc)" --target memoscope reference malloc_count >/dev/null
+memoscope=$BUILD_DIR/server/memoscope
+reference=$BUILD_DIR/bench/reference/reference
+shim=$(cd "$BUILD_DIR/bench" && pwd)/libmalloc_count.so
+
+work=$(mktemp -d /tmp/memoscope-ceiling.XXXXXX)
+server_pid=
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+RESULTS=${RESULTS:-$work/runs.tsv}
+
+# Server on the first CPU we may use, wrk on the second (when there is one).
+read -r server_cpu wrk_cpu < <(python3 -c '
+import os
+cpus = sorted(os.sched_getaffinity(0))
+print(cpus[0], cpus[1] if len(cpus) > 1 else "")')
+if [ -n "$wrk_cpu" ]; then
+    pin_server=(taskset -c "$server_cpu")
+    pin_wrk=(taskset -c "$wrk_cpu")
+    THREADS=${THREADS:-1}
+else
+    pin_server=()
+    pin_wrk=()
+    THREADS=${THREADS:-$(nproc)}
+fi
+clk_tck=$(getconf CLK_TCK)
+
+# The command line of each server, without --port.
+server_cmd() {
+    case $1 in
+    reference) echo "$reference --bind 127.0.0.1 --threads $THREADS" ;;
+    shared | local | global | off)
+        echo "$memoscope --bind 127.0.0.1 --threads $THREADS --cache-scope $1 --delay-ms 0" ;;
+    peer) echo "$PEER_PYTHON bench/peer/peer.py --bind 127.0.0.1" ;;
+    esac
+}
+
+# start_server NAME [ENV...]: starts it on a free port, sets server_pid and port.
+start_server() {
+    local name=$1 log=$work/$1.log
+    shift
+    : >"$log" # not a port from the last run
+    # shellcheck disable=SC2046
+    env "$@" "${pin_server[@]}" $(server_cmd "$name") --port 0 2>"$log" &
+    server_pid=$!
+    local deadline=$((SECONDS + START_TIMEOUT_S))
+    port=
+    while [ -z "$port" ]; do
+        port=$(grep -o -m1 'port=[0-9]*' "$log" 2>/dev/null | cut -d= -f2 || true)
+        if [ -z "$port" ] && { ! kill -0 "$server_pid" 2>/dev/null || ((SECONDS > deadline)); }; then
+            echo "bench_ceiling: $name did not start:" >&2
+            cat "$log" >&2
+            exit 1
+        fi
+        [ -n "$port" ] || sleep 0.05
+    done
+}
+
+stop_server() {
+    local name=$1 deadline=$((SECONDS + STOP_TIMEOUT_S)) rc=0
+    kill -TERM "$server_pid"
+    while kill -0 "$server_pid" 2>/dev/null && ((SECONDS <= deadline)); do sleep 0.05; done
+    if kill -0 "$server_pid" 2>/dev/null; then
+        echo "bench_ceiling: $name did not stop on SIGTERM in ${STOP_TIMEOUT_S}s" >&2
+        kill -KILL "$server_pid"
+    fi
+    wait "$server_pid" || rc=$?
+    server_pid=
+    if [ "$rc" != 0 ]; then
+        echo "bench_ceiling: $name exited $rc after SIGTERM:" >&2
+        tail -5 "$work/$name.log" >&2
+        exit 1
+    fi
+}
+
+# One measurement at a time on this machine, whoever runs it.
+lock() {
+    exec 9>>"$LOCK"
+    flock -w "$LOCK_WAIT_S" 9 || {
+        echo "bench_ceiling: $LOCK still held after ${LOCK_WAIT_S}s" >&2
+        exit 1
+    }
+}
+unlock() { flock -u 9; }
+
+# utime + stime of the server so far, in clock ticks.
+cpu_ticks() {
+    awk '{ print $14 + $15 }' "/proc/$server_pid/stat"
+}
+
+# wrk_run CONNS SECONDS: the CEILING_JSON line of one wrk run.
+wrk_run() {
+    "${pin_wrk[@]}" wrk -t1 -c"$1" -d"$2"s --timeout 10s --latency -s bench/ceiling.lua \
+        "http://127.0.0.1:$port" -- "$KEYS" | sed -n 's/^CEILING_JSON //p'
+}
+
+# measure NAME CONNS ROUND: one measurement, appended to RESULTS.
+measure() {
+    local name=$1 conns=$2 round=$3 t0 t1 json
+    lock
+    start_server "$name"
+    wrk_run "$conns" "$WARMUP" >/dev/null
+    t0=$(cpu_ticks)
+    json=$(wrk_run "$conns" "$DURATION")
+    t1=$(cpu_ticks)
+    stop_server "$name"
+    unlock
+    printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$conns" "$round" "$((t1 - t0))" "$json" >>"$RESULTS"
+    printf '  round %s  c=%-4s %-10s %s\n' "$round" "$conns" "$name" "$json" >&2
+}
+
+# allocs NAME: allocator calls per request over one short run under the shim.
+allocs() {
+    local name=$1 counts=$work/counts.$1 before after json
+    lock
+    start_server "$name" MALLOC_COUNT_FILE="$counts" LD_PRELOAD="$shim"
+    wrk_run 64 "$WARMUP" >/dev/null
+    before=$(od -A n -t u8 -v "$counts" | tr -s ' \n' ' ')
+    json=$(wrk_run 64 2)
+    after=$(od -A n -t u8 -v "$counts" | tr -s ' \n' ' ')
+    stop_server "$name"
+    unlock
+    printf '%s\t%s\t%s\t%s\n' "$name" "$before" "$after" "$json" >>"$work/allocs.tsv"
+}
+
+servers=(reference shared local)
+[ "$PEER" = 1 ] && servers+=(peer)
+say "ceiling: ${servers[*]}; c=$CONNS; $ROUNDS rounds of ${DURATION}s (+${WARMUP}s warm-up);" \
+    "server on CPU $server_cpu${wrk_cpu:+, wrk on CPU $wrk_cpu}; threads=$THREADS; keys=$KEYS"
+: >"$RESULTS"
+for ((round = 1; round <= ROUNDS; round++)); do
+    for conns in $CONNS; do
+        # Rotate the order each round, so no server always goes first.
+        n=${#servers[@]}
+        for ((i = 0; i < n; i++)); do
+            measure "${servers[$(((i + round - 1) % n))]}" "$conns" "$round"
+        done
+    done
+done
+
+if [ "$ALLOCS" = 1 ]; then
+    say "allocations per request (LD_PRELOAD malloc counter, c=64, 2 s each)"
+    : >"$work/allocs.tsv"
+    for name in reference off local shared global; do
+        allocs "$name"
+    done
+fi
+
+python3 - "$RESULTS" "$clk_tck" "$work/allocs.tsv" "$(nproc)" "$THREADS" <<'PY'
+import json
+import statistics
+import sys
+
+results, clk_tck, allocs_file, ncpu, threads = sys.argv[1:6]
+clk_tck = float(clk_tck)
+runs = {}
+for line in open(results):
+    name, conns, _round, ticks, js = line.rstrip("\n").split("\t", 4)
+    w = json.loads(js)
+    secs = w["duration_us"] / 1e6
+    runs.setdefault((name, int(conns)), []).append({
+        "rps": w["requests"] / secs,
+        "p50": w["p50_us"] / 1000,
+        "p99": w["p99_us"] / 1000,
+        "cpu": int(ticks) / clk_tck / max(w["requests"], 1) * 1e6,
+        "bad": w["errors"] + w["non2xx"],
+    })
+
+def med(name, conns, key):
+    xs = [r[key] for r in runs.get((name, conns), [])]
+    return statistics.median(xs) if xs else None
+
+names = [n for n in ("reference", "shared", "local", "peer") if any(k[0] == n for k in runs)]
+label = {"reference": "reference (MHD+cJSON)", "shared": "memoscope shared",
+         "local": "memoscope local", "peer": "peer (Flask+lru_cache)"}
+print()
+print("Medians of %d interleaved runs; %s CPUs; server threads=%s; ratios are memoscope / reference"
+      % (max(len(v) for v in runs.values()), ncpu, threads))
+print()
+print("%-5s %-23s %9s %8s %8s %9s %8s %8s %8s %7s"
+      % ("conns", "server", "req/s", "p50 ms", "p99 ms", "CPU us/r",
+         "x req/s", "x p99", "x CPU", "errors"))
+for conns in sorted({k[1] for k in runs}):
+    ref = {k: med("reference", conns, k) for k in ("rps", "p99", "cpu")}
+    for n in names:
+        if (n, conns) not in runs:
+            continue
+        m = {k: med(n, conns, k) for k in ("rps", "p50", "p99", "cpu")}
+        bad = sum(r["bad"] for r in runs[(n, conns)])
+        ratios = ["", "", ""]
+        if n in ("shared", "local") and ref["rps"]:
+            ratios = ["%.2f" % (m["rps"] / ref["rps"]), "%.2f" % (m["p99"] / ref["p99"]),
+                      "%.2f" % (m["cpu"] / ref["cpu"])]
+        print("%-5d %-23s %9.0f %8.2f %8.2f %9.1f %8s %8s %8s %7d"
+              % (conns, label[n], m["rps"], m["p50"], m["p99"], m["cpu"], *ratios, bad))
+    print()
+
+print("Targets: memoscope req/s >= 0.90 x reference, p99 <= 1.20 x reference.")
+for conns in sorted({k[1] for k in runs}):
+    for n in ("shared", "local"):
+        r, ref = med(n, conns, "rps"), med("reference", conns, "rps")
+        p, refp = med(n, conns, "p99"), med("reference", conns, "p99")
+        if r is None or ref is None:
+            continue
+        ok = r >= 0.9 * ref and p <= 1.2 * refp
+        print("  c=%-4d %-6s req/s %.2fx  p99 %.2fx  %s"
+              % (conns, n, r / ref, p / refp, "met" if ok else "MISSED"))
+if "peer" in names:
+    print()
+    for conns in sorted({k[1] for k in runs}):
+        peer = med("peer", conns, "rps")
+        if peer:
+            print("  c=%-4d memoscope shared / peer req/s = %.1fx, local / peer = %.1fx"
+                  % (conns, med("shared", conns, "rps") / peer, med("local", conns, "rps") / peer))
+
+try:
+    lines = open(allocs_file).read().splitlines()
+except FileNotFoundError:
+    lines = []
+if lines:
+    print()
+    print("Allocator calls per request (malloc+calloc+realloc+memalign; frees), c=64, one run each")
+    print("%-22s %8s %8s   %s" % ("server", "allocs", "frees", "beyond the reference"))
+    ref_allocs = None
+    for line in lines:
+        name, before, after, js = line.split("\t", 3)
+        b = [int(x) for x in before.split()]
+        a = [int(x) for x in after.split()]
+        d = [y - x for x, y in zip(b, a)]
+        reqs = max(json.loads(js)["requests"], 1)
+        per = (d[0] + d[1] + d[2] + d[4]) / reqs
+        frees = d[3] / reqs
+        if name == "reference":
+            ref_allocs = per
+        extra = "" if ref_allocs is None or name == "reference" else "%+.2f" % (per - ref_allocs)
+        who = "reference" if name == "reference" else "memoscope " + name
+        print("%-22s %8.2f %8.2f   %s" % (who, per, frees, extra))
+PY

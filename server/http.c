@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -101,6 +102,7 @@ static struct {
     atomic_bool hurry;       /* grace period over: no more waiting */
     atomic_uint suspended;   /* connections suspended now */
     atomic_uint open;        /* calculate requests not yet completed by MHD */
+    atomic_uint connections; /* admitted by _admit and not closed yet */
     struct MHD_Response *ok; /* the fixed answers, built once, shared */
     struct MHD_Response *page;
 } H;
@@ -494,6 +496,33 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
     return MHD_NO;
 }
 
+/* The connection limit. libmicrohttpd's own one makes it stop polling the
+ * listen socket when the table is full, so a newcomer waits in the backlog
+ * for as long as the table stays full: a hang. This accept policy refuses it
+ * instead (libmicrohttpd closes it at once), and libmicrohttpd's limit is set
+ * where no worker reaches it. A connection counts from here until its
+ * CLOSED notification (an allocation failure inside libmicrohttpd between
+ * the two would leave it counted: out of memory, the limit is the least of
+ * the troubles). */
+static enum MHD_Result _admit(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+    (void)cls;
+    (void)addr;
+    (void)addrlen;
+    if (atomic_fetch_add(&H.connections, 1) < H.cfg->max_connections)
+        return MHD_YES;
+    atomic_fetch_sub(&H.connections, 1);
+    return MHD_NO;
+}
+
+static void _connectionNotify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode toe) {
+    (void)cls;
+    (void)conn;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        atomic_fetch_sub(&H.connections, 1);
+}
+
 static void _completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                        enum MHD_RequestTerminationCode toe) {
     (void)cls;
@@ -556,16 +585,23 @@ bool httpStart(const config *cfg, unsigned *port) {
      * past 128 connections (NOTES.md). poll() has neither problem. */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_POLL |
                      (v6 ? MHD_USE_IPv6 : 0);
+    /* libmicrohttpd splits its limit evenly between the pool's workers and
+     * a worker may be the one to accept every connection: give each worker
+     * room for all of them, so that only _admit's limit applies. */
+    unsigned workers = cfg->threads > 1 ? cfg->threads : 1;
+    unsigned mhd_limit =
+        cfg->max_connections > UINT_MAX / workers ? UINT_MAX : cfg->max_connections * workers;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &sa},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)_completed, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)_connectionNotify, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, mhd_limit, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, LISTEN_BACKLOG, NULL},
         {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    H.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, _access, NULL,
+    H.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, _admit, NULL, _access, NULL,
                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!H.daemon) {
         fprintf(stderr, "memoscope: cannot listen on %s port %u: %s\n", cfg->bind, cfg->port,

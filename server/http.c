@@ -61,11 +61,15 @@ typedef enum phase { PH_BODY, PH_TIMER, PH_FLIGHT, PH_ANSWERED } phase;
  * wake may come before the handler has suspended it. */
 enum { W_IDLE, W_SUSPENDED, W_WOKEN };
 
+/* A body this small (every single call) is kept in the request's state,
+ * without an allocation of its own. */
+#define BODY_INLINE_BYTES 256
+
 typedef struct calcState {
     struct MHD_Connection *conn;
     phase phase;
     uint64_t start_ns;
-    char *body; /* body_len bytes + '\0', owned */
+    char *body; /* body_len bytes + '\0': body_inline, or owned when larger */
     size_t body_len, body_cap;
     size_t dropped; /* body bytes past max_body_bytes, read and dropped */
     calcRequest req;
@@ -78,13 +82,13 @@ typedef struct calcState {
     atomic_int wait_state;
     bool suspended; /* counted in H.suspended; the handler has not run since */
     bool ended;     /* counted out of requests in flight */
+    char body_inline[BODY_INLINE_BYTES];
 } calcState;
 
 #define JSON_TYPE "application/json"
 #define PROMETHEUS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define HTML_TYPE "text/html; charset=utf-8"
 #define LISTEN_BACKLOG 4096
-#define FIRST_BODY_CAP 1024
 #define ANSWER_BYTES 8192 /* a batch of 64 results fits with room to spare */
 #define ERROR_BYTES 512
 #define NS_PER_TENTH_MS 100000ull
@@ -357,25 +361,33 @@ static enum MHD_Result _resumed(calcState *cs) {
     return _run(cs);
 }
 
+static void _bodyFree(calcState *cs) {
+    if (cs->body != cs->body_inline)
+        free(cs->body);
+    cs->body = NULL;
+    cs->body_len = cs->body_cap = 0;
+}
+
 static enum MHD_Result _bodyChunk(calcState *cs, const char *data, size_t *size) {
     size_t n = *size;
     *size = 0;
     if (cs->dropped || n > H.cfg->max_body_bytes - cs->body_len) {
-        free(cs->body); /* too large: _bodyDone answers 413 */
-        cs->body = NULL;
-        cs->body_len = cs->body_cap = 0;
+        _bodyFree(cs); /* too large: _bodyDone answers 413 */
         cs->dropped += n;
         return cs->dropped <= DROP_MAX_BYTES ? MHD_YES : MHD_NO;
     }
     if (cs->body_len + n + 1 > cs->body_cap) {
-        size_t cap = cs->body_cap ? cs->body_cap : FIRST_BODY_CAP;
+        size_t cap = cs->body_cap ? cs->body_cap : BODY_INLINE_BYTES;
         while (cap < cs->body_len + n + 1)
             cap *= 2;
         if (cap > H.cfg->max_body_bytes + 1)
             cap = H.cfg->max_body_bytes + 1;
-        char *grown = realloc(cs->body, cap);
+        bool was_inline = cs->body == cs->body_inline;
+        char *grown = was_inline ? malloc(cap) : realloc(cs->body, cap);
         if (!grown)
             return _fail(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+        if (was_inline)
+            memcpy(grown, cs->body_inline, cs->body_len);
         cs->body = grown;
         cs->body_cap = cap;
     }
@@ -394,8 +406,7 @@ static enum MHD_Result _bodyDone(calcState *cs) {
         cs->body[cs->body_len] = '\0';
     if (!requestParse(body, cs->body_len, &cs->req, err))
         return _fail(cs, MHD_HTTP_BAD_REQUEST, err);
-    free(cs->body); /* parsed: the calls are all we need now */
-    cs->body = NULL;
+    _bodyFree(cs); /* parsed: the calls are all we need now */
     cs->ad = scopeNewAdder(cs->req.has_delay ? cs->req.delay_ms : H.cfg->delay_ms);
     if (!cs->ad)
         return _fail(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
@@ -415,6 +426,8 @@ static enum MHD_Result _calculateFirst(struct MHD_Connection *conn, void **req_c
         return _error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
     cs->conn = conn;
     cs->phase = PH_BODY;
+    cs->body = cs->body_inline;
+    cs->body_cap = sizeof(cs->body_inline);
     cs->start_ns = timerNow();
     cs->waiter.wake = _flightDone;
     statsRequestBegin();
@@ -536,7 +549,7 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (cs->suspended)
         _wake(cs); /* resumed, then closed by MHD: its client had gone */
     _finish(cs);   /* when it ended without an answer: the client went away */
-    free(cs->body);
+    _bodyFree(cs);
     free(cs);
     atomic_fetch_sub(&H.open, 1);
 }

@@ -20,6 +20,7 @@ if [ "${MEMOSCOPE_LONG:-}" = 1 ]; then
     say "loadtest: the full default run, claims checked"
     python3 loadtest/run.py --server build/server/memoscope --out "$out" --check
 else
+    say "loadtest: 2 s per scope, to check the kit; the claims need the full run (not checked here)"
     python3 loadtest/run.py --server build/server/memoscope --out "$out" \
         --scopes global:128@2,global:none@2,local@2,shared@2,off@2 \
         --connections 32 --delay-ms 5 --warmup 0.5

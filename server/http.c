@@ -473,15 +473,23 @@ static bool _allowed(const char *allow, const char *method) {
     return false;
 }
 
-static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const char *url,
-                               const char *method, const char *version, const char *data,
-                               size_t *size, void **req_cls) {
-    (void)cls;
-    (void)version;
-    if (*req_cls)
-        return _calculate(*req_cls, data, size);
+/* The request state of a route other than POST /calculate: the address of
+ * its slot says which route (and R_NONE an unknown path). */
+static char route_marks[R_NONE + 1];
 
-    routeId r = _route(url);
+static bool _isMark(const void *p) {
+    return (const char *)p >= route_marks && (const char *)p <= route_marks + R_NONE;
+}
+
+/* Does the request announce a body? */
+static bool _hasBody(struct MHD_Connection *conn) {
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return (cl && strtoull(cl, NULL, 10) > 0) ||
+           MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+static enum MHD_Result _dispatch(struct MHD_Connection *conn, routeId r, const char *method) {
     if (r == R_NONE)
         return _error(conn, MHD_HTTP_NOT_FOUND, "no such path: see GET / for the live page", NULL);
     if (!_allowed(routes[r].allow, method)) {
@@ -490,8 +498,6 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
         return _error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg, routes[r].allow);
     }
     switch (r) {
-    case R_CALCULATE:
-        return _calculateFirst(conn, req_cls);
     case R_STATS:
         return _stats(conn, false);
     case R_METRICS:
@@ -504,10 +510,35 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
         return _shared(conn, H.ok);
     case R_PAGE:
         return _shared(conn, H.page);
+    case R_CALCULATE: /* only with a wrong method, answered above */
     case R_NONE:
         break;
     }
     return MHD_NO;
+}
+
+/* libmicrohttpd 0.9.75 closes the connection after an answer queued on a
+ * request's first call, so every route answers on its second call (the
+ * first only marks the route) and keep-alive works: the live page and a
+ * scraper reuse one connection. A request with a body on another route is
+ * answered at once, connection closed, rather than read. */
+static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const char *url,
+                               const char *method, const char *version, const char *data,
+                               size_t *size, void **req_cls) {
+    (void)cls;
+    (void)version;
+    if (*req_cls && !_isMark(*req_cls))
+        return _calculate(*req_cls, data, size);
+    if (*req_cls)
+        return _dispatch(conn, (routeId)((char *)*req_cls - route_marks), method);
+
+    routeId r = _route(url);
+    if (r == R_CALCULATE && strcmp(method, "POST") == 0)
+        return _calculateFirst(conn, req_cls);
+    if (_hasBody(conn))
+        return _dispatch(conn, r, method);
+    *req_cls = &route_marks[r];
+    return MHD_YES;
 }
 
 /* The connection limit. libmicrohttpd's own one makes it stop polling the
@@ -543,7 +574,7 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)conn;
     (void)toe;
     calcState *cs = *req_cls;
-    if (!cs)
+    if (!cs || _isMark(cs))
         return;
     *req_cls = NULL;
     if (cs->suspended)

@@ -1,6 +1,9 @@
 /* harness.c -- the real server, started and asked, for integration tests. */
 #include "harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -248,6 +251,66 @@ void httpManyJoin(httpMany *m) {
 void replyFree(reply *r) {
     free(r->body);
     r->body = NULL;
+}
+
+/* ---------------------------------------------------------------- raw */
+
+int rawConnect(const server *s) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+bool rawSendAll(int fd, const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        p += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+int rawRead(int fd, unsigned timeout_ms, char *out, size_t cap) {
+    char buf[8192];
+    size_t len = 0;
+    uint64_t deadline = nowMs() + timeout_ms;
+    for (;;) {
+        buf[len] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end) {
+            const char *cl = strcasestr(buf, "\r\ncontent-length:");
+            size_t want = cl ? strtoul(cl + 17, NULL, 10) : 0;
+            size_t have = len - (size_t)(end + 4 - buf);
+            if (have >= want) {
+                snprintf(out, cap, "%.*s", (int)want, end + 4);
+                return atoi(buf + 9); /* "HTTP/1.1 200" */
+            }
+        }
+        uint64_t now = nowMs();
+        if (now >= deadline || len >= sizeof(buf) - 1)
+            return 0;
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)(deadline - now)) <= 0)
+            continue;
+        ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
+        if (n <= 0)
+            return 0;
+        len += (size_t)n;
+    }
 }
 
 /* ---------------------------------------------------------------- JSON */

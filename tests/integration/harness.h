@@ -72,6 +72,23 @@ void httpManyJoin(httpMany *m); /* then replyFree each reply */
 reply httpDo(const server *s, const char *method, const char *path, const char *body);
 void replyFree(reply *r);
 
+/* ------------------------------------------------------------ raw HTTP */
+
+/* For what libcurl hides: keep-alive on one socket, a client that leaves,
+ * bytes no client library sends. */
+
+/* A blocking TCP connection to the server; -1 on failure, errno from
+ * connect. */
+int rawConnect(const server *s);
+
+/* Writes all of buf unless the peer stops reading (closed or reset). */
+bool rawSendAll(int fd, const void *buf, size_t len);
+
+/* Reads one response (its Content-Length tells where it ends); returns its
+ * status, or 0 when the connection closed or timeout_ms passed first. The
+ * body goes to out (cap bytes, NUL-terminated). */
+int rawRead(int fd, unsigned timeout_ms, char *out, size_t cap);
+
 /* A number from a JSON body by dotted path ("instances.live"); LLONG_MIN
  * when absent or not a number. Exact for every integer up to 2^63. */
 long long jsonInt(const char *json, const char *path);

@@ -110,32 +110,6 @@ typedef struct rawReply {
     const char *body; /* inside text, after the header block, or "" */
 } rawReply;
 
-static int _connect(unsigned port) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    return fd;
-}
-
-/* Writes all of buf unless the peer stops reading (closed or reset). */
-static bool _sendAll(int fd, const void *buf, size_t len) {
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
 /* Reads until the server closes (every raw request says Connection: close)
  * or the deadline passes, then finds the final status line (after any
  * 100 Continue). A reset after an answer keeps the answer. */
@@ -180,13 +154,13 @@ static void _readReply(int fd, unsigned timeout_ms, rawReply *r) {
 /* Sends request (len bytes) on a fresh connection and reads the answer. */
 static rawReply rawDo(const server *s, const void *request, size_t len) {
     rawReply r = {0};
-    int fd = _connect(s->port);
+    int fd = rawConnect(s);
     if (fd < 0) {
         r.text = calloc(1, 1);
         r.body = "";
         return r;
     }
-    _sendAll(fd, request, len);
+    rawSendAll(fd, request, len);
     _readReply(fd, RAW_TIMEOUT_MS, &r);
     close(fd);
     return r;
@@ -541,11 +515,11 @@ static void a_huge_chunked_body_is_refused_without_being_read(void) {
         CHECK(false);
         return;
     }
-    int fd = _connect(s.port);
+    int fd = rawConnect(&s);
     CHECK(fd >= 0);
     static const char head[] = "POST /calculate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
-    CHECK(_sendAll(fd, head, sizeof(head) - 1));
+    CHECK(rawSendAll(fd, head, sizeof(head) - 1));
 
     /* Send 32 MB of chunks for as long as the server takes them; stop when
      * it answers or closes. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -373,6 +374,25 @@ static void healthz_page_and_unknown_paths(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+static void get_routes_keep_the_connection_alive(void) {
+    /* A scraper or the live page polls on one connection, errors included. */
+    static const char *const requests[] = {"GET /healthz", "GET /stats", "GET /nope",
+                                           "POST /stats",  "GET /cache", "GET /metrics"};
+    static const int want[] = {200, 200, 404, 405, 200, 200};
+    server s;
+    CHECK(serverStart(&s, NO_DELAY));
+    int fd = rawConnect(&s);
+    CHECK(fd >= 0);
+    for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+        char req[128], body[4096];
+        int n = snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", requests[i]);
+        CHECK(rawSendAll(fd, req, (size_t)n));
+        CHECK_EQ(rawRead(fd, 5000, body, sizeof(body)), want[i]);
+    }
+    close(fd);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 static void wrong_methods_get_405_with_allow(void) {
     static const struct {
         const char *method, *path, *allow;
@@ -473,6 +493,7 @@ int main(void) {
         TEST(stats_has_every_field_of_the_contract),
         TEST(metrics_are_prometheus_text),
         TEST(healthz_page_and_unknown_paths),
+        TEST(get_routes_keep_the_connection_alive),
         TEST(wrong_methods_get_405_with_allow),
         TEST(bad_bodies_get_400_and_change_nothing),
         TEST(a_body_over_the_limit_gets_413),

@@ -72,61 +72,12 @@ static long long pollUntil(const server *s, const char *path, long long want, ui
     }
 }
 
-/* A raw TCP connection to the server, for what libcurl hides: keep-alive on
- * one socket, a client that leaves, a refused connect. -1 on failure, with
- * errno set by connect. */
-static int rawConnect(const server *s) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
 static bool rawSend(int fd, const char *method, const char *path, const char *body) {
     char req[1024];
     int n = snprintf(req, sizeof(req),
                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s", method,
                      path, body ? strlen(body) : 0, body ? body : "");
-    return send(fd, req, (size_t)n, MSG_NOSIGNAL) == n;
-}
-
-/* Reads one response; returns its status, 0 when the connection closed or
- * the timeout passed first. The body goes to out (cap bytes, NUL-ended). */
-static int rawRead(int fd, unsigned timeout_ms, char *out, size_t cap) {
-    char buf[8192];
-    size_t len = 0;
-    uint64_t deadline = nowMs() + timeout_ms;
-    for (;;) {
-        buf[len] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end) {
-            const char *cl = strcasestr(buf, "\r\ncontent-length:");
-            size_t want = cl ? strtoul(cl + 17, NULL, 10) : 0;
-            size_t have = len - (size_t)(end + 4 - buf);
-            if (have >= want) {
-                snprintf(out, cap, "%.*s", (int)want, end + 4);
-                return atoi(buf + 9); /* "HTTP/1.1 200" */
-            }
-        }
-        uint64_t now = nowMs();
-        if (now >= deadline || len >= sizeof(buf) - 1)
-            return 0;
-        struct pollfd p = {fd, POLLIN, 0};
-        if (poll(&p, 1, (int)(deadline - now)) <= 0)
-            continue;
-        ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-        if (n <= 0)
-            return 0;
-        len += (size_t)n;
-    }
+    return rawSendAll(fd, req, (size_t)n);
 }
 
 /* Waits for the process to exit by itself (no signal sent). */

@@ -126,7 +126,7 @@ static enum MHD_Result _queue(struct MHD_Connection *conn, unsigned status, cons
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
-    if (status >= 400)
+    if (status >= 400 && ret == MHD_YES) /* an answer the client will get */
         statsError();
     return ret;
 }

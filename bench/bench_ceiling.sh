@@ -1,43 +1,52 @@
 #!/usr/bin/env bash
 # bench_ceiling.sh -- memoscope next to the bare libmicrohttpd + cJSON server it
 # stands on (bench/reference), and next to the Python peer (bench/peer), under
-# the same wrk load, in one run.
+# the same wrk load, in one run (about 4 minutes on 2 CPUs).
 #
 #   bench/bench_ceiling.sh            (as root on Debian 12: installs what is missing)
 #
-# Builds in $BUILD_DIR (default build/), then, ROUNDS times, interleaved, for
-# each connection count (keep-alive, 64 and 256): starts each server afresh,
-# pinned to one CPU (wrk -t1 on another), warms it up, measures DURATION
-# seconds, and stops it with SIGTERM. The servers:
-#   reference         bench/reference: parse with cJSON, answer {"result": a+b}
-#   shared            memoscope --cache-scope shared --delay-ms 0 (100 keys, maxsize
-#                     128: nearly every call hits)
-#   local             memoscope --cache-scope local --delay-ms 0 (every call misses)
-#   peer              Flask + functools.lru_cache (bench/peer/peer.py)
+# Builds memoscope, the reference and the malloc counter in $BUILD_DIR
+# (default build/), then, ROUNDS times, interleaved (the order rotates each
+# round), for each connection count (keep-alive, 64 and 256): starts each
+# server afresh, pinned to one CPU (wrk -t1 on the other, both at nice -20
+# when root), warms it up for WARMUP seconds, measures DURATION seconds, and
+# stops it with SIGTERM (it must exit 0). The servers:
+#   reference   bench/reference: parse with cJSON, answer {"result": a+b}
+#   shared      memoscope --cache-scope shared --delay-ms 0 (100 keys, maxsize
+#               128: nearly every call hits)
+#   local       memoscope --cache-scope local --delay-ms 0 (every call misses)
+#   peer        Flask + functools.lru_cache (bench/peer/peer.py)
 # Prints per server the medians of req/s, p50 and p99 latency and server CPU
 # per request (utime + stime from /proc/PID/stat over the measured seconds,
 # divided by the requests answered), and the ratios memoscope / reference.
-# Then counts allocator calls per request in each scope and in the reference
-# (LD_PRELOAD bench/malloc_count.c), one short run each.
+# Then three short passes, one run per server each:
+#   ALLOCS     allocator calls per request in every scope and in the
+#              reference (LD_PRELOAD bench/malloc_count.c, c=64, 2 s);
+#   CALLGRIND  user-space instructions per request, counted by callgrind only
+#              while a c=8 load runs: deterministic, where req/s is not.
 #
 # Figures, not a test: it fails only when something does not run. Loopback
 # only. Every measurement holds /tmp/memoscope-bench.lock (flock), so that
 # benchmarks of several people on one machine do not overlap.
 #
-# Settings (environment): ROUNDS=3 DURATION=5 WARMUP=1 CONNS="64 256" KEYS=10
-# THREADS=<CPUs the server is pinned to> PEER=1 ALLOCS=1 BUILD_DIR=build
-# RESULTS=<file for the raw runs, TSV>.
+# Settings (environment): ROUNDS=5 DURATION=3 WARMUP=1 CONNS="64 256" KEYS=10
+# THREADS=<1 when pinned, else the CPU count> NICE=-20 PEER=1 ALLOCS=1
+# CALLGRIND=1 BUILD_DIR=build RESULTS=<file to keep the raw runs in, TSV>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ROUNDS=${ROUNDS:-3}
-DURATION=${DURATION:-5}
+ROUNDS=${ROUNDS:-5}
+DURATION=${DURATION:-3}
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-64 256}
 KEYS=${KEYS:-10}
 PEER=${PEER:-1}
 ALLOCS=${ALLOCS:-1}
+CALLGRIND=${CALLGRIND:-1}
+NICE=${NICE--20}
+CG_CONNS=8
+CG_SECONDS=3
 BUILD_DIR=${BUILD_DIR:-build}
 LOCK=/tmp/memoscope-bench.lock
 LOCK_WAIT_S=900 # another benchmark may hold it this long at most
@@ -45,7 +54,7 @@ PEER_PYTHON=/usr/bin/python3 # Debian's, where python3-flask is installed
 START_TIMEOUT_S=20
 STOP_TIMEOUT_S=20
 
-need_pkgs $BUILD_PKGS wrk python3 python3-flask
+need_pkgs $BUILD_PKGS wrk python3 python3-flask valgrind
 say "build $BUILD_DIR: memoscope, reference, malloc_count"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target memoscope reference malloc_count >/dev/null
@@ -55,6 +64,7 @@ shim=$(cd "$BUILD_DIR/bench" && pwd)/libmalloc_count.so
 
 work=$(mktemp -d /tmp/memoscope-ceiling.XXXXXX)
 server_pid=
+wrap=()
 cleanup() {
     [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
     rm -rf "$work"
@@ -67,13 +77,17 @@ read -r server_cpu wrk_cpu < <(python3 -c '
 import os
 cpus = sorted(os.sched_getaffinity(0))
 print(cpus[0], cpus[1] if len(cpus) > 1 else "")')
+# At nice -20 (root only), the rest of a shared machine's work disturbs the
+# measurement less: it still runs, with a far smaller share while we do.
+prio=()
+[ "$(id -u)" = 0 ] && [ -n "$NICE" ] && prio=(nice -n "$NICE")
 if [ -n "$wrk_cpu" ]; then
-    pin_server=(taskset -c "$server_cpu")
-    pin_wrk=(taskset -c "$wrk_cpu")
+    pin_server=("${prio[@]}" taskset -c "$server_cpu")
+    pin_wrk=("${prio[@]}" taskset -c "$wrk_cpu")
     THREADS=${THREADS:-1}
 else
-    pin_server=()
-    pin_wrk=()
+    pin_server=("${prio[@]}")
+    pin_wrk=("${prio[@]}")
     THREADS=${THREADS:-$(nproc)}
 fi
 clk_tck=$(getconf CLK_TCK)
@@ -94,7 +108,7 @@ start_server() {
     shift
     : >"$log" # not a port from the last run
     # shellcheck disable=SC2046
-    env "$@" "${pin_server[@]}" $(server_cmd "$name") --port 0 2>"$log" &
+    env "$@" "${pin_server[@]}" "${wrap[@]}" $(server_cmd "$name") --port 0 2>"$log" &
     server_pid=$!
     local deadline=$((SECONDS + START_TIMEOUT_S))
     port=
@@ -176,6 +190,28 @@ allocs() {
     printf '%s\t%s\t%s\t%s\n' "$name" "$before" "$after" "$json" >>"$work/allocs.tsv"
 }
 
+# instructions NAME: user-space instructions per request under callgrind,
+# counted only while the load runs (--instr-atstart=no, then on, then dump).
+instructions() {
+    local name=$1 out=$work/cg.$1 json dump
+    lock
+    wrap=(valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$out.%p")
+    start_server "$name"
+    wrap=()
+    callgrind_control -i on "$server_pid" >/dev/null 2>&1
+    json=$(wrk_run "$CG_CONNS" "$CG_SECONDS")
+    callgrind_control -d "$server_pid" >/dev/null 2>&1
+    stop_server "$name"
+    unlock
+    dump=$(ls "$out".*.1)
+    # memset apart: valgrind counts each step of a `rep stos` as an
+    # instruction, which makes libmicrohttpd's zeroing of its per-connection
+    # pool look like most of the work.
+    printf '%s\t%s\t%s\t%s\n' "$name" "$(sed -n 's/^totals: //p' "$dump")" \
+        "$(callgrind_annotate --threshold=100 "$dump" | awk '/memset/ { gsub(",", "", $1); s += $1 } END { print s + 0 }')" \
+        "$json" >>"$work/instructions.tsv"
+}
+
 servers=(reference shared local)
 [ "$PEER" = 1 ] && servers+=(peer)
 say "ceiling: ${servers[*]}; c=$CONNS; $ROUNDS rounds of ${DURATION}s (+${WARMUP}s warm-up);" \
@@ -199,12 +235,20 @@ if [ "$ALLOCS" = 1 ]; then
     done
 fi
 
-python3 - "$RESULTS" "$clk_tck" "$work/allocs.tsv" "$(nproc)" "$THREADS" <<'PY'
+if [ "$CALLGRIND" = 1 ]; then
+    say "instructions per request (callgrind, c=$CG_CONNS, ${CG_SECONDS}s each)"
+    : >"$work/instructions.tsv"
+    for name in reference shared local; do
+        instructions "$name"
+    done
+fi
+
+python3 - "$RESULTS" "$clk_tck" "$work/allocs.tsv" "$(nproc)" "$THREADS" "$work/instructions.tsv" <<'PY'
 import json
 import statistics
 import sys
 
-results, clk_tck, allocs_file, ncpu, threads = sys.argv[1:6]
+results, clk_tck, allocs_file, ncpu, threads, instr_file = sys.argv[1:7]
 clk_tck = float(clk_tck)
 runs = {}
 for line in open(results):
@@ -223,48 +267,49 @@ def med(name, conns, key):
     xs = [r[key] for r in runs.get((name, conns), [])]
     return statistics.median(xs) if xs else None
 
-names = [n for n in ("reference", "shared", "local", "peer") if any(k[0] == n for k in runs)]
-label = {"reference": "reference (MHD+cJSON)", "shared": "memoscope shared",
-         "local": "memoscope local", "peer": "peer (Flask+lru_cache)"}
-print()
-print("Medians of %d interleaved runs; %s CPUs; server threads=%s; ratios are memoscope / reference"
-      % (max(len(v) for v in runs.values()), ncpu, threads))
-print()
-print("%-5s %-23s %9s %8s %8s %9s %8s %8s %8s %7s"
-      % ("conns", "server", "req/s", "p50 ms", "p99 ms", "CPU us/r",
-         "x req/s", "x p99", "x CPU", "errors"))
-for conns in sorted({k[1] for k in runs}):
-    ref = {k: med("reference", conns, k) for k in ("rps", "p99", "cpu")}
-    for n in names:
-        if (n, conns) not in runs:
-            continue
-        m = {k: med(n, conns, k) for k in ("rps", "p50", "p99", "cpu")}
-        bad = sum(r["bad"] for r in runs[(n, conns)])
-        ratios = ["", "", ""]
-        if n in ("shared", "local") and ref["rps"]:
-            ratios = ["%.2f" % (m["rps"] / ref["rps"]), "%.2f" % (m["p99"] / ref["p99"]),
-                      "%.2f" % (m["cpu"] / ref["cpu"])]
-        print("%-5d %-23s %9.0f %8.2f %8.2f %9.1f %8s %8s %8s %7d"
-              % (conns, label[n], m["rps"], m["p50"], m["p99"], m["cpu"], *ratios, bad))
+if runs:
+    names = [n for n in ("reference", "shared", "local", "peer") if any(k[0] == n for k in runs)]
+    label = {"reference": "reference (MHD+cJSON)", "shared": "memoscope shared",
+             "local": "memoscope local", "peer": "peer (Flask+lru_cache)"}
     print()
-
-print("Targets: memoscope req/s >= 0.90 x reference, p99 <= 1.20 x reference.")
-for conns in sorted({k[1] for k in runs}):
-    for n in ("shared", "local"):
-        r, ref = med(n, conns, "rps"), med("reference", conns, "rps")
-        p, refp = med(n, conns, "p99"), med("reference", conns, "p99")
-        if r is None or ref is None:
-            continue
-        ok = r >= 0.9 * ref and p <= 1.2 * refp
-        print("  c=%-4d %-6s req/s %.2fx  p99 %.2fx  %s"
-              % (conns, n, r / ref, p / refp, "met" if ok else "MISSED"))
-if "peer" in names:
+    print("Medians of %d interleaved runs; %s CPUs; server threads=%s; ratios are memoscope / reference"
+          % (max(len(v) for v in runs.values()), ncpu, threads))
     print()
+    print("%-5s %-23s %9s %8s %8s %9s %8s %8s %8s %7s"
+          % ("conns", "server", "req/s", "p50 ms", "p99 ms", "CPU us/r",
+             "x req/s", "x p99", "x CPU", "errors"))
     for conns in sorted({k[1] for k in runs}):
-        peer = med("peer", conns, "rps")
-        if peer:
-            print("  c=%-4d memoscope shared / peer req/s = %.1fx, local / peer = %.1fx"
-                  % (conns, med("shared", conns, "rps") / peer, med("local", conns, "rps") / peer))
+        ref = {k: med("reference", conns, k) for k in ("rps", "p99", "cpu")}
+        for n in names:
+            if (n, conns) not in runs:
+                continue
+            m = {k: med(n, conns, k) for k in ("rps", "p50", "p99", "cpu")}
+            bad = sum(r["bad"] for r in runs[(n, conns)])
+            ratios = ["", "", ""]
+            if n in ("shared", "local") and ref["rps"]:
+                ratios = ["%.2f" % (m["rps"] / ref["rps"]), "%.2f" % (m["p99"] / ref["p99"]),
+                          "%.2f" % (m["cpu"] / ref["cpu"])]
+            print("%-5d %-23s %9.0f %8.2f %8.2f %9.1f %8s %8s %8s %7d"
+                  % (conns, label[n], m["rps"], m["p50"], m["p99"], m["cpu"], *ratios, bad))
+        print()
+
+    print("Targets: memoscope req/s >= 0.90 x reference, p99 <= 1.20 x reference.")
+    for conns in sorted({k[1] for k in runs}):
+        for n in ("shared", "local"):
+            r, ref = med(n, conns, "rps"), med("reference", conns, "rps")
+            p, refp = med(n, conns, "p99"), med("reference", conns, "p99")
+            if r is None or ref is None:
+                continue
+            ok = r >= 0.9 * ref and p <= 1.2 * refp
+            print("  c=%-4d %-6s req/s %.2fx  p99 %.2fx  %s"
+                  % (conns, n, r / ref, p / refp, "met" if ok else "MISSED"))
+    if "peer" in names:
+        print()
+        for conns in sorted({k[1] for k in runs}):
+            peer = med("peer", conns, "rps")
+            if peer:
+                print("  c=%-4d memoscope shared / peer req/s = %.1fx, local / peer = %.1fx"
+                      % (conns, med("shared", conns, "rps") / peer, med("local", conns, "rps") / peer))
 
 try:
     lines = open(allocs_file).read().splitlines()
@@ -273,7 +318,11 @@ except FileNotFoundError:
 if lines:
     print()
     print("Allocator calls per request (malloc+calloc+realloc+memalign; frees), c=64, one run each")
-    print("%-22s %8s %8s   %s" % ("server", "allocs", "frees", "beyond the reference"))
+    print("%-22s %8s %8s %9s %8s" % ("server", "allocs", "frees", "- ref", "target"))
+    # What each scope may add to the reference: the SlowAdder (one
+    # allocation), and in local scope its own cache (the memo, its buckets,
+    # its one entry).
+    allowed = {"off": 1, "shared": 1, "global": 1, "local": 4}
     ref_allocs = None
     for line in lines:
         name, before, after, js = line.split("\t", 3)
@@ -285,7 +334,34 @@ if lines:
         frees = d[3] / reqs
         if name == "reference":
             ref_allocs = per
-        extra = "" if ref_allocs is None or name == "reference" else "%+.2f" % (per - ref_allocs)
+            print("%-22s %8.2f %8.2f" % ("reference", per, frees))
+            continue
+        extra = target = ""
+        if ref_allocs is not None:
+            extra = "%+.2f" % (per - ref_allocs)
+            # Connection setup and the odd shared-scope flight add a little;
+            # a whole allocation more per request is a miss.
+            target = "+%d %s" % (allowed[name],
+                                 "met" if per - ref_allocs < allowed[name] + 0.5 else "MISSED")
+        print("%-22s %8.2f %8.2f %9s %8s" % ("memoscope " + name, per, frees, extra, target))
+
+try:
+    lines = open(instr_file).read().splitlines()
+except FileNotFoundError:
+    lines = []
+if lines:
+    print()
+    print("User-space instructions per request (callgrind; memset apart, see the script)")
+    print("%-22s %10s %10s %8s %10s" % ("server", "instr", "ratio", "memset", "ratio all"))
+    ref = None
+    for line in lines:
+        name, total, memset, js = line.split("\t", 3)
+        reqs = max(json.loads(js)["requests"], 1)
+        other, ms = (int(total) - int(memset)) / reqs, int(memset) / reqs
+        if name == "reference":
+            ref = (other, other + ms)
+        ratio = "%.2f" % (other / ref[0]) if ref and name != "reference" else ""
+        ratio_all = "%.2f" % ((other + ms) / ref[1]) if ref and name != "reference" else ""
         who = "reference" if name == "reference" else "memoscope " + name
-        print("%-22s %8.2f %8.2f   %s" % (who, per, frees, extra))
+        print("%-22s %10.0f %10s %8.0f %10s" % (who, other, ratio, ms, ratio_all))
 PY

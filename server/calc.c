@@ -1,0 +1,384 @@
+/* calc.c -- POST /calculate on libmicrohttpd, one request's life.
+ *
+ * A request goes through phases, one handler call or more each:
+ *
+ *   BODY     gather the body across calls (up to max_body_bytes)
+ *   RUN      parse it, make the SlowAdder, look each call up in the scope
+ *   TIMER    suspended on a miss until the timer thread resumes it
+ *   FLIGHT   suspended behind the same key's computation (shared scope)
+ *   ANSWERED a response is queued; what the client still sends is dropped
+ *
+ * Its state is freed by calcCompleted, whatever the outcome.
+ */
+#include "calc.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "adder.h"
+#include "reply.h"
+#include "request.h"
+#include "scope.h"
+#include "stats.h"
+#include "timer.h"
+
+/* ------------------------------------------------------------------ types */
+
+typedef enum phase { PH_BODY, PH_TIMER, PH_FLIGHT, PH_ANSWERED } phase;
+
+/* How a waiter and its handler agree on who resumes the connection: the
+ * wake may come before the handler has suspended it. */
+enum { W_IDLE, W_SUSPENDED, W_WOKEN };
+
+/* A body this small (every single call) is kept in the request's state,
+ * without an allocation of its own. */
+#define BODY_INLINE_BYTES 256
+
+typedef struct calcState {
+    struct MHD_Connection *conn;
+    phase phase;
+    uint64_t start_ns;
+    char *body; /* body_len bytes + '\0': body_inline, or owned when larger */
+    size_t body_len, body_cap;
+    size_t dropped; /* body bytes past max_body_bytes, read and dropped */
+    calcRequest req;
+    adder *ad; /* the request's reference */
+    unsigned next;
+    int64_t results[REQUEST_MAX_CALLS];
+    bool cached[REQUEST_MAX_CALLS];
+    timer tm;
+    scopeWaiter waiter;
+    atomic_int wait_state;
+    bool suspended; /* counted in H.suspended; the handler has not run since */
+    bool ended;     /* counted out of requests in flight */
+    char body_inline[BODY_INLINE_BYTES];
+} calcState;
+
+#define ANSWER_BYTES 8192 /* a batch of 64 results fits with room to spare */
+#define NS_PER_TENTH_MS 100000ull
+/* A body with no Content-Length that outgrows max_body_bytes is read on and
+ * dropped, up to this much more, so that it can get its 413 once it ends
+ * (libmicrohttpd takes an answer only before the body or after all of it);
+ * a longer one is cut short by closing the connection. */
+#define DROP_MAX_BYTES (1u << 20)
+
+static struct {
+    const config *cfg;
+    atomic_bool shutting_down;
+    atomic_bool hurry;     /* grace period over: no more waiting */
+    atomic_uint suspended; /* connections suspended now */
+    atomic_uint open;      /* requests not yet completed by libmicrohttpd */
+} C;
+
+/* ---------------------------------------------------------------- private */
+
+static void _timerFired(timer *t) {
+    calcState *cs = (calcState *)((char *)t - offsetof(calcState, tm));
+    MHD_resume_connection(cs->conn);
+}
+
+static void _flightDone(scopeWaiter *w) {
+    calcState *cs = (calcState *)((char *)w - offsetof(calcState, waiter));
+    if (atomic_exchange(&cs->wait_state, W_WOKEN) == W_SUSPENDED)
+        MHD_resume_connection(cs->conn);
+}
+
+/* A suspended connection's client may have gone: MHD does not look while it
+ * is suspended. A peek at the socket tells. */
+static bool _clientGone(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci)
+        return false;
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+static void _record(calcState *cs, int64_t value, bool cached) {
+    cs->results[cs->next] = value;
+    cs->cached[cs->next] = cached;
+    cs->next++;
+}
+
+/* The request's work is over: its instance is released and it leaves the
+ * in-flight count before its answer is queued, so that a client that reads
+ * /stats right after its answer sees its instance gone (local scope). */
+static void _finish(calcState *cs) {
+    if (cs->ended)
+        return;
+    cs->ended = true;
+    cs->phase = PH_ANSWERED;
+    adderRelease(cs->ad);
+    cs->ad = NULL;
+    statsRequestEnd();
+}
+
+/* An error answer for a request that has state. */
+static enum MHD_Result _fail(calcState *cs, unsigned status, const char *msg) {
+    _finish(cs);
+    return replyError(cs->conn, status, msg, NULL);
+}
+
+/* The answer is written piece by piece: snprintf cost more instructions
+ * per request than cJSON's parse of the body (callgrind, bench_ceiling.sh). */
+#define PUT(p, literal) ((char *)memcpy((p), (literal), sizeof(literal) - 1) + sizeof(literal) - 1)
+
+/* The decimal text of v at p; returns its end. */
+static char *_putUint(char *p, unsigned long long v) {
+    char digits[20];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = digits[--n];
+    return p;
+}
+
+static char *_putInt(char *p, long long v) {
+    if (v >= 0)
+        return _putUint(p, (unsigned long long)v);
+    *p++ = '-';
+    return _putUint(p, 0ull - (unsigned long long)v);
+}
+
+/* {"result":R,"cached":C, without the closing brace: at most 45 bytes. */
+static char *_putCall(char *p, int64_t result, bool cached) {
+    p = PUT(p, "{\"result\":");
+    p = _putInt(p, result);
+    return cached ? PUT(p, ",\"cached\":true") : PUT(p, ",\"cached\":false");
+}
+
+_Static_assert(ANSWER_BYTES >= REQUEST_MAX_CALLS * 48 + 96, "a batch's answer must fit");
+
+static enum MHD_Result _answer(calcState *cs) {
+    char buf[ANSWER_BYTES];
+    char *p = buf;
+    /* elapsed_ms with one decimal: tenths of a millisecond, rounded. */
+    unsigned long long tenths = (timerNow() - cs->start_ns + NS_PER_TENTH_MS / 2) / NS_PER_TENTH_MS;
+    unsigned long long id = cs->ad->id;
+    _finish(cs);
+    if (!cs->req.batch) {
+        p = _putCall(p, cs->results[0], cs->cached[0]);
+        p = PUT(p, ",\"instance\":");
+    } else {
+        p = PUT(p, "{\"results\":[");
+        for (unsigned i = 0; i < cs->req.ncalls; i++) {
+            if (i)
+                *p++ = ',';
+            p = _putCall(p, cs->results[i], cs->cached[i]);
+            *p++ = '}';
+        }
+        p = PUT(p, "],\"instance\":");
+    }
+    p = _putUint(p, id);
+    p = PUT(p, ",\"elapsed_ms\":");
+    p = _putUint(p, tenths / 10);
+    *p++ = '.';
+    *p++ = (char)('0' + tenths % 10);
+    *p++ = '}';
+    return replyAnswer(cs->conn, buf, (size_t)(p - buf));
+}
+
+static enum MHD_Result _suspend(calcState *cs, phase ph) {
+    cs->phase = ph;
+    cs->suspended = true;
+    atomic_fetch_add(&C.suspended, 1);
+    MHD_suspend_connection(cs->conn);
+    if (ph == PH_TIMER) {
+        /* Added after the suspend, so the resume always comes after it. The
+         * heap has room for one timer per connection; if it is ever full,
+         * resume at once and compute without the wait. */
+        if (!timerAdd(&cs->tm, cs->ad->delay_ms, _timerFired))
+            MHD_resume_connection(cs->conn);
+    } else if (atomic_exchange(&cs->wait_state, W_SUSPENDED) == W_WOKEN) {
+        MHD_resume_connection(cs->conn); /* the value came before we slept */
+    }
+    return MHD_YES;
+}
+
+/* Works through the calls until one must wait, then suspends; or answers. */
+static enum MHD_Result _run(calcState *cs) {
+    while (cs->next < cs->req.ncalls) {
+        const calcCall *c = &cs->req.calls[cs->next];
+        bool hurry = atomic_load(&C.hurry);
+        int64_t v;
+        atomic_store(&cs->wait_state, W_IDLE);
+        switch (scopeLookup(cs->ad, c->a, c->b, &v, &cs->waiter, !hurry)) {
+        case SCOPE_HIT:
+            _record(cs, v, true);
+            break;
+        case SCOPE_WAIT:
+            return _suspend(cs, PH_FLIGHT);
+        case SCOPE_MISS:
+            if (cs->ad->delay_ms > 0 && !hurry)
+                return _suspend(cs, PH_TIMER);
+            v = adderCompute(cs->ad, c->a, c->b);
+            scopeStore(cs->ad, c->a, c->b, v);
+            _record(cs, v, false);
+            break;
+        }
+    }
+    return _answer(cs);
+}
+
+/* Back from a suspension: finish the call that waited. Runs from the
+ * handler, or from the completion callback when MHD closed the resumed
+ * connection without calling the handler (the client had gone): the value
+ * a timer waited for must still be stored, or its waiters wait forever. */
+static void _wake(calcState *cs) {
+    const calcCall *c = &cs->req.calls[cs->next];
+    cs->suspended = false;
+    atomic_fetch_sub(&C.suspended, 1);
+    if (cs->phase == PH_TIMER) {
+        int64_t v = adderCompute(cs->ad, c->a, c->b);
+        scopeStore(cs->ad, c->a, c->b, v); /* wakes any waiters, client or not */
+        _record(cs, v, false);
+    } else {
+        _record(cs, cs->waiter.result, true);
+    }
+}
+
+/* Back from a suspension in the handler: finish the call, then go on. */
+static enum MHD_Result _resumed(calcState *cs) {
+    _wake(cs);
+    if (_clientGone(cs->conn))
+        return MHD_NO; /* close it; the completion callback frees the rest */
+    return _run(cs);
+}
+
+static void _bodyFree(calcState *cs) {
+    if (cs->body != cs->body_inline)
+        free(cs->body);
+    cs->body = NULL;
+    cs->body_len = cs->body_cap = 0;
+}
+
+static enum MHD_Result _bodyChunk(calcState *cs, const char *data, size_t *size) {
+    size_t n = *size;
+    *size = 0;
+    if (cs->dropped || n > C.cfg->max_body_bytes - cs->body_len) {
+        _bodyFree(cs); /* too large: _bodyDone answers 413 */
+        cs->dropped += n;
+        return cs->dropped <= DROP_MAX_BYTES ? MHD_YES : MHD_NO;
+    }
+    if (cs->body_len + n + 1 > cs->body_cap) {
+        size_t cap = cs->body_cap ? cs->body_cap : BODY_INLINE_BYTES;
+        while (cap < cs->body_len + n + 1)
+            cap *= 2;
+        if (cap > C.cfg->max_body_bytes + 1)
+            cap = C.cfg->max_body_bytes + 1;
+        bool was_inline = cs->body == cs->body_inline;
+        char *grown = was_inline ? malloc(cap) : realloc(cs->body, cap);
+        if (!grown)
+            return _fail(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+        if (was_inline)
+            memcpy(grown, cs->body_inline, cs->body_len);
+        cs->body = grown;
+        cs->body_cap = cap;
+    }
+    memcpy(cs->body + cs->body_len, data, n);
+    cs->body_len += n;
+    return MHD_YES;
+}
+
+static enum MHD_Result _bodyDone(calcState *cs) {
+    char err[REQUEST_ERR_LEN];
+    if (cs->dropped)
+        return _fail(cs, MHD_HTTP_CONTENT_TOO_LARGE, "the body is larger than max_body_bytes");
+    static const char empty[1] = "";
+    const char *body = cs->body ? cs->body : empty;
+    if (cs->body)
+        cs->body[cs->body_len] = '\0';
+    if (!requestParse(body, cs->body_len, &cs->req, err))
+        return _fail(cs, MHD_HTTP_BAD_REQUEST, err);
+    _bodyFree(cs); /* parsed: the calls are all we need now */
+    cs->ad = scopeNewAdder(cs->req.has_delay ? cs->req.delay_ms : C.cfg->delay_ms);
+    if (!cs->ad)
+        return _fail(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    return _run(cs);
+}
+
+/* -------------------------------------------------------------------- API */
+
+enum MHD_Result calcBegin(struct MHD_Connection *conn, void **req_cls) {
+    if (atomic_load(&C.shutting_down))
+        return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl && strtoull(cl, NULL, 10) > C.cfg->max_body_bytes)
+        return replyError(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                          "the body is larger than max_body_bytes", NULL);
+    calcState *cs = calloc(1, sizeof(*cs));
+    if (!cs)
+        return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+    cs->conn = conn;
+    cs->phase = PH_BODY;
+    cs->body = cs->body_inline;
+    cs->body_cap = sizeof(cs->body_inline);
+    cs->start_ns = timerNow();
+    cs->waiter.wake = _flightDone;
+    statsRequestBegin();
+    atomic_fetch_add(&C.open, 1);
+    *req_cls = cs;
+    return MHD_YES;
+}
+
+enum MHD_Result calcContinue(void *state, const char *data, size_t *size) {
+    calcState *cs = state;
+    switch (cs->phase) {
+    case PH_BODY:
+        return *size ? _bodyChunk(cs, data, size) : _bodyDone(cs);
+    case PH_TIMER:
+    case PH_FLIGHT:
+        return _resumed(cs);
+    case PH_ANSWERED:
+        *size = 0; /* a response is queued: drop the rest of the body */
+        return MHD_YES;
+    }
+    return MHD_NO;
+}
+
+void calcInit(const config *cfg) {
+    C.cfg = cfg;
+    atomic_store(&C.shutting_down, false);
+    atomic_store(&C.hurry, false);
+    atomic_store(&C.suspended, 0);
+    atomic_store(&C.open, 0);
+}
+
+void calcCompleted(void *state) {
+    calcState *cs = state;
+    if (cs->suspended)
+        _wake(cs); /* resumed, then closed by MHD: its client had gone */
+    _finish(cs);   /* when it ended without an answer: the client went away */
+    _bodyFree(cs);
+    free(cs);
+    atomic_fetch_sub(&C.open, 1);
+}
+
+void calcStopTaking(void) {
+    atomic_store(&C.shutting_down, true);
+}
+
+bool calcTaking(void) {
+    return !atomic_load(&C.shutting_down);
+}
+
+void calcHurry(void) {
+    atomic_store(&C.hurry, true);
+    timerHurry();
+}
+
+unsigned calcOpen(void) {
+    return atomic_load(&C.open);
+}
+
+unsigned calcSuspended(void) {
+    return atomic_load(&C.suspended);
+}

@@ -28,9 +28,11 @@
 #define MEMO_LOAD_NUM 3
 #define MEMO_LOAD_DEN 4
 #define MEMO_MIN_BUCKETS 16
-/* A bounded cache preallocates buckets for at most this many entries and
- * grows like an unbounded one beyond it. */
-#define MEMO_PREALLOC_MAX_ENTRIES ((size_t)1 << 16)
+/* A cache starts with buckets for at most this many entries and grows by
+ * doubling beyond it, bounded or not: a per-request cache (memoscope's local
+ * scope) that holds a few entries must not zero a table sized for maxsize on
+ * every request (2 KiB at maxsize 128, measured by bench_ceiling.sh). */
+#define MEMO_PREALLOC_MAX_ENTRIES ((size_t)8)
 /* Records inside an entry are aligned for any type, so that the callbacks
  * may cast the record pointer to the caller's struct. */
 #define MEMO_RECORD_ALIGN _Alignof(max_align_t)

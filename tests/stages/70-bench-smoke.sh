@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Stage: every benchmark command of the README still runs, each cut to one
+# short round. The figures are printed, not judged (benchmarks are not
+# pass/fail tests; see the README's bench section for real runs): this stage
+# fails only when a command breaks. Loopback only.
+set -euo pipefail
+. scripts/lib.sh
+t0=$(date +%s)
+
+need_pkgs $BUILD_PKGS wrk python3 python3-flask
+build build
+
+say "bench smoke: bench_memo.sh"
+bench/bench_memo.sh build/bench/bench_memo
+say "bench smoke: bench_slow.sh (one 1 s round at 64 connections)"
+RUNS=1 WARMUP=1 DURATION=1 CONNS=64 bench/bench_slow.sh build/server/memoscope
+say "bench smoke: bench_ceiling.sh (one 1 s round at 64 connections, no callgrind)"
+ROUNDS=1 WARMUP=1 DURATION=1 CONNS=64 CALLGRIND=0 BUILD_DIR=build bench/bench_ceiling.sh
+
+say "bench smoke stage passed in $(($(date +%s) - t0)) s"

@@ -21,9 +21,12 @@ if [ "${MEMOSCOPE_LONG:-}" = 1 ]; then
     python3 loadtest/run.py --server build/server/memoscope --out "$out" --check
 else
     say "loadtest: 2 s per scope, to check the kit; the claims need the full run (not checked here)"
+    # The claims need the full run: here their lines are labelled as what
+    # they are, so that a CI log shows no FAIL that is not a failure.
     python3 loadtest/run.py --server build/server/memoscope --out "$out" \
         --scopes global:128@2,global:none@2,local@2,shared@2,off@2 \
-        --connections 32 --delay-ms 5 --warmup 0.5
+        --connections 32 --delay-ms 5 --warmup 0.5 |
+        sed -E 's/^(PASS|FAIL)  /claim not checked in a 2 s run (\1): /'
 fi
 
 fail=0

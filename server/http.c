@@ -178,7 +178,7 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
         return _dispatch(conn, (routeId)((char *)*req_cls - route_marks), method);
 
     routeId r = _route(url);
-    if (r == R_CALCULATE && strcmp(method, "POST") == 0)
+    if (r == R_CALCULATE && _allowed(routes[r].allow, method))
         return calcBegin(conn, req_cls);
     if (_hasBody(conn))
         return _dispatch(conn, r, method);

@@ -181,7 +181,7 @@ static enum MHD_Result _answer(calcState *cs) {
     p = _putUint(p, tenths / 10);
     *p++ = '.';
     *p++ = (char)('0' + tenths % 10);
-    *p++ = '}';
+    p = PUT(p, "}\n"); /* a newline ends every answer, as curl users expect */
     return replyAnswer(cs->conn, buf, (size_t)(p - buf));
 }
 

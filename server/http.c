@@ -81,13 +81,13 @@ static enum MHD_Result _cache(struct MHD_Connection *conn, bool clear) {
          * the instances, as a person watching the live page expects. */
         if (entries > 0)
             malloc_trim(0);
-        n = snprintf(buf, sizeof(buf), "{\"entries_freed\":%llu,\"instances_freed\":%llu}",
+        n = snprintf(buf, sizeof(buf), "{\"entries_freed\":%llu,\"instances_freed\":%llu}\n",
                      (unsigned long long)entries, (unsigned long long)instances);
     } else {
         memoInfo info = scopeCacheInfo();
         char maxsize[CONFIG_MAXSIZE_LEN];
         n = snprintf(buf, sizeof(buf),
-                     "{\"hits\":%llu,\"misses\":%llu,\"maxsize\":%s,\"currsize\":%zu}",
+                     "{\"hits\":%llu,\"misses\":%llu,\"maxsize\":%s,\"currsize\":%zu}\n",
                      (unsigned long long)info.hits, (unsigned long long)info.misses,
                      configMaxsizeText(info.maxsize, "null", maxsize), info.currsize);
     }
@@ -245,7 +245,7 @@ static bool _address(const config *cfg, struct sockaddr_storage *sa, bool *v6) {
 }
 
 bool httpStart(const config *cfg, unsigned *port) {
-    static const char ok[] = "{\"status\":\"ok\"}";
+    static const char ok[] = "{\"status\":\"ok\"}\n";
     struct sockaddr_storage sa;
     bool v6;
 

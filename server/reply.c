@@ -44,7 +44,7 @@ enum MHD_Result replyError(struct MHD_Connection *conn, unsigned status, const c
                            const char *allow) {
     char buf[ERROR_BYTES];
     size_t n = 0;
-    const size_t room = sizeof(buf) - 8; /* for an escape and the closing "} */
+    const size_t room = sizeof(buf) - 10; /* for an escape and the closing "}\n */
     n += (size_t)snprintf(buf, sizeof(buf), "{\"error\":\"");
     for (const unsigned char *p = (const unsigned char *)msg; *p && n < room; p++) {
         if (*p == '"' || *p == '\\') {
@@ -56,7 +56,7 @@ enum MHD_Result replyError(struct MHD_Connection *conn, unsigned status, const c
             buf[n++] = *p < 0x80 ? (char)*p : '?';
         }
     }
-    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\"}");
+    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\"}\n");
     return replyQueue(conn, status, REPLY_JSON, buf, n, allow);
 }
 

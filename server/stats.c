@@ -113,7 +113,7 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
             "\"instances\":{\"created\":%llu,\"freed\":%llu,\"live\":%llu,\"live_bytes\":%llu},"
             "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"coalesced\":%llu,\"currsize\":%llu,"
             "\"evictions\":%llu},"
-            "\"memory\":{\"rss_bytes\":%llu,\"heap_bytes\":%llu}}",
+            "\"memory\":{\"rss_bytes\":%llu,\"heap_bytes\":%llu}}\n",
             MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, c->delay_ms, c->instance_bytes,
             c->threads, s->uptime_s, (unsigned long long)s->req_total,
             (unsigned long long)s->req_in_flight, (unsigned long long)s->req_errors,

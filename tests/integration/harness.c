@@ -25,9 +25,46 @@
 
 /* ---------------------------------------------------------------- checks */
 
+/* The servers started and not yet stopped, by value: a case that a REQUIRE
+ * stopped has left its frame (and its server struct) behind. */
+#define MAX_LIVE 64
+static struct {
+    pid_t pid;
+    int log_fd;
+} live[MAX_LIVE];
+
+static void liveAdd(const server *s) {
+    for (size_t i = 0; i < MAX_LIVE; i++)
+        if (live[i].pid <= 0) {
+            live[i].pid = s->pid;
+            live[i].log_fd = s->log_fd;
+            return;
+        }
+}
+
+static void liveRemove(pid_t pid) {
+    for (size_t i = 0; i < MAX_LIVE; i++)
+        if (live[i].pid == pid)
+            live[i].pid = 0;
+}
+
+/* After each case: stops (by PID) every server the case left running. */
+static void stopLeftovers(void) {
+    for (size_t i = 0; i < MAX_LIVE; i++) {
+        if (live[i].pid <= 0)
+            continue;
+        fprintf(stderr, "  the case left server %d running: killing it\n", (int)live[i].pid);
+        kill(live[i].pid, SIGKILL);
+        waitpid(live[i].pid, NULL, 0);
+        close(live[i].log_fd);
+        live[i].pid = 0;
+    }
+}
+
 int harnessMain(const harnessTest *tests, size_t n) {
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
+    checkOnCaseEnd(stopLeftovers);
     int status = checkMain(tests, n);
     curl_global_cleanup();
     return status;
@@ -77,8 +114,11 @@ bool serverStart(server *s, const char *const *args) {
         return false;
     memset(s, 0, sizeof(*s));
     s->pid = fork();
-    if (s->pid < 0)
+    if (s->pid < 0) {
+        close(pipefd[0]);
+        close(pipefd[1]);
         return false;
+    }
     if (s->pid == 0) {
         dup2(pipefd[1], STDERR_FILENO);
         execv(argv[0], (char *const *)argv);
@@ -86,6 +126,7 @@ bool serverStart(server *s, const char *const *args) {
     }
     close(pipefd[1]);
     s->log_fd = pipefd[0];
+    liveAdd(s);
     if (!_readPort(s)) {
         fprintf(stderr, "  the server did not start\n");
         serverStop(s, SIGKILL, 1000);
@@ -127,6 +168,7 @@ int serverStop(server *s, int sig, unsigned timeout_ms) {
     }
     _drainLog(s);
     close(s->log_fd);
+    liveRemove(s->pid);
     s->pid = 0;
     return status;
 }

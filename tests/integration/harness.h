@@ -21,7 +21,9 @@
 
 /* ------------------------------------------------------------ the checks */
 
-/* CHECK, CHECK_EQ and TEST come from tests/check.h. */
+/* CHECK..., REQUIRE... and TEST come from tests/check.h. A server a case
+ * leaves running (a REQUIRE stopped it, or it forgot serverStop) is killed
+ * by PID when the case ends. */
 typedef checkTest harnessTest;
 
 /* Runs every test (with libcurl set up); returns the process exit status. */

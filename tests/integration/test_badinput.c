@@ -62,7 +62,7 @@ static snapshot _take(const server *s) {
 
 /* Nothing made, nothing live, nothing in flight, the cache untouched. */
 static void _unchanged(const server *s, const snapshot *before, const char *what) {
-    int failures = check_failures;
+    checkContext("after: %s", what);
     snapshot now = _take(s);
     CHECK_EQ(now.created, before->created);
     CHECK_EQ(now.live, 0);
@@ -70,8 +70,7 @@ static void _unchanged(const server *s, const snapshot *before, const char *what
     CHECK_EQ(now.hits, before->hits);
     CHECK_EQ(now.misses, before->misses);
     CHECK_EQ(now.currsize, before->currsize);
-    if (check_failures != failures)
-        fprintf(stderr, "  ... after: %s\n", what);
+    checkContext(NULL);
 }
 
 /* Starts a shared-scope server whose cache holds one entry. */
@@ -305,14 +304,12 @@ static void every_bad_body_gets_400_and_changes_nothing(void) {
 
     for (size_t i = 0; i < sizeof(bad_bodies) / sizeof(bad_bodies[0]); i++) {
         const badBody *c = &bad_bodies[i];
-        int failures = check_failures;
+        checkContext("case: %s", c->what);
         reply r = httpDo(&s, "POST", "/calculate", c->body ? c->body : deep);
         CHECK_EQ(r.status, 400);
         CHECK(strncmp(r.content_type, "application/json", 16) == 0);
         CHECK(_isError(r.body, c->fragment));
         replyFree(&r);
-        if (check_failures != failures)
-            fprintf(stderr, "  ... case: %s\n", c->what);
         _unchanged(&s, &before, c->what);
     }
     CHECK_EQ(statsInt(&s, "requests.errors"),
@@ -599,16 +596,15 @@ static void a_wrong_method_on_each_route_gets_405_with_allow(void) {
         return;
     }
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        int failures = check_failures;
+        checkContext("case: %s %s", cases[i].method, cases[i].path);
         bool head = strcmp(cases[i].method, "HEAD") == 0;
         reply r = httpDo(&s, cases[i].method, cases[i].path, head ? NULL : "{\"a\": 1, \"b\": 2}");
         CHECK_EQ(r.status, 405);
-        CHECK(strcmp(r.allow, cases[i].allow) == 0);
+        CHECK_STR_EQ(r.allow, cases[i].allow);
         CHECK(head || _isError(r.body, cases[i].path));
         replyFree(&r);
-        if (check_failures != failures)
-            fprintf(stderr, "  ... case: %s %s\n", cases[i].method, cases[i].path);
     }
+    checkContext(NULL);
     _unchanged(&s, &before, "wrong methods");
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }

@@ -306,17 +306,29 @@ static enum MHD_Result _bodyDone(calcState *cs) {
 
 /* -------------------------------------------------------------------- API */
 
+/* An answer before the request has state (503 shutting down, 413 by its
+ * Content-Length): it is counted in requests.total like every answered
+ * POST /calculate, so that errors never outnumber it. */
+static enum MHD_Result refuseEarly(struct MHD_Connection *conn, unsigned status, const char *msg) {
+    enum MHD_Result ret = replyError(conn, status, msg, NULL);
+    if (ret == MHD_YES) {
+        statsRequestBegin();
+        statsRequestEnd();
+    }
+    return ret;
+}
+
 enum MHD_Result calcBegin(struct MHD_Connection *conn, void **req_cls) {
     if (atomic_load(&C.shutting_down))
-        return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+        return refuseEarly(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down");
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl && strtoull(cl, NULL, 10) > C.cfg->max_body_bytes)
-        return replyError(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                          "the body is larger than max_body_bytes", NULL);
+        return refuseEarly(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                           "the body is larger than max_body_bytes");
     calcState *cs = calloc(1, sizeof(*cs));
     if (!cs)
-        return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+        return refuseEarly(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     cs->conn = conn;
     cs->phase = PH_BODY;
     cs->body = cs->body_inline;

@@ -216,7 +216,7 @@ memoInfo scopeCacheInfo(void) {
     if (S.cache)
         return memoGetInfo(S.cache);
     memoInfo info = {0};
-    info.maxsize = S.maxsize;
+    info.maxsize = S.kind == SCOPE_OFF ? 0 : S.maxsize; /* off has no cache: it holds nothing */
     if (S.kind == SCOPE_LOCAL) {
         info.hits = atomic_load_explicit(&S.stats.hits, memory_order_relaxed);
         info.misses = atomic_load_explicit(&S.stats.misses, memory_order_relaxed);

@@ -69,7 +69,8 @@ scopeLookupResult scopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result, 
 void scopeStore(adder *ad, int64_t a, int64_t b, int64_t result);
 
 /* cache_info() of the process-wide cache; in local scope, the sums over the
- * per-instance caches that exist now (hits and misses over all of them). */
+ * per-instance caches that exist now (hits and misses over all of them); in
+ * off scope, zeros with maxsize 0 (there is no cache). */
 memoInfo scopeCacheInfo(void);
 
 /* cache_clear() of the process-wide cache. Sets how many entries and how

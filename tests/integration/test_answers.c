@@ -1,12 +1,17 @@
-/* test_answers.c -- what every answer has in common, against the real
- * binary: each ends with a newline (two curls print on two lines). */
+/* test_answers.c -- what a newcomer checks first, against the real binary:
+ * every answer ends with a newline (two curls print on two lines), every
+ * answered POST /calculate counts once in requests.total (so that errors
+ * never outnumber it), and GET /cache in off scope shows no cache. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
 #define STOP_MS 15000
+#define RAW_TIMEOUT_MS 10000
 
 /* Does the body end with exactly one newline, after the JSON or text? */
 static bool endsWithNewline(const reply *r) {
@@ -50,9 +55,103 @@ static void every_answer_ends_with_a_newline(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+/* One request on a kept connection (Content-Length always given). */
+static bool sendOn(int fd, const char *method, const char *path, const char *body) {
+    char req[512];
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s", method,
+                     path, body ? strlen(body) : 0, body ? body : "");
+    return rawSendAll(fd, req, (size_t)n);
+}
+
+static void every_answered_calculate_counts_once_in_total(void) {
+    const char *const args[] = {"--delay-ms", "0", "--max-body-bytes", "64", NULL};
+    char over[128];
+    snprintf(over, sizeof(over), "{\"a\": 1, \"b\": 2, \"pad\": \"%080d\"}", 0);
+    server s;
+    CHECK(serverStart(&s, args));
+    reply r = httpDo(&s, "POST", "/calculate", "{\"a\": 1, \"b\": 2}");
+    CHECK_EQ(r.status, 200);
+    replyFree(&r);
+    r = httpDo(&s, "POST", "/calculate", "not json");
+    CHECK_EQ(r.status, 400);
+    replyFree(&r);
+    r = httpDo(&s, "POST", "/calculate", over); /* refused by its Content-Length */
+    CHECK_EQ(r.status, 413);
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "requests.total"), 3);
+    CHECK_EQ(statsInt(&s, "requests.errors"), 2);
+    CHECK_EQ(statsInt(&s, "requests.in_flight"), 0);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void a_calculate_refused_while_stopping_counts_in_total(void) {
+    const char *const args[] = {"--delay-ms", "0", NULL};
+    char body[1024];
+    server s;
+    CHECK(serverStart(&s, args));
+    /* Two connections kept from before the signal: one to be refused on,
+     * one to read /stats on (the 503 closes its connection). */
+    int refused = rawConnect(&s), watch = rawConnect(&s);
+    CHECK(refused >= 0 && watch >= 0);
+    CHECK(sendOn(refused, "POST", "/calculate", "{\"a\": 1, \"b\": 1}"));
+    CHECK_EQ(rawRead(refused, RAW_TIMEOUT_MS, body, sizeof(body)), 200);
+    CHECK(sendOn(watch, "GET", "/stats", NULL));
+    CHECK_EQ(rawRead(watch, RAW_TIMEOUT_MS, body, sizeof(body)), 200);
+
+    /* A slow request holds the server in its grace period. */
+    static const char *const slow[] = {"{\"a\": 2, \"b\": 2, \"delay_ms\": 3000}"};
+    httpMany m = {&s, "POST", "/calculate", slow, 1, NULL, 0};
+    CHECK(httpManyStart(&m));
+    CHECK_EQ(waitStatsInt(&s, "requests.in_flight", 1, 5000), 1);
+    kill(s.pid, SIGTERM);
+    int status = 0;
+    for (uint64_t deadline = nowMs() + 5000; status != 503 && nowMs() < deadline;) {
+        CHECK(sendOn(watch, "GET", "/healthz", NULL)); /* 503 once the signal is taken */
+        status = rawRead(watch, RAW_TIMEOUT_MS, body, sizeof(body));
+    }
+    CHECK_EQ(status, 503);
+
+    CHECK(sendOn(refused, "POST", "/calculate", "{\"a\": 1, \"b\": 1}"));
+    CHECK_EQ(rawRead(refused, RAW_TIMEOUT_MS, body, sizeof(body)), 503);
+    CHECK(strstr(body, "shutting down") != NULL);
+    CHECK(sendOn(watch, "GET", "/stats", NULL));
+    CHECK_EQ(rawRead(watch, RAW_TIMEOUT_MS, body, sizeof(body)), 200);
+    CHECK_EQ(jsonInt(body, "requests.total"), 3); /* the first, the slow one, the refused one */
+    CHECK(jsonInt(body, "requests.errors") <= jsonInt(body, "requests.total"));
+    close(refused);
+    close(watch);
+
+    httpManyJoin(&m);
+    CHECK_EQ(m.replies[0].status, 200);
+    replyFree(&m.replies[0]);
+    free(m.replies);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void cache_info_in_off_scope_shows_no_cache(void) {
+    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "off", "--maxsize", "64", NULL};
+    server s;
+    CHECK(serverStart(&s, args));
+    reply r = httpDo(&s, "POST", "/calculate", "{\"a\": 1, \"b\": 2}");
+    CHECK_EQ(r.status, 200);
+    replyFree(&r);
+    r = httpDo(&s, "GET", "/cache", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(jsonInt(r.body, "maxsize"), 0); /* not the 64 it was given: off holds nothing */
+    CHECK_EQ(jsonInt(r.body, "currsize"), 0);
+    CHECK_EQ(jsonInt(r.body, "hits"), 0);
+    CHECK_EQ(jsonInt(r.body, "misses"), 0);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 int main(void) {
     static const harnessTest tests[] = {
         TEST(every_answer_ends_with_a_newline),
+        TEST(every_answered_calculate_counts_once_in_total),
+        TEST(a_calculate_refused_while_stopping_counts_in_total),
+        TEST(cache_info_in_off_scope_shows_no_cache),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -193,10 +193,13 @@ static void _usage(FILE *out) {
 configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *err) {
     _defaults(cfg);
 
+    /* A bad variable is reported, but --help and --version still work: a
+     * user reads --help to fix a setting. */
+    bool env_bad = false;
     for (size_t i = 0; i < NSETTINGS; i++) {
         const char *v = getenv(settings[i].env);
         if (v && !_apply(cfg, &settings[i], v, settings[i].env, err))
-            return CONFIG_ERROR;
+            env_bad = true;
     }
 
     for (int i = 1; i < argc; i++) {
@@ -233,7 +236,7 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
         if (!_apply(cfg, st, value, source, err))
             return CONFIG_ERROR;
     }
-    return CONFIG_OK;
+    return env_bad ? CONFIG_ERROR : CONFIG_OK;
 }
 
 const char *configScopeName(scopeKind s) {

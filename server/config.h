@@ -40,7 +40,9 @@ typedef enum configResult {
 } configResult;
 
 /* Fills cfg from the defaults, then the environment, then argv. Messages for
- * --help and --version go to out, errors to err. */
+ * --help and --version go to out, errors to err. A bad MEMOSCOPE_* variable
+ * is CONFIG_ERROR, unless --help or --version is given: they still print
+ * (CONFIG_EXIT), after the message naming the variable. */
 configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *err);
 
 /* The name of a scope ("global", ...). */

@@ -136,6 +136,22 @@ static void help_lists_every_setting_and_version_prints_it(void) {
     CHECK(strcmp(out_buf, "memoscope " MEMOSCOPE_VERSION "\n") == 0);
 }
 
+static void help_and_version_work_despite_a_bad_variable(void) {
+    setenv("MEMOSCOPE_THREADS", "0", 1);
+    config c;
+    const char *help[] = {"memoscope", "--help", NULL};
+    CHECK(parse(&c, help) == CONFIG_EXIT); /* main exits 0 on CONFIG_EXIT */
+    CHECK(strstr(out_buf, "usage: memoscope") != NULL);
+    CHECK(strstr(err_buf, "MEMOSCOPE_THREADS") != NULL); /* and says what is wrong */
+    const char *version[] = {"memoscope", "--version", NULL};
+    CHECK(parse(&c, version) == CONFIG_EXIT);
+    const char *none[] = {"memoscope", NULL};
+    CHECK(parse(&c, none) == CONFIG_ERROR); /* without them, still refused */
+    const char *flag_after[] = {"memoscope", "--port", "9000", NULL};
+    CHECK(parse(&c, flag_after) == CONFIG_ERROR);
+    unsetenv("MEMOSCOPE_THREADS");
+}
+
 int main(void) {
     static const checkTest tests[] = {
         TEST(defaults_are_the_contracts),
@@ -144,6 +160,7 @@ int main(void) {
         TEST(bad_values_are_refused_naming_the_setting),
         TEST(unknown_flags_and_missing_values_are_errors),
         TEST(help_lists_every_setting_and_version_prints_it),
+        TEST(help_and_version_work_despite_a_bad_variable),
     };
     return checkMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -7,7 +7,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
-#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include <microhttpd.h>
 
 #include "calc.h"
+#include "heap.h"
 #include "page.h"
 #include "reply.h"
 #include "scope.h"
@@ -80,7 +80,7 @@ static enum MHD_Result _cache(struct MHD_Connection *conn, bool clear) {
         /* Hand the freed pages back to the kernel, so that RSS falls with
          * the instances, as a person watching the live page expects. */
         if (entries > 0)
-            malloc_trim(0);
+            heapRelease();
         n = snprintf(buf, sizeof(buf), "{\"entries_freed\":%llu,\"instances_freed\":%llu}\n",
                      (unsigned long long)entries, (unsigned long long)instances);
     } else {

@@ -2,27 +2,14 @@
 #include "stats.h"
 
 #include <fcntl.h>
-#include <malloc.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "heap.h"
 #include "timer.h"
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define MEMOSCOPE_SANITIZED_HEAP 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define MEMOSCOPE_SANITIZED_HEAP 1
-#endif
-#if MEMOSCOPE_SANITIZED_HEAP
-/* From the sanitizer runtime (gcc ships no header for it). */
-size_t __sanitizer_get_current_allocated_bytes(void);
-#endif
 
 static uint64_t start_ns;
 static atomic_uint_fast64_t req_total;
@@ -46,17 +33,6 @@ static uint64_t _rssBytes(void) {
     strtoull(p, &p, 10); /* size */
     unsigned long long resident = strtoull(p, NULL, 10);
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-/* Asks the allocator in use: glibc's, or a sanitizer's, which replaces it
- * (glibc's mallinfo2 then reads zero). */
-static uint64_t _heapBytes(void) {
-#if MEMOSCOPE_SANITIZED_HEAP
-    return (uint64_t)__sanitizer_get_current_allocated_bytes();
-#else
-    struct mallinfo2 mi = mallinfo2(); /* sums every arena */
-    return (uint64_t)mi.uordblks + (uint64_t)mi.hblkhd;
-#endif
 }
 
 /* snprintf that appends at *len and reports overflow through *len = cap. */
@@ -98,7 +74,7 @@ void statsTake(statsSnapshot *s, const config *cfg) {
     s->instances = adderGetCounters();
     s->cache = scopeGetCounters();
     s->rss_bytes = _rssBytes();
-    s->heap_bytes = _heapBytes();
+    s->heap_bytes = heapBytes();
 }
 
 size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {

@@ -23,7 +23,7 @@ typedef struct statsSnapshot {
     adderCounters instances;
     scopeCounters cache;
     uint64_t rss_bytes;  /* resident set, from /proc/self/statm */
-    uint64_t heap_bytes; /* allocated and not freed, from the allocator (glibc or a sanitizer) */
+    uint64_t heap_bytes; /* allocated and not freed: heapBytes() (heap.h), no walk */
 } statsSnapshot;
 
 /* Marks the process start (for uptime); call once before serving. */

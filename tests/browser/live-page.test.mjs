@@ -157,6 +157,33 @@ test("on a phone's width the page does not scroll sideways and still draws", asy
   console.log(`# phone screenshot: ${PHONE_SHOT}`);
 });
 
+test("the hit ratio counts a coalesced wait once (64 requests for one key: 63 ÷ 64)", async () => {
+  // /stats is answered here, from a real one whose cache figures grow each
+  // poll as 64 concurrent requests for one key make them grow in shared
+  // scope: misses +1, hits +63, of which coalesced +63 (hits include them).
+  const real = await stats(port);
+  let polls = 0;
+  const probe = await browser.context.newPage();
+  try {
+    await probe.route("**/stats", (route) => {
+      const s = structuredClone(real);
+      s.uptime_s = real.uptime_s + polls;
+      s.cache = { ...real.cache, hits: 63 * polls, misses: polls, coalesced: 63 * polls };
+      polls++;
+      return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(s) + "\n" });
+    });
+    await probe.goto(`http://127.0.0.1:${port}/`);
+    const st = await waitFor("a hit ratio from two polls", async () => {
+      const x = await pageState(probe);
+      return x.last && x.last.hit_ratio != null && x;
+    });
+    assert.equal(st.last.hit_ratio, 63 / 64);
+    assert.equal(await probe.textContent("#kpi-hit"), "98.4 %");
+  } finally {
+    await probe.close();
+  }
+});
+
 test("no script error on the page", () => {
   assert.deepEqual(pageErrors, []);
 });

@@ -8,7 +8,8 @@
  *   FLIGHT   suspended behind the same key's computation (shared scope)
  *   ANSWERED a response is queued; what the client still sends is dropped
  *
- * Its state is freed by calcCompleted, whatever the outcome.
+ * Its state (calcState) lives in the request's routeRequest (route.h),
+ * made zeroed by http.c and freed by it after calcDone, whatever the outcome.
  */
 #include "calc.h"
 
@@ -304,9 +305,9 @@ static enum MHD_Result _bodyDone(calcState *cs) {
     return _run(cs);
 }
 
-/* -------------------------------------------------------------------- API */
+/* ---------------------------------------------------------- the handlers */
 
-/* An answer before the request has state (503 shutting down, 413 by its
+/* An answer before the request has begun (503 shutting down, 413 by its
  * Content-Length): it is counted in requests.total like every answered
  * POST /calculate, so that errors never outnumber it. */
 static enum MHD_Result refuseEarly(struct MHD_Connection *conn, unsigned status, const char *msg) {
@@ -318,7 +319,10 @@ static enum MHD_Result refuseEarly(struct MHD_Connection *conn, unsigned status,
     return ret;
 }
 
-enum MHD_Result calcBegin(struct MHD_Connection *conn, void **req_cls) {
+/* The first call: refuses at once while shutting down (503) or on a
+ * Content-Length over the limit (413); otherwise starts the request. */
+static enum MHD_Result _begin(routeRequest *rq) {
+    struct MHD_Connection *conn = rq->conn;
     if (atomic_load(&C.shutting_down))
         return refuseEarly(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down");
     const char *cl =
@@ -326,10 +330,8 @@ enum MHD_Result calcBegin(struct MHD_Connection *conn, void **req_cls) {
     if (cl && strtoull(cl, NULL, 10) > C.cfg->max_body_bytes)
         return refuseEarly(conn, MHD_HTTP_CONTENT_TOO_LARGE,
                            "the body is larger than max_body_bytes");
-    calcState *cs = calloc(1, sizeof(*cs));
-    if (!cs)
-        return refuseEarly(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    cs->conn = conn;
+    calcState *cs = (calcState *)rq->state;
+    cs->conn = conn; /* from here on, the request has begun */
     cs->phase = PH_BODY;
     cs->body = cs->body_inline;
     cs->body_cap = sizeof(cs->body_inline);
@@ -337,12 +339,12 @@ enum MHD_Result calcBegin(struct MHD_Connection *conn, void **req_cls) {
     cs->waiter.wake = _flightDone;
     statsRequestBegin();
     atomic_fetch_add(&C.open, 1);
-    *req_cls = cs;
     return MHD_YES;
 }
 
-enum MHD_Result calcContinue(void *state, const char *data, size_t *size) {
-    calcState *cs = state;
+/* Every later call: body chunks, the end of the body, resumes. */
+static enum MHD_Result _next(routeRequest *rq, const char *data, size_t *size) {
+    calcState *cs = (calcState *)rq->state;
     switch (cs->phase) {
     case PH_BODY:
         return *size ? _bodyChunk(cs, data, size) : _bodyDone(cs);
@@ -356,22 +358,35 @@ enum MHD_Result calcContinue(void *state, const char *data, size_t *size) {
     return MHD_NO;
 }
 
+/* libmicrohttpd is done with the request: finish what a resume left undone
+ * (its client may have gone) and release its instance. */
+static void _done(routeRequest *rq) {
+    calcState *cs = (calcState *)rq->state;
+    if (!cs->conn)
+        return; /* refused by _begin: it never began */
+    if (cs->suspended)
+        _wake(cs); /* resumed, then closed by MHD: its client had gone */
+    _finish(cs);   /* when it ended without an answer: the client went away */
+    _bodyFree(cs);
+    atomic_fetch_sub(&C.open, 1);
+}
+
+/* -------------------------------------------------------------------- API */
+
+const routeHandlers calc_handlers = {
+    .state_bytes = sizeof(calcState),
+    .takes_body = true,
+    .begin = _begin,
+    .next = _next,
+    .done = _done,
+};
+
 void calcInit(const config *cfg) {
     C.cfg = cfg;
     atomic_store(&C.shutting_down, false);
     atomic_store(&C.hurry, false);
     atomic_store(&C.suspended, 0);
     atomic_store(&C.open, 0);
-}
-
-void calcCompleted(void *state) {
-    calcState *cs = state;
-    if (cs->suspended)
-        _wake(cs); /* resumed, then closed by MHD: its client had gone */
-    _finish(cs);   /* when it ended without an answer: the client went away */
-    _bodyFree(cs);
-    free(cs);
-    atomic_fetch_sub(&C.open, 1);
 }
 
 void calcStopTaking(void) {

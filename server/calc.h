@@ -1,9 +1,7 @@
 /* calc.h -- POST /calculate: one request's life on libmicrohttpd.
  *
- * The handler's first call for a POST /calculate goes to calcBegin, which
- * may set *req_cls to the request's state; every later call for the same
- * request goes to calcContinue with that state, and libmicrohttpd's
- * completion callback hands it to calcCompleted, which frees it.
+ * calc_handlers are the route's handlers in http.c's route table
+ * (route.h): the request's state lives in its routeRequest.
  *
  * A slow call holds no thread: on a miss the connection is suspended and a
  * timer resumes it after the delay; in shared scope a request whose key is
@@ -21,21 +19,15 @@
 #include <microhttpd.h>
 
 #include "config.h"
+#include "route.h"
 
 /* cfg must outlive every request. Call before the daemon starts. */
 void calcInit(const config *cfg);
 
-/* The first call of a request: checks it may start (503 while shutting
- * down, 413 on a Content-Length over the limit, answered at once), then
- * makes its state in *req_cls. */
-enum MHD_Result calcBegin(struct MHD_Connection *conn, void **req_cls);
-
-/* Every later call: body chunks, the end of the body, resumes. */
-enum MHD_Result calcContinue(void *state, const char *data, size_t *size);
-
-/* libmicrohttpd is done with the request: finish what a resume left undone
- * (its client may have gone), release its instance and free the state. */
-void calcCompleted(void *state);
+/* POST /calculate's handlers. begin refuses at once while shutting down
+ * (503) or on a Content-Length over the limit (413); next takes the body,
+ * runs the calls and answers; done releases what the request held. */
+extern const routeHandlers calc_handlers;
 
 /* Shutdown, in this order: new requests get 503; wait for calcOpen() to
  * reach 0 (the grace period); then calcHurry cuts every wait short, and once

@@ -1,6 +1,7 @@
 /* http.c -- the routes of the contract on libmicrohttpd: the daemon, the
- * dispatcher, the small routes, the connection limit and the graceful stop.
- * POST /calculate lives in calc.c, the answers' plumbing in reply.c.
+ * route table and its dispatcher (route.h), the small routes, the
+ * connection limit and the graceful stop. POST /calculate lives in calc.c,
+ * the answers' plumbing in reply.c.
  */
 #include "http.h"
 
@@ -21,6 +22,7 @@
 #include "heap.h"
 #include "page.h"
 #include "reply.h"
+#include "route.h"
 #include "scope.h"
 #include "stats.h"
 #include "timer.h"
@@ -34,17 +36,8 @@ typedef enum routeId {
     R_CACHE,
     R_HEALTHZ,
     R_PAGE,
-    R_NONE
+    R_NONE /* no such path */
 } routeId;
-
-static const struct {
-    const char *path;
-    const char *allow; /* the Allow header of a 405 */
-} routes[] = {
-    [R_CALCULATE] = {"/calculate", "POST"},  [R_STATS] = {"/stats", "GET, HEAD"},
-    [R_METRICS] = {"/metrics", "GET, HEAD"}, [R_CACHE] = {"/cache", "GET, HEAD, DELETE"},
-    [R_HEALTHZ] = {"/healthz", "GET, HEAD"}, [R_PAGE] = {"/", "GET, HEAD"},
-};
 
 #define LISTEN_BACKLOG 4096
 #define DRAIN_POLL_NS 5000000L
@@ -58,23 +51,31 @@ static struct {
     struct MHD_Response *page;
 } H;
 
-/* ------------------------------------------------------------ other routes */
+/* ------------------------------------------------------------ small routes */
 
-static enum MHD_Result _stats(struct MHD_Connection *conn, bool prometheus) {
+/* Each answers on its call after the first (route.h); none takes a body. */
+
+static enum MHD_Result _stats(routeRequest *rq, const char *data, size_t *size) {
+    (void)data;
+    (void)size;
     char buf[STATS_BUF_BYTES];
     statsSnapshot s;
     statsTake(&s, H.cfg);
+    bool prometheus = rq->route == R_METRICS;
     size_t n = prometheus ? statsFormatPrometheus(&s, buf, sizeof(buf))
                           : statsFormatJson(&s, buf, sizeof(buf));
     if (n == 0)
-        return replyError(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "statistics do not fit", NULL);
-    return replyQueue(conn, MHD_HTTP_OK, prometheus ? REPLY_PROMETHEUS : REPLY_JSON, buf, n, NULL);
+        return replyError(rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "statistics do not fit", NULL);
+    return replyQueue(rq->conn, MHD_HTTP_OK, prometheus ? REPLY_PROMETHEUS : REPLY_JSON, buf, n,
+                      NULL);
 }
 
-static enum MHD_Result _cache(struct MHD_Connection *conn, bool clear) {
+static enum MHD_Result _cache(routeRequest *rq, const char *data, size_t *size) {
+    (void)data;
+    (void)size;
     char buf[256];
     int n;
-    if (clear) {
+    if (strcmp(rq->method, "DELETE") == 0) {
         uint64_t entries, instances;
         scopeCacheClear(&entries, &instances);
         /* Hand the freed pages back to the kernel, so that RSS falls with
@@ -91,10 +92,56 @@ static enum MHD_Result _cache(struct MHD_Connection *conn, bool clear) {
                      (unsigned long long)info.hits, (unsigned long long)info.misses,
                      configMaxsizeText(info.maxsize, "null", maxsize), info.currsize);
     }
-    return replyQueue(conn, MHD_HTTP_OK, REPLY_JSON, buf, (size_t)n, NULL);
+    return replyQueue(rq->conn, MHD_HTTP_OK, REPLY_JSON, buf, (size_t)n, NULL);
 }
 
-/* ------------------------------------------------------------- dispatcher */
+static enum MHD_Result _healthz(routeRequest *rq, const char *data, size_t *size) {
+    (void)data;
+    (void)size;
+    if (!calcTaking())
+        return replyError(rq->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+    return replyShared(rq->conn, H.ok);
+}
+
+static enum MHD_Result _page(routeRequest *rq, const char *data, size_t *size) {
+    (void)data;
+    (void)size;
+    return replyShared(rq->conn, H.page);
+}
+
+static enum MHD_Result _notFound(routeRequest *rq, const char *data, size_t *size) {
+    (void)data;
+    (void)size;
+    return replyError(rq->conn, MHD_HTTP_NOT_FOUND, "no such path: see GET / for the live page",
+                      NULL);
+}
+
+static enum MHD_Result _wrongMethod(routeRequest *rq, const char *data, size_t *size);
+
+#define SMALL_ROUTE(fn)                                                                            \
+    { .next = (fn) }
+
+static const routeHandlers stats_handlers = SMALL_ROUTE(_stats);
+static const routeHandlers cache_handlers = SMALL_ROUTE(_cache);
+static const routeHandlers healthz_handlers = SMALL_ROUTE(_healthz);
+static const routeHandlers page_handlers = SMALL_ROUTE(_page);
+static const routeHandlers not_found = SMALL_ROUTE(_notFound);
+static const routeHandlers wrong_method = SMALL_ROUTE(_wrongMethod);
+
+/* ------------------------------------------------------------ route table */
+
+static const struct {
+    const char *path;
+    const char *allow; /* the methods it takes: the Allow header of a 405 */
+    const routeHandlers *h;
+} routes[] = {
+    [R_CALCULATE] = {"/calculate", "POST", &calc_handlers},
+    [R_STATS] = {"/stats", "GET, HEAD", &stats_handlers},
+    [R_METRICS] = {"/metrics", "GET, HEAD", &stats_handlers},
+    [R_CACHE] = {"/cache", "GET, HEAD, DELETE", &cache_handlers},
+    [R_HEALTHZ] = {"/healthz", "GET, HEAD", &healthz_handlers},
+    [R_PAGE] = {"/", "GET, HEAD", &page_handlers},
+};
 
 static routeId _route(const char *url) {
     for (routeId r = 0; r < R_NONE; r++)
@@ -117,13 +164,15 @@ static bool _allowed(const char *allow, const char *method) {
     return false;
 }
 
-/* The request state of a route other than POST /calculate: the address of
- * its slot says which route (and R_NONE an unknown path). */
-static char route_marks[R_NONE + 1];
-
-static bool _isMark(const void *p) {
-    return (const char *)p >= route_marks && (const char *)p <= route_marks + R_NONE;
+static enum MHD_Result _wrongMethod(routeRequest *rq, const char *data, size_t *size) {
+    (void)data;
+    (void)size;
+    char msg[96];
+    snprintf(msg, sizeof(msg), "%s takes %s", routes[rq->route].path, routes[rq->route].allow);
+    return replyError(rq->conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg, routes[rq->route].allow);
 }
+
+/* ------------------------------------------------------------- dispatcher */
 
 /* Does the request announce a body? */
 static bool _hasBody(struct MHD_Connection *conn) {
@@ -133,57 +182,34 @@ static bool _hasBody(struct MHD_Connection *conn) {
            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
-static enum MHD_Result _dispatch(struct MHD_Connection *conn, routeId r, const char *method) {
-    if (r == R_NONE)
-        return replyError(conn, MHD_HTTP_NOT_FOUND, "no such path: see GET / for the live page",
-                          NULL);
-    if (!_allowed(routes[r].allow, method)) {
-        char msg[96];
-        snprintf(msg, sizeof(msg), "%s takes %s", routes[r].path, routes[r].allow);
-        return replyError(conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg, routes[r].allow);
-    }
-    switch (r) {
-    case R_STATS:
-        return _stats(conn, false);
-    case R_METRICS:
-        return _stats(conn, true);
-    case R_CACHE:
-        return _cache(conn, strcmp(method, "DELETE") == 0);
-    case R_HEALTHZ:
-        if (!calcTaking())
-            return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-        return replyShared(conn, H.ok);
-    case R_PAGE:
-        return replyShared(conn, H.page);
-    case R_CALCULATE: /* only with a wrong method, answered above */
-    case R_NONE:
-        break;
-    }
-    return MHD_NO;
-}
-
-/* libmicrohttpd 0.9.75 closes the connection after an answer queued on a
- * request's first call, so every route answers on its second call (the
- * first only marks the route) and keep-alive works: the live page and a
- * scraper reuse one connection. A request with a body on another route is
- * answered at once, connection closed, rather than read. */
+/* The handler of every call of every request; the one place of route.h's
+ * rule: the first call makes the request's state and begins the route,
+ * every later one goes to the route's next. A request with a body on a
+ * route that takes none is answered at once (connection closed) rather
+ * than read. */
 static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const char *url,
                                const char *method, const char *version, const char *data,
                                size_t *size, void **req_cls) {
     (void)cls;
     (void)version;
-    if (*req_cls && !_isMark(*req_cls))
-        return calcContinue(*req_cls, data, size);
-    if (*req_cls)
-        return _dispatch(conn, (routeId)((char *)*req_cls - route_marks), method);
+    routeRequest *rq = *req_cls;
+    if (rq)
+        return rq->h->next(rq, data, size);
 
     routeId r = _route(url);
-    if (r == R_CALCULATE && _allowed(routes[r].allow, method))
-        return calcBegin(conn, req_cls);
-    if (_hasBody(conn))
-        return _dispatch(conn, r, method);
-    *req_cls = &route_marks[r];
-    return MHD_YES;
+    const routeHandlers *h = r == R_NONE                         ? &not_found
+                             : _allowed(routes[r].allow, method) ? routes[r].h
+                                                                 : &wrong_method;
+    if (!h->takes_body && _hasBody(conn)) {
+        routeRequest now = {conn, method, r, h}; /* no state: takes_body is false */
+        return h->next(&now, data, size);
+    }
+    rq = calloc(1, sizeof(*rq) + h->state_bytes);
+    if (!rq)
+        return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+    *rq = (routeRequest){conn, method, r, h};
+    *req_cls = rq;
+    return h->begin ? h->begin(rq) : MHD_YES;
 }
 
 /* The connection limit. libmicrohttpd's own one makes it stop polling the
@@ -218,8 +244,12 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     (void)cls;
     (void)conn;
     (void)toe;
-    if (*req_cls && !_isMark(*req_cls))
-        calcCompleted(*req_cls);
+    routeRequest *rq = *req_cls;
+    if (!rq)
+        return; /* answered on its first call, without state */
+    if (rq->h->done)
+        rq->h->done(rq);
+    free(rq);
     *req_cls = NULL;
 }
 

@@ -288,6 +288,14 @@ static const badBody bad_bodies[] = {
     {"nesting 2,000 deep", NULL, "not JSON"}, /* built below: fits the body limit */
     {"invalid UTF-8 in a key", "{\"\xff\xfe\": 1, \"a\": 1, \"b\": 2}", "unknown field"},
     {"invalid UTF-8 in a string value", "{\"a\": \"\xc3\x28\", \"b\": 2}", "integer"},
+    /* cJSON cuts a name at an escaped NUL: these would pass for a, b, calls. */
+    {"an escaped NUL after a", "{\"a\": 1, \"b\": 2, \"a\\u0000\": 3}", "unknown field"},
+    {"an escaped NUL after b", "{\"a\": 1, \"b\\u0000x\": 2}", "unknown field"},
+    {"an escaped NUL in a call", "{\"calls\": [{\"a\": 1, \"b\\u0000\" : 2}]}",
+     "unknown field"},
+    {"an escaped NUL after calls", "{\"calls\\u0000\": [{\"a\": 1, \"b\": 2}]}",
+     "unknown field"},
+    {"an escaped NUL alone", "{\"a\": 1, \"b\": 2, \"\\u0000\": 3}", "unknown field"},
 };
 
 static void every_bad_body_gets_400_and_changes_nothing(void) {

@@ -4,6 +4,7 @@
  *
  *   BODY     gather the body across calls (up to max_body_bytes)
  *   RUN      parse it, make the SlowAdder, look each call up in the scope
+ *   SETTLE   one call's pause before a request that may wait runs (_bodyDone)
  *   TIMER    suspended on a miss until the timer thread resumes it
  *   FLIGHT   suspended behind the same key's computation (shared scope)
  *   ANSWERED a response is queued; what the client still sends is dropped
@@ -13,7 +14,7 @@
  */
 #include "calc.h"
 
-#include <errno.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +29,7 @@
 
 /* ------------------------------------------------------------------ types */
 
-typedef enum phase { PH_BODY, PH_TIMER, PH_FLIGHT, PH_ANSWERED } phase;
+typedef enum phase { PH_BODY, PH_SETTLE, PH_TIMER, PH_FLIGHT, PH_ANSWERED } phase;
 
 /* How a waiter and its handler agree on who resumes the connection: the
  * wake may come before the handler has suspended it. */
@@ -88,15 +89,23 @@ static void _flightDone(scopeWaiter *w) {
 }
 
 /* A suspended connection's client may have gone: MHD does not look while it
- * is suspended. A peek at the socket tells. */
+ * is suspended. Only a socket that is really gone counts: reset, or in
+ * error. The end of the client's stream is not a departure: a client that
+ * half-closes after its request (shutdown(SHUT_WR), as nc -q and some
+ * proxies do) still reads its answer, as it would have without a delay. A
+ * client that closed altogether looks the same until the answer is written;
+ * then the reset closes the connection. */
 static bool _clientGone(struct MHD_Connection *conn) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)
         return false;
-    char c;
-    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    struct pollfd p = {ci->connect_fd, 0, 0}; /* POLLERR and POLLHUP need no asking */
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP | POLLNVAL)))
+        return true;
+    return getsockopt(ci->connect_fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0;
 }
 
 static void _record(calcState *cs, int64_t value, bool cached) {
@@ -302,6 +311,17 @@ static enum MHD_Result _bodyDone(calcState *cs) {
     cs->ad = scopeNewAdder(cs->req.has_delay ? cs->req.delay_ms : C.cfg->delay_ms);
     if (!cs->ad)
         return _fail(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    if (cs->ad->delay_ms > 0 && !atomic_load(&C.hurry)) {
+        /* It may suspend. libmicrohttpd 0.9.75 keeps the poll interest a
+         * connection had when it was suspended (reading: the request was
+         * coming in) and, once it is resumed, reads before it calls us: a
+         * client that half-closed meanwhile (shutdown(SHUT_WR)) is taken for
+         * gone and its answer is never written. Returned to once with neither
+         * an answer nor a suspension, libmicrohttpd settles the connection
+         * (full request in: no interest) and calls again at once. */
+        cs->phase = PH_SETTLE;
+        return MHD_YES;
+    }
     return _run(cs);
 }
 
@@ -348,6 +368,8 @@ static enum MHD_Result _next(routeRequest *rq, const char *data, size_t *size) {
     switch (cs->phase) {
     case PH_BODY:
         return *size ? _bodyChunk(cs, data, size) : _bodyDone(cs);
+    case PH_SETTLE:
+        return _run(cs);
     case PH_TIMER:
     case PH_FLIGHT:
         return _resumed(cs);

@@ -19,6 +19,7 @@
 #include <microhttpd.h>
 
 #include "calc.h"
+#include "framing.h"
 #include "heap.h"
 #include "page.h"
 #include "reply.h"
@@ -191,10 +192,14 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
                                const char *method, const char *version, const char *data,
                                size_t *size, void **req_cls) {
     (void)cls;
-    (void)version;
     routeRequest *rq = *req_cls;
     if (rq)
         return rq->h->next(rq, data, size);
+
+    /* Answered on the first call: libmicrohttpd closes the connection. */
+    const char *ambiguous = framingCheck(conn, version);
+    if (ambiguous)
+        return replyError(conn, MHD_HTTP_BAD_REQUEST, ambiguous, NULL);
 
     routeId r = _route(url);
     const routeHandlers *h = r == R_NONE                         ? &not_found

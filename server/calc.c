@@ -59,7 +59,6 @@ typedef struct calcState {
     char body_inline[BODY_INLINE_BYTES];
 } calcState;
 
-#define ANSWER_BYTES 8192 /* a batch of 64 results fits with room to spare */
 #define NS_PER_TENTH_MS 100000ull
 /* A body with no Content-Length that outgrows max_body_bytes is read on and
  * dropped, up to this much more, so that it can get its 413 once it ends
@@ -133,66 +132,18 @@ static enum MHD_Result _fail(calcState *cs, unsigned status, const char *msg) {
     return replyError(cs->conn, status, msg, NULL);
 }
 
-/* The answer is written piece by piece: snprintf cost more instructions
- * per request than cJSON's parse of the body (callgrind, bench_ceiling.sh). */
-#define PUT(p, literal) ((char *)memcpy((p), (literal), sizeof(literal) - 1) + sizeof(literal) - 1)
-
-/* The decimal text of v at p; returns its end. */
-static char *_putUint(char *p, unsigned long long v) {
-    char digits[20];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = digits[--n];
-    return p;
-}
-
-static char *_putInt(char *p, long long v) {
-    if (v >= 0)
-        return _putUint(p, (unsigned long long)v);
-    *p++ = '-';
-    return _putUint(p, 0ull - (unsigned long long)v);
-}
-
-/* {"result":R,"cached":C, without the closing brace: at most 45 bytes. */
-static char *_putCall(char *p, int64_t result, bool cached) {
-    p = PUT(p, "{\"result\":");
-    p = _putInt(p, result);
-    return cached ? PUT(p, ",\"cached\":true") : PUT(p, ",\"cached\":false");
-}
-
-_Static_assert(ANSWER_BYTES >= REQUEST_MAX_CALLS * 48 + 96, "a batch's answer must fit");
-
 static enum MHD_Result _answer(calcState *cs) {
-    char buf[ANSWER_BYTES];
-    char *p = buf;
     /* elapsed_ms with one decimal: tenths of a millisecond, rounded. */
-    unsigned long long tenths = (timerNow() - cs->start_ns + NS_PER_TENTH_MS / 2) / NS_PER_TENTH_MS;
-    unsigned long long id = cs->ad->id;
+    replyResults r = {
+        .batch = cs->req.batch,
+        .ncalls = cs->req.ncalls,
+        .results = cs->results,
+        .cached = cs->cached,
+        .instance = cs->ad->id,
+        .elapsed_tenths_ms = (timerNow() - cs->start_ns + NS_PER_TENTH_MS / 2) / NS_PER_TENTH_MS,
+    };
     _finish(cs);
-    if (!cs->req.batch) {
-        p = _putCall(p, cs->results[0], cs->cached[0]);
-        p = PUT(p, ",\"instance\":");
-    } else {
-        p = PUT(p, "{\"results\":[");
-        for (unsigned i = 0; i < cs->req.ncalls; i++) {
-            if (i)
-                *p++ = ',';
-            p = _putCall(p, cs->results[i], cs->cached[i]);
-            *p++ = '}';
-        }
-        p = PUT(p, "],\"instance\":");
-    }
-    p = _putUint(p, id);
-    p = PUT(p, ",\"elapsed_ms\":");
-    p = _putUint(p, tenths / 10);
-    *p++ = '.';
-    *p++ = (char)('0' + tenths % 10);
-    p = PUT(p, "}\n"); /* a newline ends every answer, as curl users expect */
-    return replyAnswer(cs->conn, buf, (size_t)(p - buf));
+    return replyResultsQueue(cs->conn, &r);
 }
 
 static enum MHD_Result _suspend(calcState *cs, phase ph) {

@@ -26,6 +26,7 @@
 #include "route.h"
 #include "scope.h"
 #include "stats.h"
+#include "text.h"
 #include "timer.h"
 
 /* ------------------------------------------------------------------ types */
@@ -75,7 +76,7 @@ static enum MHD_Result _cache(routeRequest *rq, const char *data, size_t *size) 
     (void)data;
     (void)size;
     char buf[256];
-    int n;
+    textBuf t = textOn(buf, sizeof(buf));
     if (strcmp(rq->method, "DELETE") == 0) {
         uint64_t entries, instances;
         scopeCacheClear(&entries, &instances);
@@ -83,17 +84,25 @@ static enum MHD_Result _cache(routeRequest *rq, const char *data, size_t *size) 
          * the instances, as a person watching the live page expects. */
         if (entries > 0)
             heapRelease();
-        n = snprintf(buf, sizeof(buf), "{\"entries_freed\":%llu,\"instances_freed\":%llu}\n",
-                     (unsigned long long)entries, (unsigned long long)instances);
+        TEXT_LIT(&t, "{\"entries_freed\":");
+        textUint(&t, entries);
+        TEXT_LIT(&t, ",\"instances_freed\":");
+        textUint(&t, instances);
+        TEXT_LIT(&t, "}\n");
     } else {
         memoInfo info = scopeCacheInfo();
         char maxsize[CONFIG_MAXSIZE_LEN];
-        n = snprintf(buf, sizeof(buf),
-                     "{\"hits\":%llu,\"misses\":%llu,\"maxsize\":%s,\"currsize\":%zu}\n",
-                     (unsigned long long)info.hits, (unsigned long long)info.misses,
-                     configMaxsizeText(info.maxsize, "null", maxsize), info.currsize);
+        TEXT_LIT(&t, "{\"hits\":");
+        textUint(&t, info.hits);
+        TEXT_LIT(&t, ",\"misses\":");
+        textUint(&t, info.misses);
+        TEXT_LIT(&t, ",\"maxsize\":");
+        textStr(&t, configMaxsizeText(info.maxsize, "null", maxsize));
+        TEXT_LIT(&t, ",\"currsize\":");
+        textUint(&t, info.currsize);
+        TEXT_LIT(&t, "}\n");
     }
-    return replyQueue(rq->conn, MHD_HTTP_OK, REPLY_JSON, buf, (size_t)n, NULL);
+    return replyQueue(rq->conn, MHD_HTTP_OK, REPLY_JSON, buf, textEnd(&t), NULL);
 }
 
 static enum MHD_Result _healthz(routeRequest *rq, const char *data, size_t *size) {
@@ -169,7 +178,11 @@ static enum MHD_Result _wrongMethod(routeRequest *rq, const char *data, size_t *
     (void)data;
     (void)size;
     char msg[96];
-    snprintf(msg, sizeof(msg), "%s takes %s", routes[rq->route].path, routes[rq->route].allow);
+    textBuf t = textOn(msg, sizeof(msg) - 1); /* room for the NUL */
+    textStr(&t, routes[rq->route].path);
+    TEXT_LIT(&t, " takes ");
+    textStr(&t, routes[rq->route].allow);
+    msg[textEnd(&t)] = '\0';
     return replyError(rq->conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg, routes[rq->route].allow);
 }
 

@@ -1,8 +1,7 @@
 /* reply.c -- answers queued on a libmicrohttpd connection. */
 #include "reply.h"
 
-#include <stdio.h>
-
+#include "request.h"
 #include "stats.h"
 
 #define ERROR_BYTES 512
@@ -24,40 +23,69 @@ enum MHD_Result replyQueue(struct MHD_Connection *conn, unsigned status, const c
     return ret;
 }
 
-/* The 200 answer of a POST /calculate. No Cache-Control: caches store no
- * answer to a POST that lacks explicit freshness (RFC 9110, 9.3.3), and each
- * header costs libmicrohttpd three allocations on every request. */
-enum MHD_Result replyAnswer(struct MHD_Connection *conn, const char *body, size_t len) {
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, REPLY_JSON);
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
-    MHD_destroy_response(r);
-    return ret;
-}
+#define ERROR_END "\"}\n"
 
-/* {"error": msg}, with msg escaped; bytes outside ASCII become '?' so that
- * a field name from the client can never make the answer invalid JSON. */
+/* {"error": msg}, with msg escaped (textJson: bytes outside ASCII become
+ * '?', so a field name from the client can never make the answer invalid
+ * JSON); a message too long for the answer is cut, never the answer. */
 enum MHD_Result replyError(struct MHD_Connection *conn, unsigned status, const char *msg,
                            const char *allow) {
     char buf[ERROR_BYTES];
-    size_t n = 0;
-    const size_t room = sizeof(buf) - 10; /* for an escape and the closing "}\n */
-    n += (size_t)snprintf(buf, sizeof(buf), "{\"error\":\"");
-    for (const unsigned char *p = (const unsigned char *)msg; *p && n < room; p++) {
-        if (*p == '"' || *p == '\\') {
-            buf[n++] = '\\';
-            buf[n++] = (char)*p;
-        } else if (*p < 0x20) {
-            n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\\u%04x", *p);
-        } else {
-            buf[n++] = *p < 0x80 ? (char)*p : '?';
+    textBuf t = textOn(buf, sizeof(buf));
+    TEXT_LIT(&t, "{\"error\":\"");
+    textJsonFit(&t, msg, sizeof(ERROR_END) - 1);
+    TEXT_LIT(&t, ERROR_END);
+    return replyQueue(conn, status, REPLY_JSON, buf, textEnd(&t), allow);
+}
+
+_Static_assert(REPLY_RESULTS_BYTES >= REQUEST_MAX_CALLS * 48 + 96, "a batch's answer must fit");
+
+size_t replyResultsText(textBuf *t, const replyResults *r) {
+    if (!r->batch) {
+        TEXT_LIT(t, "{\"result\":");
+        textInt(t, r->results[0]);
+        if (r->cached[0])
+            TEXT_LIT(t, ",\"cached\":true,\"instance\":");
+        else
+            TEXT_LIT(t, ",\"cached\":false,\"instance\":");
+    } else {
+        TEXT_LIT(t, "{\"results\":[");
+        for (unsigned i = 0; i < r->ncalls; i++) {
+            if (i)
+                textChar(t, ',');
+            TEXT_LIT(t, "{\"result\":");
+            textInt(t, r->results[i]);
+            if (r->cached[i])
+                TEXT_LIT(t, ",\"cached\":true}");
+            else
+                TEXT_LIT(t, ",\"cached\":false}");
         }
+        TEXT_LIT(t, "],\"instance\":");
     }
-    n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\"}\n");
-    return replyQueue(conn, status, REPLY_JSON, buf, n, allow);
+    textUint(t, r->instance);
+    TEXT_LIT(t, ",\"elapsed_ms\":");
+    textFixed(t, r->elapsed_tenths_ms, 1);
+    TEXT_LIT(t, "}\n"); /* a newline ends every answer, as curl users expect */
+    return textEnd(t);
+}
+
+/* The 200 answer of a POST /calculate. No Cache-Control: caches store no
+ * answer to a POST that lacks explicit freshness (RFC 9110, 9.3.3), and each
+ * header costs libmicrohttpd three allocations on every request. */
+enum MHD_Result replyResultsQueue(struct MHD_Connection *conn, const replyResults *r) {
+    char buf[REPLY_RESULTS_BYTES];
+    textBuf t = textOn(buf, sizeof(buf));
+    size_t len = replyResultsText(&t, r);
+    if (len == 0) /* cannot happen (the assertion above): but never send a cut answer */
+        return replyError(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "the answer does not fit", NULL);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(len, (void *)buf, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, REPLY_JSON);
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
 }
 
 enum MHD_Result replyShared(struct MHD_Connection *conn, struct MHD_Response *r) {

@@ -2,13 +2,13 @@
 #include "stats.h"
 
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "heap.h"
+#include "text.h"
 #include "timer.h"
 
 static uint64_t start_ns;
@@ -33,17 +33,6 @@ static uint64_t _rssBytes(void) {
     strtoull(p, &p, 10); /* size */
     unsigned long long resident = strtoull(p, NULL, 10);
     return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
-/* snprintf that appends at *len and reports overflow through *len = cap. */
-static void _append(char *buf, size_t cap, size_t *len, const char *fmt, ...) {
-    if (*len >= cap)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf + *len, cap - *len, fmt, ap);
-    va_end(ap);
-    *len = (n < 0 || (size_t)n >= cap - *len) ? cap : *len + (size_t)n;
 }
 
 /* -------------------------------------------------------------------- API */
@@ -80,26 +69,26 @@ void statsTake(statsSnapshot *s, const config *cfg) {
 size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
     const config *c = s->cfg;
     char maxsize[CONFIG_MAXSIZE_LEN];
-    size_t len = 0;
+    textBuf t = textOn(buf, cap);
     configMaxsizeText(c->maxsize, "null", maxsize);
-    _append(buf, cap, &len,
-            "{\"version\":\"%s\",\"cache_scope\":\"%s\",\"maxsize\":%s,\"delay_ms\":%u,"
-            "\"instance_bytes\":%zu,\"threads\":%u,\"uptime_s\":%.3f,"
-            "\"requests\":{\"total\":%llu,\"in_flight\":%llu,\"errors\":%llu},"
-            "\"instances\":{\"created\":%llu,\"freed\":%llu,\"live\":%llu,\"live_bytes\":%llu},"
-            "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"coalesced\":%llu,\"currsize\":%llu,"
-            "\"evictions\":%llu},"
-            "\"memory\":{\"rss_bytes\":%llu,\"heap_bytes\":%llu}}\n",
-            MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, c->delay_ms, c->instance_bytes,
-            c->threads, s->uptime_s, (unsigned long long)s->req_total,
-            (unsigned long long)s->req_in_flight, (unsigned long long)s->req_errors,
-            (unsigned long long)s->instances.created, (unsigned long long)s->instances.freed,
-            (unsigned long long)s->instances.live, (unsigned long long)s->instances.live_bytes,
-            (unsigned long long)s->cache.hits, (unsigned long long)s->cache.misses,
-            (unsigned long long)s->cache.coalesced, (unsigned long long)s->cache.currsize,
-            (unsigned long long)s->cache.evictions, (unsigned long long)s->rss_bytes,
-            (unsigned long long)s->heap_bytes);
-    return len < cap ? len : 0;
+    textf(&t,
+          "{\"version\":\"%s\",\"cache_scope\":\"%s\",\"maxsize\":%s,\"delay_ms\":%u,"
+          "\"instance_bytes\":%zu,\"threads\":%u,\"uptime_s\":%.3f,"
+          "\"requests\":{\"total\":%llu,\"in_flight\":%llu,\"errors\":%llu},"
+          "\"instances\":{\"created\":%llu,\"freed\":%llu,\"live\":%llu,\"live_bytes\":%llu},"
+          "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"coalesced\":%llu,\"currsize\":%llu,"
+          "\"evictions\":%llu},"
+          "\"memory\":{\"rss_bytes\":%llu,\"heap_bytes\":%llu}}\n",
+          MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, c->delay_ms, c->instance_bytes,
+          c->threads, s->uptime_s, (unsigned long long)s->req_total,
+          (unsigned long long)s->req_in_flight, (unsigned long long)s->req_errors,
+          (unsigned long long)s->instances.created, (unsigned long long)s->instances.freed,
+          (unsigned long long)s->instances.live, (unsigned long long)s->instances.live_bytes,
+          (unsigned long long)s->cache.hits, (unsigned long long)s->cache.misses,
+          (unsigned long long)s->cache.coalesced, (unsigned long long)s->cache.currsize,
+          (unsigned long long)s->cache.evictions, (unsigned long long)s->rss_bytes,
+          (unsigned long long)s->heap_bytes);
+    return textEnd(&t);
 }
 
 size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
@@ -131,21 +120,20 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
 #undef M
     };
     const config *c = s->cfg;
-    size_t len = 0;
+    textBuf t = textOn(buf, cap);
     char maxsize[CONFIG_MAXSIZE_LEN];
     configMaxsizeText(c->maxsize, "none", maxsize);
-    _append(buf, cap, &len,
-            "# HELP memoscope_info The running configuration.\n# TYPE memoscope_info gauge\n"
-            "memoscope_info{version=\"%s\",cache_scope=\"%s\",maxsize=\"%s\"} 1\n"
-            "# HELP memoscope_uptime_seconds Seconds since start.\n"
-            "# TYPE memoscope_uptime_seconds gauge\nmemoscope_uptime_seconds %.3f\n",
-            MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, s->uptime_s);
+    textf(&t,
+          "# HELP memoscope_info The running configuration.\n# TYPE memoscope_info gauge\n"
+          "memoscope_info{version=\"%s\",cache_scope=\"%s\",maxsize=\"%s\"} 1\n"
+          "# HELP memoscope_uptime_seconds Seconds since start.\n"
+          "# TYPE memoscope_uptime_seconds gauge\nmemoscope_uptime_seconds %.3f\n",
+          MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, s->uptime_s);
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
         uint64_t v = *(const uint64_t *)((const char *)s + metrics[i].offset);
-        _append(buf, cap, &len,
-                "# HELP memoscope_%s %s\n# TYPE memoscope_%s %s\nmemoscope_%s %llu\n",
-                metrics[i].name, metrics[i].help, metrics[i].name, metrics[i].type, metrics[i].name,
-                (unsigned long long)v);
+        textf(&t, "# HELP memoscope_%s %s\n# TYPE memoscope_%s %s\nmemoscope_%s %llu\n",
+              metrics[i].name, metrics[i].help, metrics[i].name, metrics[i].type, metrics[i].name,
+              (unsigned long long)v);
     }
-    return len < cap ? len : 0;
+    return textEnd(&t);
 }

@@ -14,13 +14,18 @@
 --   delay_ms=D  adds "delay_ms":D to every body (per-request delay). Default:
 --               absent, the server's --delay-ms applies.
 --   seed=S      random seed; each wrk thread adds its index. Default 1.
+--   distinct=1  every request a key never sent before: {"a": n, "b": thread}
+--               with n counting up from 0 (keys, batch and bodies are then
+--               ignored; the body is built per request). Default 0.
 --
 -- Every request is built in init(), once per thread: request() only picks one,
 -- because building a body per request in Lua costs more than the server spends
 -- answering it. done() prints one line that starts with "LOADTEST_JSON " and
 -- holds the run's figures as JSON, for loadtest/run.py.
 
-local cfg = { keys = 10, batch = 1, bodies = 4096, delay_ms = nil, seed = 1 }
+local cfg = { keys = 10, batch = 1, bodies = 4096, delay_ms = nil, seed = 1, distinct = 0 }
+local counter = 0
+local headers = { ["Content-Type"] = "application/json" }
 local requests = {}
 local threads = {}
 
@@ -28,7 +33,7 @@ local function parse_args(args)
     for _, arg in ipairs(args) do
         local k, v = arg:match("^([%w_]+)=(%-?%d+)$")
         if k == nil or cfg[k] == nil and k ~= "delay_ms" then
-            error("calculate.lua: bad argument '" .. arg .. "' (want keys=, batch=, bodies=, delay_ms=, seed=)")
+            error("calculate.lua: bad argument '" .. arg .. "' (want keys=, batch=, bodies=, delay_ms=, seed=, distinct=)")
         end
         cfg[k] = tonumber(v)
     end
@@ -86,13 +91,20 @@ end
 function init(args)
     parse_args(args)
     math.randomseed(cfg.seed + (index or 0))
-    local headers = { ["Content-Type"] = "application/json" }
+    if cfg.distinct ~= 0 then
+        return
+    end
     for i, body in ipairs(build_bodies()) do
         requests[i] = wrk.format("POST", "/calculate", headers, body)
     end
 end
 
 function request()
+    if cfg.distinct ~= 0 then
+        counter = counter + 1
+        local body = finish(string.format('"a":%d,"b":%d', counter, index or 0))
+        return wrk.format("POST", "/calculate", headers, body)
+    end
     return requests[math.random(#requests)]
 end
 

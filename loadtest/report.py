@@ -30,6 +30,9 @@ FLAT_DRIFT_BYTES = 2 * 1024 * 1024  # local, off: RSS drift after warm-up below 
 FLAT_MIN_REQUESTS = 200_000  # ...over at least this many requests after warm-up
 NEAR_ONE_HIT_RATIO = 0.99  # shared: hit ratio "near 1"
 MANY_TIMES = 3.0  # shared: req/s at least this many times every other scope's
+TTL_PLATEAU_TOLERANCE = 0.25  # global with a TTL: live within 25% of req/s x ttl
+TTL_FREE_GRACE_S = 1.0  # ...and every instance freed within ttl + this after the load
+P999_TIMES = 2.0  # growth: global/none's p99.9 within 2x of shared/128's
 
 # The columns of a stats-LABEL.csv, in order. t_s is seconds since wrk
 # started (negative before); phase is idle (before load), load or drain
@@ -38,8 +41,11 @@ CSV_COLUMNS = [
     "t_s", "phase", "uptime_s", "requests", "in_flight", "errors",
     "created", "freed", "live", "live_bytes",
     "hits", "misses", "coalesced", "currsize", "evictions",
-    "rss_bytes", "heap_bytes",
+    "rss_bytes", "heap_bytes", "currbytes", "expirations", "left_with_instance",
 ]  # fmt: skip
+# Columns added with the TTL, byte bound and weak scope: a CSV written before
+# them reads them as 0.
+OPTIONAL_COLUMNS = ("currbytes", "expirations", "left_with_instance")
 
 MiB = 1024 * 1024
 
@@ -52,14 +58,15 @@ def read_samples(path):
     Raises ValueError when a column is missing or a value is not a number."""
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        missing = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+        have = reader.fieldnames or []
+        missing = [c for c in CSV_COLUMNS if c not in have and c not in OPTIONAL_COLUMNS]
         if missing:
             raise ValueError(f"{path}: missing columns {missing}")
         rows = []
         for n, raw in enumerate(reader, start=2):
             row = {}
             for col in CSV_COLUMNS:
-                text = raw[col]
+                text = raw[col] if col in have else "0"
                 if col == "phase":
                     row[col] = text
                 elif col in ("t_s", "uptime_s"):
@@ -84,6 +91,8 @@ def stats_row(t_s, phase, stats):
         "hits": c["hits"], "misses": c["misses"], "coalesced": c.get("coalesced", 0),
         "currsize": c["currsize"], "evictions": c["evictions"],
         "rss_bytes": m["rss_bytes"], "heap_bytes": m["heap_bytes"],
+        "currbytes": c.get("currbytes", 0), "expirations": c.get("expirations", 0),
+        "left_with_instance": c.get("left_with_instance", 0),
     }  # fmt: skip
 
 
@@ -147,6 +156,18 @@ def analyse(scope, samples):
         "req_per_s": wrk_requests / duration_s if wrk_requests is not None and duration_s else None,
         "p50_ms": lat["p50"] / 1000 if "p50" in lat else None,
         "p99_ms": lat["p99"] / 1000 if "p99" in lat else None,
+        "p999_ms": lat["p999"] / 1000 if "p999" in lat else None,
+        "max_ms": lat["max"] / 1000 if "max" in lat else None,
+        "instance_bytes": scope.get("instance_bytes"),
+        "delay_ms": scope.get("delay_ms"),
+        "ttl_s": scope.get("ttl_s"),
+        "maxbytes": scope.get("maxbytes"),
+        "distinct": bool(scope.get("distinct")),
+        "live_bytes_end": last["live_bytes"],
+        "peak_currbytes": max((s["currbytes"] for s in samples), default=None),
+        "evictions_end": last["evictions"],
+        "expirations_end": last["expirations"],
+        "left_end": last["left_with_instance"],
         "wrk_errors": sum((wrk.get("errors") or {}).values()) if wrk else None,
         "server_errors": last["errors"],
         "hit_ratio": hit_ratio(last["hits"], last["misses"]),
@@ -172,6 +193,8 @@ def analyse(scope, samples):
     f["cpu_us_per_req"] = (
         f["cpu_s"] * 1e6 / f["requests"] if f["cpu_s"] is not None and f["requests"] else None
     )
+    if f["ttl_s"]:
+        f.update(ttl_figures(f["ttl_s"], warmup_s, load, samples))
     xs = [s["requests"] for s in steady]
     for key in ("rss", "heap"):
         fit = fit_line(xs, [s[key + "_bytes"] for s in steady])
@@ -182,6 +205,28 @@ def analyse(scope, samples):
             steady[-1][key + "_bytes"] - steady[0][key + "_bytes"] if steady else None
         )
     return f
+
+
+def ttl_figures(ttl_s, warmup_s, load, samples):
+    """With a TTL, live instances plateau at about request rate x ttl once
+    the first entries have had time to expire: the plateau is the median of
+    live over the load samples from warmup + ttl on, the rate is requests
+    over time across the same samples. free_s: seconds from the end of the
+    load (the last load sample) to the first sample with no live instance,
+    or None if none came."""
+    window = [s for s in load if s["t_s"] >= warmup_s + ttl_s]
+    out = {"plateau_samples": len(window), "plateau_live": None, "plateau_rate": None}
+    if len(window) >= 2 and window[-1]["t_s"] > window[0]["t_s"]:
+        lives = sorted(s["live"] for s in window)
+        mid = len(lives) // 2
+        out["plateau_live"] = lives[mid] if len(lives) % 2 else (lives[mid - 1] + lives[mid]) / 2
+        out["plateau_rate"] = (window[-1]["requests"] - window[0]["requests"]) / (
+            window[-1]["t_s"] - window[0]["t_s"]
+        )
+    end = load[-1]["t_s"] if load else None
+    freed = [s for s in samples if s["phase"] in ("drain", "after") and s["live"] == 0]
+    out["free_s"] = freed[0]["t_s"] - end if freed and end is not None else None
+    return out
 
 
 # ----------------------------------------------------------------- claims
@@ -197,11 +242,24 @@ def check_claims(run, figs):
     of {"claim", "measured", "pass"}; a claim about a scope that did not run
     is left out."""
     p = run["params"]
-    ib = p["instance_bytes"]
+
+    def ib_of(f):
+        return p["instance_bytes"] if f.get("instance_bytes") is None else f["instance_bytes"]
+
+    def delay_of(f):
+        return p["delay_ms"] if f.get("delay_ms") is None else f["delay_ms"]
+
     claims = []
     for f in figs:
         label = f["label"]
-        if f["scope"] == "global" and f["maxsize"] is None:
+        ib = ib_of(f)
+        if f.get("ttl_s"):
+            claims.extend(ttl_claims(f))
+        elif f.get("maxbytes") is not None:
+            claims.append(maxbytes_claim(f, figs, ib_of))
+        elif f.get("distinct"):
+            pass  # the growth pair: its claim compares the two, below
+        elif f["scope"] == "global" and f["maxsize"] is None:
             s = f["rss_slope"]
             ok = s is not None and abs(s - ib) <= SLOPE_TOLERANCE * ib
             got = "no fit (too few samples)" if s is None else f"{s:,.0f} B/request ({s / ib:.1%} of {ib:,})"
@@ -238,7 +296,7 @@ def check_claims(run, figs):
                     ok,
                 )
             )
-        elif f["scope"] in ("local", "off"):
+        elif f["scope"] in ("local", "off", "weak"):
             d_fit, d_raw, n = f["rss_drift_fit"], f["rss_drift_raw"], f["steady_requests"]
             ok = (
                 d_fit is not None
@@ -259,6 +317,8 @@ def check_claims(run, figs):
                     ok,
                 )
             )
+            if f["scope"] == "weak":
+                claims.append(weak_claim(f))
         elif f["scope"] == "shared":
             claims.append(
                 _claim(
@@ -268,19 +328,28 @@ def check_claims(run, figs):
                     f["hit_ratio"] >= NEAR_ONE_HIT_RATIO,
                 )
             )
-            others = [o for o in figs if o is not f and o["req_per_s"]]
-            if p["delay_ms"] > 0 and others and f["req_per_s"]:
+            # Against the scopes whose misses wait as long as its own do.
+            others = [
+                o
+                for o in figs
+                if o is not f and o["req_per_s"] and delay_of(o) == delay_of(f)
+                and not o.get("distinct")
+            ]  # fmt: skip
+            if delay_of(f) > 0 and others and f["req_per_s"]:
                 best = max(others, key=lambda o: o["req_per_s"])
                 times = f["req_per_s"] / best["req_per_s"]
                 claims.append(
                     _claim(
                         f"`{label}` serves many times (at least {MANY_TIMES:g}x) the throughput of "
-                        f"every other scope (delay_ms {p['delay_ms']})",
+                        f"every other scope with its delay (delay_ms {delay_of(f)})",
                         f"{f['req_per_s']:,.0f} req/s, {times:.1f}x the fastest other "
                         f"(`{best['label']}`, {best['req_per_s']:,.0f} req/s)",
                         times >= MANY_TIMES,
                     )
                 )
+    growth = growth_claim(figs)
+    if growth:
+        claims.append(growth)
     for f in figs:
         ok = f["exit_status"] == 0
         if not ok:
@@ -292,6 +361,109 @@ def check_claims(run, figs):
                 )
             )
     return claims
+
+
+def ttl_claims(f):
+    """global with a TTL: live instances plateau near request rate x ttl, and
+    every instance is freed without traffic once the load stops."""
+    label, ttl = f["label"], f["ttl_s"]
+    live, rate = f.get("plateau_live"), f.get("plateau_rate")
+    tol = TTL_PLATEAU_TOLERANCE
+    if live is None or not rate:
+        got, ok = "no plateau (too few samples after warm-up + ttl)", False
+    else:
+        want = rate * ttl
+        got = (
+            f"median live {live:,.0f} over {f['plateau_samples']} samples; "
+            f"{rate:,.0f} req/s x {ttl:g} s = {want:,.0f} ({live / want - 1:+.1%})"
+        )
+        ok = abs(live - want) <= tol * want
+    free = f.get("free_s")
+    limit = ttl + TTL_FREE_GRACE_S
+    return [
+        _claim(
+            f"`{label}` live instances plateau within {tol:.0%} of request rate x ttl ({ttl:g} s)",
+            got,
+            ok,
+        ),
+        _claim(
+            f"`{label}` frees every instance without traffic within ttl + "
+            f"{TTL_FREE_GRACE_S:g} s of the load's end",
+            "live never reached 0" if free is None else f"live 0 after {free:.1f} s",
+            free is not None and free <= limit,
+        ),
+    ]
+
+
+def maxbytes_claim(f, figs, ib_of):
+    """global with a byte bound: after the drain the live instances' bytes
+    are within maxbytes plus one instance, and the cache's own count never
+    passed maxbytes; a global scope bounded by entries only, with the same
+    instances, holds more."""
+    label, mb = f["label"], f["maxbytes"]
+    one = f["live_bytes_end"] / f["live_end"] if f["live_end"] else None
+    peak = f["peak_currbytes"]
+    ok = one is not None and f["live_bytes_end"] <= mb + one and peak is not None and peak <= mb
+    got = (
+        f"live_bytes after the drain {f['live_bytes_end']:,} ({f['live_end']:,} instances), "
+        f"bound + one instance {mb + (one or 0):,.0f}; cache currbytes at most {peak:,}"
+    )
+    text = f"`{label}` keeps live_bytes ≤ maxbytes ({mib(mb)}) + one instance"
+    other = next(
+        (
+            o
+            for o in figs
+            if o["scope"] == "global" and o["maxsize"] not in (None, 0)
+            and o.get("maxbytes") is None and not o.get("ttl_s") and ib_of(o) == ib_of(f)
+        ),
+        None,
+    )  # fmt: skip
+    if other is not None:
+        text += f" while `{other['label']}` with the same instances does not"
+        more = one is not None and other["live_bytes_end"] > mb + one
+        got += (
+            f"; `{other['label']}` {other['live_bytes_end']:,} "
+            f"({other['live_end']:,} instances)"
+        )
+        ok = ok and more
+    return _claim(text, got, ok)
+
+
+def weak_claim(f):
+    """weak: no entry outlives its instance."""
+    stored = f["misses"]
+    gone = f["left_end"] + f["evictions_end"] + f["expirations_end"]
+    return _claim(
+        f"`{f['label']}` holds no entry after the drain: every entry stored left with its "
+        "instance (or was evicted)",
+        f"entries {f['currsize_end']:,}; {stored:,} stored, {f['left_end']:,} left with their "
+        f"instance, {f['evictions_end']:,} evicted, {f['expirations_end']:,} expired",
+        f["currsize_end"] == 0 and gone == stored and stored > 0,
+    )
+
+
+def growth_claim(figs):
+    """The growth pair (distinct keys): an unbounded global cache that grows
+    by millions of entries answers its slowest 0.1% about as fast as a
+    bounded shared one that does not grow."""
+    g = next(
+        (f for f in figs if f.get("distinct") and f["scope"] == "global" and f["maxsize"] is None),
+        None,
+    )
+    sh = next(
+        (f for f in figs if f.get("distinct") and f["scope"] == "shared" and f["maxsize"]), None
+    )
+    if g is None or sh is None:
+        return None
+    ok = g["p999_ms"] is not None and sh["p999_ms"] and g["p999_ms"] <= P999_TIMES * sh["p999_ms"]
+    return _claim(
+        f"`{g['label']}` p99.9 within {P999_TIMES:g}x of `{sh['label']}`'s, distinct keys "
+        f"({g['duration_s']:g} s and {sh['duration_s']:g} s, the same run)",
+        f"{_num(g['p999_ms'], '{:.1f}')} ms vs {_num(sh['p999_ms'], '{:.1f}')} ms "
+        f"(slowest {_num(g['max_ms'], '{:.1f}')} vs {_num(sh['max_ms'], '{:.1f}')} ms; "
+        f"{g['requests']:,} entries grown)",
+        ok,
+    )
 
 
 # ----------------------------------------------------------------- report
@@ -306,6 +478,23 @@ def _num(v, fmt="{:,.0f}"):
         return "-"
     text = fmt.format(v)
     return text[1:] if text.startswith("-") and not text.strip("-0.,") else text  # no "-0"
+
+
+def scope_settings(f, p):
+    """What a named scope sets for itself (beyond the run's parameters p),
+    as text ("" when nothing)."""
+    parts = []
+    if f.get("ttl_s"):
+        parts.append(f"`--ttl-s {f['ttl_s']:g}`")
+    if f.get("maxbytes") is not None:
+        parts.append(f"`--maxbytes {f['maxbytes']}` ({mib(f['maxbytes'])})")
+    if f.get("instance_bytes") not in (None, p["instance_bytes"]):
+        parts.append(f"`--instance-bytes {f['instance_bytes']}`")
+    if f.get("delay_ms") not in (None, p["delay_ms"]):
+        parts.append(f"`--delay-ms {f['delay_ms']}`")
+    if f.get("distinct"):
+        parts.append("distinct keys (every request a new (a, b))")
+    return ", ".join(parts)
 
 
 def render_markdown(run, figs, claims, plots):
@@ -338,16 +527,17 @@ def render_markdown(run, figs, claims, plots):
     w(f"\n{len(claims) - n_fail} of {len(claims)} claims pass.\n")
     w("## Summary\n")
     w(
-        "| scope | s | requests | req/s | p50 ms | p99 ms | errors | hit ratio | live at end "
-        "| RSS start | RSS end | RSS B/req | heap B/req | CPU µs/req |"
+        "| scope | s | requests | req/s | p50 ms | p99 ms | p99.9 ms | max ms | errors "
+        "| hit ratio | live at end | RSS start | RSS end | RSS B/req | heap B/req | CPU µs/req |"
     )
-    w("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    w("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for f in figs:
         errors = (f["wrk_errors"] or 0) + f["server_errors"]
         w(
             f"| `{f['label']}`{' (stopped early)' if f['stopped_early'] else ''} "
             f"| {f['duration_s']:g} | {f['requests']:,} | {_num(f['req_per_s'])} "
-            f"| {_num(f['p50_ms'], '{:.1f}')} | {_num(f['p99_ms'], '{:.1f}')} | {errors:,} "
+            f"| {_num(f['p50_ms'], '{:.1f}')} | {_num(f['p99_ms'], '{:.1f}')} "
+            f"| {_num(f['p999_ms'], '{:.1f}')} | {_num(f['max_ms'], '{:.1f}')} | {errors:,} "
             f"| {f['hit_ratio']:.3f} | {f['live_end']:,} | {mib(f['rss_start'])} "
             f"| {mib(f['rss_end'])} | {_num(f['rss_slope'])} | {_num(f['heap_slope'])} "
             f"| {_num(f['cpu_us_per_req'], '{:.1f}')} |"
@@ -355,13 +545,19 @@ def render_markdown(run, figs, claims, plots):
     w("")
     w(
         "*s*: seconds of load. *requests*: POST /calculate served by the server (its `requests.total` after the drain). "
-        "*req/s*, *p50*, *p99*: wrk's, over the load. *errors*: wrk's (connect, read, write, "
+        "*req/s*, *p50*, *p99*, *p99.9*, *max*: wrk's, over the load (*max*: the slowest answer). *errors*: wrk's (connect, read, write, "
         "status, timeout) plus the server's `requests.errors`. *hit ratio*: hits / (hits + misses) "
         "at the end. *RSS start*: before the load; *RSS end*: after the drain. *RSS B/req*, "
         "*heap B/req*: least-squares slope of `rss_bytes` (and `heap_bytes`) over requests served, "
         "after warm-up: the bytes each request leaves behind. *CPU µs/req*: the server process's "
         "user + system CPU over the load, per request.\n"
     )
+    own = [f for f in figs if scope_settings(f, p)]
+    if own:
+        w("Scopes with settings of their own (the others use the run's):\n")
+        for f in own:
+            w(f"- `{f['label']}`: {scope_settings(f, p)}")
+        w("")
     if plots:
         w("## Plots\n")
         for name, caption in plots:

@@ -45,7 +45,25 @@ HOST = "127.0.0.1"  # the only address this kit sends traffic to
 # req/s (7,200 measured with other work on the machine), while shared, whose
 # hits do not wait, serves several times that; shared, global:128 and
 # global:none show their point in a few seconds.
-DEFAULT_SCOPES = "global:128@6,global:none@12,local@44,shared@6,off@44"
+DEFAULT_SCOPES = (
+    "global:128@6,global:none@12,local@44,shared@6,off@44,"
+    "global-none-growth@60,shared-128-growth@60"
+)
+SCOPES = ("global", "local", "shared", "off")
+
+# Named scopes with settings of their own (anything not given here comes from
+# the run's options). The -growth pair: distinct keys with no delay and no payload, so that the unbounded
+# global cache grows by millions of entries in a minute while the bounded
+# shared one stays small; their p99.9 tell whether growing stalls requests.
+PRESETS = {
+    "global-none-growth": {
+        "scope": "global", "maxsize": None, "instance_bytes": 0, "delay_ms": 0, "distinct": True,
+    },
+    "shared-128-growth": {
+        "scope": "shared", "maxsize": 128, "instance_bytes": 0, "delay_ms": 0, "distinct": True,
+    },
+}  # fmt: skip
+AFTER_GRACE_S = 1.0  # with a TTL: watch the idle server this long past the TTL after the load
 DEFAULT_WARMUP_S = 3.0  # left out of the fits (or a quarter of a shorter run)
 LONG_SCALE = 5  # MEMOSCOPE_LONG=1 multiplies every scope's seconds by this
 STARTUP_TIMEOUT_S = 10  # for the startup line and the first /healthz
@@ -176,16 +194,26 @@ def cpu_seconds(pid):
 
 
 def parse_scopes(text, default_maxsize, default_seconds):
-    """"global:128@8,global:none,local" -> [{"scope", "maxsize", "label",
-    "duration_s"}]. maxsize None means unbounded; an entry without @seconds
-    gets default_seconds. Raises ValueError on a bad entry."""
+    """"global:128@8,global:none,local,global-ttl" -> [{"scope", "maxsize",
+    "label", "duration_s", ...}]. maxsize None means unbounded; an entry
+    without @seconds gets default_seconds. A name from PRESETS brings its own
+    settings (ttl_s, maxbytes, instance_bytes, delay_ms, distinct) and takes
+    no :maxsize. Raises ValueError on a bad entry."""
     out = []
     for item in text.split(","):
         spec, _, secs = item.strip().partition("@")
         name, _, size = spec.partition(":")
-        if name not in ("global", "local", "shared", "off"):
-            raise ValueError(f"unknown scope {name!r} in --scopes")
-        if size == "":
+        preset = PRESETS.get(name)
+        if preset is None and name not in SCOPES:
+            raise ValueError(
+                f"unknown scope {name!r} in --scopes (want one of {', '.join(SCOPES)}, "
+                f"or {', '.join(PRESETS)})"
+            )
+        if preset is not None and size:
+            raise ValueError(f"{name} has its own maxsize; give it without :{size}")
+        if preset is not None:
+            maxsize, label = preset["maxsize"], name
+        elif size == "":
             maxsize, label = default_maxsize, name
         elif size == "none":
             maxsize, label = None, f"{name}-none"
@@ -201,7 +229,10 @@ def parse_scopes(text, default_maxsize, default_seconds):
             raise ValueError(f"bad seconds {secs!r} in --scopes (want a positive number)")
         if any(o["label"] == label for o in out):
             raise ValueError(f"scope {label} given twice in --scopes")
-        out.append({"scope": name, "maxsize": maxsize, "label": label, "duration_s": seconds})
+        entry = {"scope": name, "maxsize": maxsize, "label": label, "duration_s": seconds}
+        if preset is not None:
+            entry.update(preset)
+        out.append(entry)
     return out
 
 
@@ -239,12 +270,18 @@ def run_scope(a, sc, out_dir):
     server-LABEL.log and wrk-LABEL.txt into out_dir."""
     label = sc["label"]
     entry = dict(sc, csv=f"stats-{label}.csv")
+    entry.setdefault("delay_ms", a.delay_ms)
+    entry.setdefault("instance_bytes", a.instance_bytes)
     cmd = [
         a.server, "--port", "0", "--bind", HOST,
         "--cache-scope", sc["scope"],
         "--maxsize", "none" if sc["maxsize"] is None else str(sc["maxsize"]),
-        "--delay-ms", str(a.delay_ms), "--instance-bytes", str(a.instance_bytes),
+        "--delay-ms", str(entry["delay_ms"]), "--instance-bytes", str(entry["instance_bytes"]),
     ]  # fmt: skip
+    if entry.get("ttl_s") is not None:
+        cmd += ["--ttl-s", f"{entry['ttl_s']:g}"]
+    if entry.get("maxbytes") is not None:
+        cmd += ["--maxbytes", str(entry["maxbytes"])]
     if a.threads:
         cmd += ["--threads", str(a.threads)]
     # The flags say everything: no MEMOSCOPE_* setting of the caller leaks in.
@@ -272,7 +309,7 @@ def run_scope(a, sc, out_dir):
         take(-(IDLE_SAMPLES - i) * a.sample_ms / 1000, "idle")
         time.sleep(a.sample_ms / 1000)
 
-    max_delay_s = max(a.delay_ms, a.body_delay_ms or 0) / 1000
+    max_delay_s = max(entry["delay_ms"], a.body_delay_ms or 0) / 1000
     wrk_timeout = max(5, int(max_delay_s * 3 + 5))
     wrk_cmd = [
         a.wrk, f"-t{a.wrk_threads}", f"-c{a.connections}", f"-d{sc['duration_s']:g}s",
@@ -280,6 +317,8 @@ def run_scope(a, sc, out_dir):
         f"http://{HOST}:{port}", "--",
         f"keys={a.keys}", f"batch={a.batch}", f"seed={a.seed}",
     ]  # fmt: skip
+    if entry.get("distinct"):
+        wrk_cmd.append("distinct=1")
     if a.body_delay_ms is not None:
         wrk_cmd.append(f"delay_ms={a.body_delay_ms}")
     entry["wrk_cmd"] = shlex.join(wrk_cmd)
@@ -325,6 +364,15 @@ def run_scope(a, sc, out_dir):
             say(f"{label}: requests still in flight after {DRAIN_TIMEOUT_S} s")
             break
         time.sleep(tick)
+    # With a TTL, expired entries leave without traffic: watch the idle server
+    # until no instance is alive, or the TTL and a grace have passed.
+    if entry.get("ttl_s"):
+        deadline = time.monotonic() + entry["ttl_s"] + AFTER_GRACE_S
+        while stats is None or stats["instances"]["live"] > 0:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(tick)
+            stats = take(time.monotonic() - t0, "after")
     entry["cpu_s"] = round(cpu_seconds(server.pid) - cpu0, 3)
     client.close()
 
@@ -392,7 +440,9 @@ def parse_args(argv):
                     help="the memoscope binary (default: build/server/memoscope)")
     ap.add_argument("--out", help="report folder (default: loadtest/reports/<time>)")
     ap.add_argument("--scopes", default=DEFAULT_SCOPES,
-                    help="comma list of scope[:maxsize|:none][@seconds] (default: %(default)s)")
+                    help="comma list of scope[:maxsize|:none][@seconds], scope one of "
+                    f"{', '.join(SCOPES)}, or one of the named scopes {', '.join(PRESETS)} "
+                    "(default: %(default)s)")
     ap.add_argument("--duration", type=float, default=None,
                     help="seconds of load for every scope (default: each scope's @seconds)")
     ap.add_argument("--scale", type=float, default=LONG_SCALE if long_run else 1,

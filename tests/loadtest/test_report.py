@@ -134,14 +134,15 @@ class RecordedRun(unittest.TestCase):
 # ---------------------------------------------------------- synthetic runs
 
 
-def _row(t, phase, requests, live, rss, hits=0, misses=0, heap=None):
+def _row(t, phase, requests, live, rss, hits=0, misses=0, heap=None, **more):
     return {
         "t_s": t, "phase": phase, "uptime_s": t + 1, "requests": requests, "in_flight": 0,
         "errors": 0, "created": requests, "freed": requests - live, "live": live,
         "live_bytes": live * 4096, "hits": hits, "misses": misses, "coalesced": 0,
         "currsize": 0, "evictions": 0, "rss_bytes": int(rss),
         "heap_bytes": int(rss if heap is None else heap),
-    }  # fmt: skip
+        "currbytes": 0, "expirations": 0, "left_with_instance": 0,
+    } | more  # fmt: skip
 
 
 def series(rate, seconds, rss_at, live_at=lambda n: 0, ratio=0.0, step=0.5):
@@ -157,7 +158,9 @@ def series(rate, seconds, rss_at, live_at=lambda n: 0, ratio=0.0, step=0.5):
     return rows
 
 
-class SyntheticRuns(unittest.TestCase):
+class SyntheticRun:
+    """Writes small runs of known figures and reads their claims back."""
+
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="loadtest-test-")
 
@@ -168,7 +171,7 @@ class SyntheticRuns(unittest.TestCase):
         """Writes a run of (label, scope, maxsize, req/s, rows, exit status)
         and returns make_report's claims as [(scope label, claim, pass)]."""
         entries = []
-        for label, scope, maxsize, rate, rows, status in scopes:
+        for label, scope, maxsize, rate, rows, status, *extra in scopes:
             with open(os.path.join(self.dir, f"stats-{label}.csv"), "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=report.CSV_COLUMNS)
                 w.writeheader()
@@ -180,6 +183,10 @@ class SyntheticRuns(unittest.TestCase):
                         "errors": {"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0},
                         "latency_us": {"p50": 20000, "p99": 30000}},
             })  # fmt: skip
+            if extra:
+                lat = extra[0].pop("latency_us", {})
+                entries[-1]["wrk"]["latency_us"].update(lat)
+                entries[-1].update(extra[0])
         params = {
             "connections": connections, "delay_ms": delay_ms, "instance_bytes": 4096,
             "threads": 2, "keys": 10, "batch": 1, "wrk_threads": 1, "sample_ms": 500,
@@ -191,6 +198,9 @@ class SyntheticRuns(unittest.TestCase):
         self.assertTrue(os.path.exists(os.path.join(self.dir, "report.md")))
         return [(c["claim"].split("`")[1], c["claim"], c["pass"]) for c in claims]
 
+
+
+class SyntheticRuns(SyntheticRun, unittest.TestCase):
     def leak(self, per_request):
         return series(5000, 10, lambda n: 8 * MiB + per_request * n, live_at=lambda n: n)
 
@@ -287,7 +297,130 @@ class SyntheticRuns(unittest.TestCase):
         self.assertIn(("off", "`off` server exits 0 on SIGTERM", False), got)
 
 
+class BoundedScopes(SyntheticRun, unittest.TestCase):
+    """The claims of the TTL, byte-bound, weak and growth scopes."""
+
+    def ttl_run(self, live_at_plateau, free_after_s):
+        # 5,000 req/s; ttl 2 s; live climbs for 2 s, then holds.
+        rows = series(5000, 10, lambda n: 9 * MiB, live_at=lambda n: min(n, live_at_plateau))
+        end = rows[-2]["t_s"]  # the last load sample
+        rows[-1].update(live=live_at_plateau)  # drain: still alive, no traffic since
+        rows.append(dict(rows[-1], t_s=end + free_after_s, phase="after", live=0))
+        return rows
+
+    def test_ttl_plateau_within_a_quarter_of_rate_times_ttl(self):
+        ttl = {"ttl_s": 2}
+        got = self.claims([
+            ("in", "global", None, 5000, self.ttl_run(12_000, 2.5), 0, dict(ttl)),  # +20%
+            ("over", "global", None, 5000, self.ttl_run(12_600, 2.5), 0, dict(ttl)),  # +26%
+            ("under", "global", None, 5000, self.ttl_run(7_400, 2.5), 0, dict(ttl)),  # -26%
+            ("slow", "global", None, 5000, self.ttl_run(10_000, 3.5), 0, dict(ttl)),
+        ])  # fmt: skip
+        self.assertEqual(
+            [(label, "plateau" in claim, ok) for label, claim, ok in got],
+            [
+                ("in", True, True), ("in", False, True),
+                ("over", True, False), ("over", False, True),
+                ("under", True, False), ("under", False, True),
+                ("slow", True, True), ("slow", False, False),  # freed after 3.5 s > 2 + 1
+            ],
+        )  # fmt: skip
+        # The unbounded global claims (live = requests) are not made of a TTL scope.
+        self.assertFalse(any("requests served" in claim for _, claim, _ in got))
+
+    def test_byte_bound_keeps_live_bytes_within_one_instance_and_entry_bound_does_not(self):
+        one = 65536 + 48
+        mb = 4 * MiB
+
+        def end_with(live, peak_currbytes):
+            rows = series(5000, 10, lambda n: 9 * MiB)
+            for r in rows:
+                r["currbytes"] = min(peak_currbytes, r["requests"] * one)
+            rows[-1].update(live=live, live_bytes=live * one)
+            return rows
+
+        big = {"instance_bytes": 65536}
+        bound = {"instance_bytes": 65536, "maxbytes": mb}
+        got = self.claims([
+            ("mb", "global", None, 5000, end_with(63, 63 * one), 0, dict(bound)),
+            ("g128", "global", 128, 5000, end_with(128, 0), 0, dict(big)),
+        ])  # fmt: skip
+        mbc = [(claim, ok) for label, claim, ok in got if label == "mb"]
+        self.assertEqual(len(mbc), 1)
+        self.assertIn("while `g128` with the same instances does not", mbc[0][0])
+        self.assertTrue(mbc[0][1])  # 63 x 65,584 <= 4 MiB; 128 x 65,584 > 4 MiB + one
+
+        over = self.claims([
+            ("mb", "global", None, 5000, end_with(65, 63 * one), 0, dict(bound)),  # 2 too many
+            ("g128", "global", 128, 5000, end_with(128, 0), 0, dict(big)),
+        ])  # fmt: skip
+        self.assertFalse([ok for label, _, ok in over if label == "mb"][0])
+        counted = self.claims([  # the cache's own count passed the bound once
+            ("mb", "global", None, 5000, end_with(64, mb + 1), 0, dict(bound)),
+        ])  # fmt: skip
+        self.assertFalse(counted[0][2])
+        same = self.claims([  # an entry bound that happens to fit proves nothing
+            ("mb", "global", None, 5000, end_with(63, 63 * one), 0, dict(bound)),
+            ("g64", "global", 64, 5000, end_with(64, 0), 0, dict(big)),
+        ])  # fmt: skip
+        self.assertFalse([ok for label, _, ok in same if label == "mb"][0])
+
+    def test_weak_is_flat_and_no_entry_outlives_its_instance(self):
+        def weak(stored, left, evicted, currsize):
+            rows = series(25000, 10, lambda n: 9 * MiB)
+            rows[-1].update(misses=stored, left_with_instance=left, evictions=evicted,
+                            currsize=currsize)  # fmt: skip
+            return rows
+
+        got = self.claims([
+            ("weak", "weak", 128, 25000, weak(250_000, 249_000, 1_000, 0), 0),
+            ("kept", "weak", 128, 25000, weak(250_000, 248_999, 1_000, 1), 0),
+            ("lost", "weak", 128, 25000, weak(250_000, 248_000, 1_000, 0), 0),
+        ])  # fmt: skip
+        self.assertEqual(
+            [(label, "flat" in claim, ok) for label, claim, ok in got],
+            [
+                ("weak", True, True), ("weak", False, True),
+                ("kept", True, True), ("kept", False, False),
+                ("lost", True, True), ("lost", False, False),
+            ],
+        )  # fmt: skip
+
+    def test_growth_p999_within_twice_the_bounded_shared(self):
+        flat = lambda n: 9 * MiB  # noqa: E731
+
+        def pair(g_p999, s_p999):
+            g = {"distinct": True, "delay_ms": 0, "latency_us": {"p999": g_p999, "max": 9000}}
+            sh = {"distinct": True, "delay_ms": 0, "latency_us": {"p999": s_p999, "max": 4000}}
+            return self.claims([
+                ("gg", "global", None, 40000, series(40000, 10, flat, live_at=lambda n: n), 0, g),
+                ("sg", "shared", 128, 40000, series(40000, 10, flat), 0, sh),
+            ])  # fmt: skip
+
+        ok = pair(3999, 2000)
+        self.assertEqual([(label, ok) for label, _, ok in ok], [("gg", True)])
+        self.assertEqual([(label, ok) for label, _, ok in pair(4001, 2000)], [("gg", False)])
+        # Neither of the pair makes the claims of its scope (hit ratio, slope).
+        self.assertEqual(len(pair(1000, 2000)), 1)
+
+    def test_shared_throughput_is_compared_with_scopes_of_its_delay(self):
+        flat = lambda n: 9 * MiB  # noqa: E731
+        fast = {"distinct": True, "delay_ms": 0}
+        got = self.claims([
+            ("shared", "shared", 128, 30000, series(30000, 10, flat, ratio=0.999), 0),
+            ("off", "off", 128, 6000, series(6000, 10, flat), 0),
+            ("sg", "shared", 128, 90000, series(90000, 10, flat), 0, fast),
+        ])  # fmt: skip
+        many = [ok for label, claim, ok in got if "throughput" in claim]
+        self.assertEqual(many, [True])  # 5x off; sg (no delay) is not compared
+
+
 class Inputs(unittest.TestCase):
+    def test_a_csv_from_before_the_bounds_reads_their_columns_as_zero(self):
+        rows = report.read_samples(os.path.join(RECORDED, "stats-global-none.csv"))
+        self.assertEqual({(r["currbytes"], r["expirations"], r["left_with_instance"]) for r in rows},
+                         {(0, 0, 0)})  # fmt: skip
+
     def test_a_csv_without_a_column_is_refused(self):
         with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False) as f:
             f.write("t_s,phase,requests\n0,load,1\n")
@@ -318,11 +451,17 @@ class Inputs(unittest.TestCase):
                 ("local", "local", 128),
                 ("shared", "shared", 128),
                 ("off", "off", 128),
+                ("global-none-growth", "global", None),
+                ("shared-128-growth", "shared", 128),
             ],
         )
+        self.assertTrue(got[5]["distinct"] and got[6]["distinct"])
+        self.assertEqual((got[5]["duration_s"], got[6]["duration_s"]), (60, 60))
+        self.assertEqual((got[5]["instance_bytes"], got[5]["delay_ms"]), (0, 0))
         self.assertEqual(run.parse_scopes("shared:64", 128, 20)[0]["duration_s"], 20)
         self.assertEqual(run.parse_scopes("shared:64@2.5", 128, 20)[0]["label"], "shared-64")
-        for bad in ("global:lots", "nowhere", "local,local", "off@0", "off@soon"):
+        for bad in ("global:lots", "nowhere", "local,local", "off@0", "off@soon",
+                    "global-none-growth:64"):  # fmt: skip
             with self.assertRaises(ValueError, msg=bad):
                 run.parse_scopes(bad, 128, 20)
 

@@ -1,7 +1,7 @@
 # lib.sh -- helpers shared by dev.sh and the test stages. Source it.
 
 BUILD_PKGS="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev"
-TEST_PKGS="libcurl4-openssl-dev clang valgrind python3 curl"
+TEST_PKGS="libcurl4-openssl-dev clang valgrind python3 curl prometheus"
 
 say() { printf '\n=== %s\n' "$*" >&2; }
 

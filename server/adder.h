@@ -18,13 +18,16 @@
 #include <stdint.h>
 
 #include "memo.h"
+#include "registry.h"
 
 typedef struct adder {
     atomic_uint refs;
-    uint64_t id;        /* unique over the life of the process, from 1 */
-    unsigned delay_ms;  /* how long a miss of calculate() takes */
-    memo *cache;        /* local scope: this instance's own cache, else NULL */
-    size_t alloc_bytes; /* the size of this allocation: header + payload */
+    atomic_bool in_request; /* the request that made it still holds its reference */
+    uint64_t id;            /* unique over the life of the process, from 1 (node.id) */
+    registryNode node;      /* in the process-wide registry while alive */
+    unsigned delay_ms;      /* how long a miss of calculate() takes */
+    memo *cache;            /* local scope: this instance's own cache, else NULL */
+    size_t alloc_bytes;     /* the size of this allocation: header + payload */
     size_t payload_bytes;
     unsigned char payload[];
 } adder;
@@ -49,6 +52,39 @@ void adderRetain(adder *ad);
 /* Drops one reference; frees the adder (and its cache) when it was the last.
  * Returns true when this call freed it. NULL is a no-op. */
 bool adderRelease(adder *ad);
+
+/* The request that made ad drops its reference (and says so for held_by). */
+bool adderReleaseRequest(adder *ad);
+
+/* What GET /instances tells of one live instance. ad holds one more
+ * reference, taken for the caller, who drops it with adderRelease. */
+typedef struct adderView {
+    adder *ad;
+    uint64_t id;
+    uint64_t age_ns;
+    size_t bytes;
+    bool in_request;
+    unsigned other_refs; /* references besides the request's and the view's */
+} adderView;
+
+typedef enum adderLookup { ADDER_LIVE, ADDER_FREED, ADDER_NEVER_ISSUED } adderLookup;
+
+/* Looks a live instance up by id in O(1). On ADDER_LIVE fills *out (with a
+ * reference); ADDER_FREED when the id was issued and its instance is gone
+ * (or going); ADDER_NEVER_ISSUED otherwise. Thread-safe. */
+adderLookup adderFind(uint64_t id, adderView *out);
+
+/* The up to max oldest live instances, oldest first, each with a reference
+ * the caller drops (adderRelease). O(max) whatever the live count. Returns
+ * how many were filled in. Thread-safe. */
+size_t adderOldest(adderView *out, size_t max);
+
+/* Live instances by age (counts older than each REGISTRY_AGES threshold,
+ * the oldest's age), in time that does not grow with the live count. */
+registryAgeCounts adderAges(void);
+
+/* Frees what the registry allocated; call after every instance is freed. */
+void adderShutdown(void);
 
 /* calculate(a, b) without the wait: the caller does the waiting. Exact for
  * |a|, |b| <= 2^53 - 1. */

@@ -121,7 +121,7 @@ static void _finish(calcState *cs) {
         return;
     cs->ended = true;
     cs->phase = PH_ANSWERED;
-    adderRelease(cs->ad);
+    adderReleaseRequest(cs->ad);
     cs->ad = NULL;
     statsRequestEnd();
 }

@@ -21,6 +21,7 @@
 #include "calc.h"
 #include "framing.h"
 #include "heap.h"
+#include "instances.h"
 #include "page.h"
 #include "reply.h"
 #include "route.h"
@@ -38,7 +39,8 @@ typedef enum routeId {
     R_CACHE,
     R_HEALTHZ,
     R_PAGE,
-    R_NONE /* no such path */
+    R_INSTANCES, /* /instances and /instances/{id} (instancesMatch) */
+    R_NONE       /* no such path */
 } routeId;
 
 #define LISTEN_BACKLOG 4096
@@ -151,13 +153,14 @@ static const struct {
     [R_CACHE] = {"/cache", "GET, HEAD, DELETE", &cache_handlers},
     [R_HEALTHZ] = {"/healthz", "GET, HEAD", &healthz_handlers},
     [R_PAGE] = {"/", "GET, HEAD", &page_handlers},
+    [R_INSTANCES] = {INSTANCES_PATH, "GET, HEAD", &instances_handlers},
 };
 
 static routeId _route(const char *url) {
     for (routeId r = 0; r < R_NONE; r++)
         if (strcmp(url, routes[r].path) == 0)
             return r;
-    return R_NONE;
+    return instancesMatch(url) ? R_INSTANCES : R_NONE;
 }
 
 /* Is method one of the comma-separated tokens of allow? */
@@ -219,13 +222,13 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
                              : _allowed(routes[r].allow, method) ? routes[r].h
                                                                  : &wrong_method;
     if (!h->takes_body && _hasBody(conn)) {
-        routeRequest now = {conn, method, r, h}; /* no state: takes_body is false */
+        routeRequest now = {conn, method, url, r, h}; /* no state: takes_body is false */
         return h->next(&now, data, size);
     }
     rq = calloc(1, sizeof(*rq) + h->state_bytes);
     if (!rq)
         return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-    *rq = (routeRequest){conn, method, r, h};
+    *rq = (routeRequest){conn, method, url, r, h};
     *req_cls = rq;
     return h->begin ? h->begin(rq) : MHD_YES;
 }
@@ -300,6 +303,7 @@ bool httpStart(const config *cfg, unsigned *port) {
     memset(&H, 0, sizeof(H));
     H.cfg = cfg;
     calcInit(cfg);
+    instancesInit(cfg);
     if (!_address(cfg, &sa, &v6)) {
         fprintf(stderr, "memoscope: bad bind address '%s'\n", cfg->bind);
         return false;

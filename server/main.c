@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include "adder.h"
 #include "config.h"
 #include "http.h"
 #include "scope.h"
@@ -70,6 +71,7 @@ int main(int argc, char **argv) {
     httpStop(GRACE_MS);
     timerStop();
     scopeShutdown();
+    adderShutdown();
     fprintf(stderr, "memoscope: stopped cleanly\n");
     return 0;
 }

@@ -28,6 +28,7 @@ typedef struct routeHandlers routeHandlers;
 typedef struct routeRequest {
     struct MHD_Connection *conn;
     const char *method;     /* libmicrohttpd's, valid until the request completes */
+    const char *url;        /* libmicrohttpd's (the path, no query), valid as long */
     unsigned route;         /* http.c's route id (a 404 has its own) */
     const routeHandlers *h; /* the route's handlers, or the 404/405 ones */
     max_align_t state[];    /* the route's own state: h->state_bytes, zeroed */

@@ -61,6 +61,7 @@ void statsTake(statsSnapshot *s, const config *cfg) {
     s->req_in_flight = atomic_load_explicit(&req_in_flight, memory_order_relaxed);
     s->req_errors = atomic_load_explicit(&req_errors, memory_order_relaxed);
     s->instances = adderGetCounters();
+    s->ages = adderAges();
     s->cache = scopeGetCounters();
     s->rss_bytes = _rssBytes();
     s->heap_bytes = heapBytes();
@@ -70,12 +71,16 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
     const config *c = s->cfg;
     char maxsize[CONFIG_MAXSIZE_LEN];
     textBuf t = textOn(buf, cap);
+    char oldest[32] = "null";
+    if (s->ages.any)
+        snprintf(oldest, sizeof(oldest), "%.3f", (double)s->ages.oldest_ns / 1e9);
     configMaxsizeText(c->maxsize, "null", maxsize);
     textf(&t,
           "{\"version\":\"%s\",\"cache_scope\":\"%s\",\"maxsize\":%s,\"delay_ms\":%u,"
           "\"instance_bytes\":%zu,\"threads\":%u,\"uptime_s\":%.3f,"
           "\"requests\":{\"total\":%llu,\"in_flight\":%llu,\"errors\":%llu},"
-          "\"instances\":{\"created\":%llu,\"freed\":%llu,\"live\":%llu,\"live_bytes\":%llu},"
+          "\"instances\":{\"created\":%llu,\"freed\":%llu,\"live\":%llu,\"live_bytes\":%llu,"
+          "\"oldest_age_s\":%s},"
           "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"coalesced\":%llu,\"currsize\":%llu,"
           "\"evictions\":%llu},"
           "\"memory\":{\"rss_bytes\":%llu,\"heap_bytes\":%llu}}\n",
@@ -84,7 +89,7 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
           (unsigned long long)s->req_in_flight, (unsigned long long)s->req_errors,
           (unsigned long long)s->instances.created, (unsigned long long)s->instances.freed,
           (unsigned long long)s->instances.live, (unsigned long long)s->instances.live_bytes,
-          (unsigned long long)s->cache.hits, (unsigned long long)s->cache.misses,
+          oldest, (unsigned long long)s->cache.hits, (unsigned long long)s->cache.misses,
           (unsigned long long)s->cache.coalesced, (unsigned long long)s->cache.currsize,
           (unsigned long long)s->cache.evictions, (unsigned long long)s->rss_bytes,
           (unsigned long long)s->heap_bytes);
@@ -135,5 +140,16 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
               metrics[i].name, metrics[i].help, metrics[i].name, metrics[i].type, metrics[i].name,
               (unsigned long long)v);
     }
+    static const unsigned ages[REGISTRY_AGES] = REGISTRY_AGE_SECONDS;
+    textf(&t,
+          "# HELP memoscope_instances_oldest_age_seconds Age of the oldest live SlowAdder "
+          "(0 when none is alive).\n# TYPE memoscope_instances_oldest_age_seconds gauge\n"
+          "memoscope_instances_oldest_age_seconds %.3f\n"
+          "# HELP memoscope_instances_live_older_than Live SlowAdder instances older than "
+          "age_seconds.\n# TYPE memoscope_instances_live_older_than gauge\n",
+          s->ages.any ? (double)s->ages.oldest_ns / 1e9 : 0.0);
+    for (int k = 0; k < REGISTRY_AGES; k++)
+        textf(&t, "memoscope_instances_live_older_than{age_seconds=\"%u\"} %llu\n", ages[k],
+              (unsigned long long)s->ages.older[k]);
     return textEnd(&t);
 }

@@ -21,6 +21,7 @@ typedef struct statsSnapshot {
     double uptime_s;
     uint64_t req_total, req_in_flight, req_errors;
     adderCounters instances;
+    registryAgeCounts ages; /* live instances by age (registry cursors) */
     scopeCounters cache;
     uint64_t rss_bytes;  /* resident set, from /proc/self/statm */
     uint64_t heap_bytes; /* allocated and not freed: heapBytes() (heap.h), no walk */

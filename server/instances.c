@@ -1,0 +1,123 @@
+/* instances.c -- who holds an instance: GET /instances/{id} and ?oldest=N. */
+#include "instances.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "adder.h"
+#include "reply.h"
+#include "text.h"
+
+#define ID_PREFIX INSTANCES_PATH "/"
+#define ONE_BYTES 512 /* one instance's object, entries excluded */
+#define OLDEST_BYTES (ONE_BYTES * INSTANCES_OLDEST_MAX + 32)
+#define NS_PER_S 1e9
+
+static const config *cfg_in_use;
+
+/* ---------------------------------------------------------------- private */
+
+/* A whole decimal number from 1 to UINT64_MAX; false for anything else. */
+static bool instances__positive(const char *s, uint64_t *out) {
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v == 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* One live instance as the contract writes it. In global scope the cache
+ * entries whose key names the instance hold its other references (each
+ * entry one); in the other scopes nothing but its request holds it. */
+static void instances__one(textBuf *t, const config *cfg, const adderView *v) {
+    unsigned entries = cfg->scope == SCOPE_GLOBAL ? v->other_refs : 0;
+    textf(t,
+          "{\"id\":%llu,\"alive\":true,\"age_s\":%.3f,\"bytes\":%zu,"
+          "\"held_by\":{\"requests\":%u,\"cache_entries\":%u}}",
+          (unsigned long long)v->id, (double)v->age_ns / NS_PER_S, v->bytes,
+          v->in_request ? 1u : 0u, entries);
+}
+
+static enum MHD_Result instances__queue(struct MHD_Connection *conn, textBuf *t) {
+    TEXT_LIT(t, "\n");
+    size_t n = textEnd(t);
+    if (n == 0)
+        return replyError(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "the answer does not fit", NULL);
+    return replyQueue(conn, MHD_HTTP_OK, REPLY_JSON, t->buf, n, NULL);
+}
+
+static enum MHD_Result instances__byId(struct MHD_Connection *conn, const config *cfg,
+                                       const char *text) {
+    uint64_t id;
+    if (!instances__positive(text, &id))
+        return replyError(conn, MHD_HTTP_BAD_REQUEST, "an instance id is a positive integer", NULL);
+    adderView v;
+    char buf[ONE_BYTES];
+    textBuf t = textOn(buf, sizeof(buf));
+    switch (adderFind(id, &v)) {
+    case ADDER_NEVER_ISSUED:
+        return replyError(conn, MHD_HTTP_NOT_FOUND, "no instance has had this id yet", NULL);
+    case ADDER_FREED:
+        textf(&t, "{\"id\":%llu,\"alive\":false}", (unsigned long long)id);
+        break;
+    case ADDER_LIVE:
+        instances__one(&t, cfg, &v);
+        adderRelease(v.ad);
+        break;
+    }
+    return instances__queue(conn, &t);
+}
+
+static enum MHD_Result instances__oldest(struct MHD_Connection *conn, const config *cfg) {
+    uint64_t n = INSTANCES_OLDEST_DEFAULT;
+    const char *arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "oldest");
+    if (arg && (!instances__positive(arg, &n) || n > INSTANCES_OLDEST_MAX))
+        return replyError(conn, MHD_HTTP_BAD_REQUEST, "oldest must be an integer from 1 to 100",
+                          NULL);
+    adderView views[INSTANCES_OLDEST_MAX];
+    size_t got = adderOldest(views, (size_t)n);
+    char *text = malloc(OLDEST_BYTES);
+    textBuf t = textOn(text, text ? OLDEST_BYTES : 0);
+    if (text) {
+        textf(&t, "{\"instances\":[");
+        for (size_t i = 0; i < got; i++) {
+            if (i)
+                textf(&t, ",");
+            instances__one(&t, cfg, &views[i]);
+        }
+        textf(&t, "]}");
+    }
+    for (size_t i = 0; i < got; i++)
+        adderRelease(views[i].ad);
+    if (!text)
+        return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+    enum MHD_Result r = instances__queue(conn, &t);
+    free(text);
+    return r;
+}
+
+/* -------------------------------------------------------------------- API */
+
+bool instancesMatch(const char *url) {
+    return strcmp(url, INSTANCES_PATH) == 0 || strncmp(url, ID_PREFIX, strlen(ID_PREFIX)) == 0;
+}
+
+void instancesInit(const config *cfg) {
+    cfg_in_use = cfg;
+}
+
+static enum MHD_Result instances__next(routeRequest *rq, const char *data, size_t *size) {
+    (void)data;
+    (void)size;
+    if (strcmp(rq->url, INSTANCES_PATH) == 0)
+        return instances__oldest(rq->conn, cfg_in_use);
+    return instances__byId(rq->conn, cfg_in_use, rq->url + strlen(ID_PREFIX));
+}
+
+const routeHandlers instances_handlers = {.next = instances__next};

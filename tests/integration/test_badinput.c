@@ -291,10 +291,8 @@ static const badBody bad_bodies[] = {
     /* cJSON cuts a name at an escaped NUL: these would pass for a, b, calls. */
     {"an escaped NUL after a", "{\"a\": 1, \"b\": 2, \"a\\u0000\": 3}", "unknown field"},
     {"an escaped NUL after b", "{\"a\": 1, \"b\\u0000x\": 2}", "unknown field"},
-    {"an escaped NUL in a call", "{\"calls\": [{\"a\": 1, \"b\\u0000\" : 2}]}",
-     "unknown field"},
-    {"an escaped NUL after calls", "{\"calls\\u0000\": [{\"a\": 1, \"b\": 2}]}",
-     "unknown field"},
+    {"an escaped NUL in a call", "{\"calls\": [{\"a\": 1, \"b\\u0000\" : 2}]}", "unknown field"},
+    {"an escaped NUL after calls", "{\"calls\\u0000\": [{\"a\": 1, \"b\": 2}]}", "unknown field"},
     {"an escaped NUL alone", "{\"a\": 1, \"b\": 2, \"\\u0000\": 3}", "unknown field"},
 };
 
@@ -603,13 +601,16 @@ static void a_wrong_method_on_each_route_gets_405_with_allow(void) {
         CHECK(false);
         return;
     }
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        checkContext("case: %s %s", cases[i].method, cases[i].path);
-        bool head = strcmp(cases[i].method, "HEAD") == 0;
-        reply r = httpDo(&s, cases[i].method, cases[i].path, head ? NULL : "{\"a\": 1, \"b\": 2}");
+    /* Without a body the answer comes on the request's second handler
+     * call, with one on its first (the body is not read): both are 405. */
+    for (size_t i = 0; i < 2 * sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *method = cases[i / 2].method, *path = cases[i / 2].path;
+        bool head = strcmp(method, "HEAD") == 0, with_body = i % 2 && !head;
+        checkContext("case: %s %s %s", method, path, with_body ? "with a body" : "without a body");
+        reply r = httpDo(&s, method, path, with_body ? "{\"a\": 1, \"b\": 2}" : NULL);
         CHECK_EQ(r.status, 405);
-        CHECK_STR_EQ(r.allow, cases[i].allow);
-        CHECK(head || _isError(r.body, cases[i].path));
+        CHECK_STR_EQ(r.allow, cases[i / 2].allow);
+        CHECK(head || _isError(r.body, path));
         replyFree(&r);
     }
     checkContext(NULL);

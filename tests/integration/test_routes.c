@@ -393,72 +393,8 @@ static void get_routes_keep_the_connection_alive(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
-static void wrong_methods_get_405_with_allow(void) {
-    static const struct {
-        const char *method, *path, *allow;
-    } cases[] = {
-        {"GET", "/calculate", "POST"},
-        {"PUT", "/calculate", "POST"},
-        {"POST", "/stats", "GET, HEAD"},
-        {"DELETE", "/metrics", "GET, HEAD"},
-        {"POST", "/cache", "GET, HEAD, DELETE"},
-        {"POST", "/healthz", "GET, HEAD"},
-        {"DELETE", "/", "GET, HEAD"},
-    };
-    server s;
-    CHECK(serverStart(&s, NO_DELAY));
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        reply r = httpDo(&s, cases[i].method, cases[i].path, NULL);
-        CHECK_EQ(r.status, 405);
-        CHECK(strcmp(r.allow, cases[i].allow) == 0);
-        CHECK(jsonInt(r.body, "error") == LLONG_MIN && strstr(r.body, "\"error\":") != NULL);
-        replyFree(&r);
-    }
-    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
-}
-
-static void bad_bodies_get_400_and_change_nothing(void) {
-    static const char *const bodies[] = {
-        "",
-        "not json",
-        "[1,2]",
-        "{\"a\":1}",
-        "{\"a\":1,\"b\":\"2\"}",
-        "{\"a\":1.5,\"b\":2}",
-        "{\"a\":9007199254740992,\"b\":0}",
-        "{\"a\":1,\"b\":2,\"c\":3}",
-        "{\"calls\":[]}",
-        "{\"a\":1,\"b\":2,\"delay_ms\":-1}",
-    };
-    const char *const args[] = {"--delay-ms", "0", "--cache-scope", "global", NULL};
-    server s;
-    CHECK(serverStart(&s, args));
-    for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
-        reply r = httpDo(&s, "POST", "/calculate", bodies[i]);
-        CHECK_EQ(r.status, 400);
-        CHECK(strstr(r.body, "{\"error\":\"") == r.body);
-        replyFree(&r);
-    }
-    CHECK_EQ(statsInt(&s, "instances.created"), 0);
-    CHECK_EQ(statsInt(&s, "cache.currsize"), 0);
-    CHECK_EQ(statsInt(&s, "requests.errors"), (long long)(sizeof(bodies) / sizeof(bodies[0])));
-    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
-}
-
-static void a_body_over_the_limit_gets_413(void) {
-    const char *const args[] = {"--delay-ms", "0", "--max-body-bytes", "100", NULL};
-    server s;
-    CHECK(serverStart(&s, args));
-    char body[200];
-    snprintf(body, sizeof(body), "{\"a\": 1, \"b\": 2, \"pad\": \"%0120d\"}", 0);
-    reply r = httpDo(&s, "POST", "/calculate", body);
-    CHECK_EQ(r.status, 413);
-    replyFree(&r);
-    r = calc(&s, 1, 2); /* and the server goes on */
-    CHECK_EQ(r.status, 200);
-    replyFree(&r);
-    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
-}
+/* The HTTP promises -- 405 with Allow, 400 for a bad body, 413 for one too
+ * large -- are each tested in one place: test_badinput.c. */
 
 /* ---------------------------------------------------------------- process */
 
@@ -494,9 +430,6 @@ int main(void) {
         TEST(metrics_are_prometheus_text),
         TEST(healthz_page_and_unknown_paths),
         TEST(get_routes_keep_the_connection_alive),
-        TEST(wrong_methods_get_405_with_allow),
-        TEST(bad_bodies_get_400_and_change_nothing),
-        TEST(a_body_over_the_limit_gets_413),
         TEST(sigterm_and_sigint_exit_zero),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));

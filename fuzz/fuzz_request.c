@@ -71,7 +71,7 @@ static bool _onlyIntegerTokens(const char *body, size_t len) {
 }
 
 /* Writes req back as the JSON the contract documents. */
-static size_t _canonical(const calcRequest *req, char *buf, size_t cap) {
+static size_t _canonical(const requestBody *req, char *buf, size_t cap) {
     size_t n = 0;
     n += (size_t)snprintf(buf + n, cap - n, "{");
     if (req->has_delay)
@@ -89,7 +89,7 @@ static size_t _canonical(const calcRequest *req, char *buf, size_t cap) {
     return n;
 }
 
-static void _checkAccepted(const char *body, size_t len, const calcRequest *req) {
+static void _checkAccepted(const char *body, size_t len, const requestBody *req) {
     REQUIRE(_onlyIntegerTokens(body, len));
     REQUIRE(req->ncalls >= 1 && req->ncalls <= REQUEST_MAX_CALLS);
     REQUIRE(req->batch || req->ncalls == 1);
@@ -105,7 +105,7 @@ static void _checkAccepted(const char *body, size_t len, const calcRequest *req)
     char canon[CANONICAL_BYTES];
     size_t clen = _canonical(req, canon, sizeof(canon));
     REQUIRE(clen < sizeof(canon));
-    calcRequest again;
+    requestBody again;
     char err[REQUEST_ERR_LEN];
     bool ok = requestParse(canon, clen, &again, err);
     if (!ok)
@@ -126,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memcpy(body, data, size);
     body[size] = '\0';
 
-    calcRequest req;
+    requestBody req;
     char err[REQUEST_ERR_LEN];
     memset(err, 'x', sizeof(err)); /* an unterminated message shows */
     if (requestParse(body, size, &req, err)) {

@@ -46,7 +46,7 @@ typedef struct calcState {
     char *body; /* body_len bytes + '\0': body_inline, or owned when larger */
     size_t body_len, body_cap;
     size_t dropped; /* body bytes past max_body_bytes, read and dropped */
-    calcRequest req;
+    requestBody req;
     adder *ad; /* the request's reference */
     unsigned next;
     int64_t results[REQUEST_MAX_CALLS];
@@ -166,7 +166,7 @@ static enum MHD_Result _suspend(calcState *cs, phase ph) {
 /* Works through the calls until one must wait, then suspends; or answers. */
 static enum MHD_Result _run(calcState *cs) {
     while (cs->next < cs->req.ncalls) {
-        const calcCall *c = &cs->req.calls[cs->next];
+        const requestCall *c = &cs->req.calls[cs->next];
         bool hurry = atomic_load(&C.hurry);
         int64_t v;
         atomic_store(&cs->wait_state, W_IDLE);
@@ -193,7 +193,7 @@ static enum MHD_Result _run(calcState *cs) {
  * connection without calling the handler (the client had gone): the value
  * a timer waited for must still be stored, or its waiters wait forever. */
 static void _wake(calcState *cs) {
-    const calcCall *c = &cs->req.calls[cs->next];
+    const requestCall *c = &cs->req.calls[cs->next];
     cs->suspended = false;
     atomic_fetch_sub(&C.suspended, 1);
     if (cs->phase == PH_TIMER) {

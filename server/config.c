@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "memo.h"
+#include "request.h"
 
 /* ------------------------------------------------------------------ types */
 
@@ -26,7 +27,7 @@ typedef struct setting {
 #define FIELD(f) offsetof(config, f)
 
 /* Limits that keep one setting from taking the machine down by mistake. */
-#define MAX_DELAY_MS 10000
+#define MAX_DELAY_MS REQUEST_MAX_DELAY_MS /* the one limit: a body may ask as much */
 #define MAX_INSTANCE_BYTES (64u << 20)
 #define MAX_THREADS 256
 #define MIN_BODY_BYTES 64

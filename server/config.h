@@ -11,14 +11,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define MEMOSCOPE_VERSION "1.0.0"
+#include "scope.h" /* scopeKind */
 
-typedef enum scopeKind {
-    SCOPE_GLOBAL, /* one process-wide cache keyed by (instance, a, b) */
-    SCOPE_LOCAL,  /* one cache per SlowAdder keyed by (a, b) */
-    SCOPE_SHARED, /* one process-wide cache keyed by (a, b) */
-    SCOPE_OFF     /* no cache */
-} scopeKind;
+#define MEMOSCOPE_VERSION "1.0.0"
 
 typedef struct config {
     unsigned port;

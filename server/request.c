@@ -88,14 +88,14 @@ static bool _onlyKnownFields(const cJSON *obj, const char *const *allowed, const
     return true;
 }
 
-static bool _pair(const cJSON *obj, calcCall *call, char err[REQUEST_ERR_LEN]) {
+static bool _pair(const cJSON *obj, requestCall *call, char err[REQUEST_ERR_LEN]) {
     return _integer(cJSON_GetObjectItemCaseSensitive(obj, "a"), "a", -REQUEST_MAX_INT,
                     REQUEST_MAX_INT, &call->a, err) &&
            _integer(cJSON_GetObjectItemCaseSensitive(obj, "b"), "b", -REQUEST_MAX_INT,
                     REQUEST_MAX_INT, &call->b, err);
 }
 
-static bool _parseRoot(const cJSON *root, calcRequest *out, char err[REQUEST_ERR_LEN]) {
+static bool _parseRoot(const cJSON *root, requestBody *out, char err[REQUEST_ERR_LEN]) {
     static const char *const top_fields[] = {"a", "b", "calls", "delay_ms", NULL};
     static const char *const call_fields[] = {"a", "b", NULL};
 
@@ -141,8 +141,8 @@ static bool _parseRoot(const cJSON *root, calcRequest *out, char err[REQUEST_ERR
 
 /* -------------------------------------------------------------------- API */
 
-bool requestParse(const char *body, size_t len, calcRequest *out, char err[REQUEST_ERR_LEN]) {
-    memset(out, 0, offsetof(calcRequest, calls));
+bool requestParse(const char *body, size_t len, requestBody *out, char err[REQUEST_ERR_LEN]) {
+    memset(out, 0, offsetof(requestBody, calls));
     if (len == 0)
         FAIL("the body is empty: send a JSON object such as {\"a\": 1, \"b\": 2}");
     if (memchr(body, '\0', len))

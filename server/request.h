@@ -20,21 +20,21 @@
 #define REQUEST_MAX_INT 9007199254740991LL /* 2^53 - 1 */
 #define REQUEST_ERR_LEN 160
 
-typedef struct calcCall {
+typedef struct requestCall {
     int64_t a, b;
-} calcCall;
+} requestCall;
 
-typedef struct calcRequest {
+typedef struct requestBody {
     unsigned ncalls;
     bool batch;     /* the body used "calls" */
     bool has_delay; /* the body set "delay_ms" */
     unsigned delay_ms;
-    calcCall calls[REQUEST_MAX_CALLS];
-} calcRequest;
+    requestCall calls[REQUEST_MAX_CALLS];
+} requestBody;
 
 /* Parses body[0..len). body[len] must be '\0' (the buffer holds len + 1
  * bytes). On success fills out and returns true; otherwise writes a message
  * into err (REQUEST_ERR_LEN bytes) and returns false. */
-bool requestParse(const char *body, size_t len, calcRequest *out, char err[REQUEST_ERR_LEN]);
+bool requestParse(const char *body, size_t len, requestBody *out, char err[REQUEST_ERR_LEN]);
 
 #endif /* REQUEST_H */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
+
 /* ------------------------------------------------------------------ types */
 
 /* global scope: the key names the instance and holds a reference to it. */

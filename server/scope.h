@@ -24,8 +24,16 @@
 #include <stdint.h>
 
 #include "adder.h"
-#include "config.h"
 #include "memo.h"
+
+struct config; /* config.h, which includes this header for scopeKind */
+
+typedef enum scopeKind {
+    SCOPE_GLOBAL, /* one process-wide cache keyed by (instance, a, b) */
+    SCOPE_LOCAL,  /* one cache per SlowAdder keyed by (a, b) */
+    SCOPE_SHARED, /* one process-wide cache keyed by (a, b) */
+    SCOPE_OFF     /* no cache */
+} scopeKind;
 
 typedef enum scopeLookupResult {
     SCOPE_HIT,  /* *result is set */
@@ -50,7 +58,7 @@ typedef struct scopeCounters {
 } scopeCounters;
 
 /* Sets the scope up. Returns false when out of memory. */
-bool scopeInit(const config *cfg);
+bool scopeInit(const struct config *cfg);
 
 /* Frees every cache and, with them, every instance they hold. */
 void scopeShutdown(void);

@@ -6,6 +6,7 @@
 
 #include "adder.h"
 #include "check.h"
+#include "config.h"
 #include "scope.h"
 
 #define PAYLOAD 1000

@@ -4,9 +4,14 @@
 #   ./dev.sh run [memoscope flags...]   install what is missing, build, start the service
 #   ./dev.sh test                       install what is missing, build, pass every test
 #
-# `test` builds three trees (plain, ASan+UBSan, TSan), runs CTest in each, then
-# runs each stage script in tests/stages/ (container image, browser, ...) in
-# name order. MEMOSCOPE_LONG=1 turns on the long soaks and fuzz runs.
+# `run` installs only what the server's build needs ($BUILD_PKGS) and builds
+# the server alone (no tests: they need libcurl and more) in build-run/, as
+# the Dockerfile does; the binary is build-run/server/memoscope.
+# `test` installs everything the tests and stages use (scripts/lib.sh lists
+# them), builds three trees (plain build/, ASan+UBSan, TSan), runs CTest in
+# each, then runs each stage script in tests/stages/ (fuzz, browser,
+# container image, fresh container, ...) in name order. MEMOSCOPE_LONG=1
+# turns on the long soaks and fuzz runs.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/lib.sh
@@ -17,13 +22,14 @@ cmd=${1:-}
 case "$cmd" in
 run)
     need_pkgs $BUILD_PKGS
-    build build
-    exec build/server/memoscope "$@"
+    build_server build-run
+    exec build-run/server/memoscope "$@"
     ;;
 test)
     need_pkgs $BUILD_PKGS $TEST_PKGS
+    need_stage_pkgs
     t0=$(date +%s)
-    build build
+    build build -DMEMOSCOPE_TESTS=ON
     run_ctest build
     build build-asan -DSANITIZE=address,undefined -DCMAKE_BUILD_TYPE=RelWithDebInfo
     run_ctest build-asan

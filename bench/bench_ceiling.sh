@@ -54,7 +54,7 @@ PEER_PYTHON=/usr/bin/python3 # Debian's, where python3-flask is installed
 START_TIMEOUT_S=20
 STOP_TIMEOUT_S=20
 
-need_pkgs $BUILD_PKGS wrk python3 python3-flask valgrind
+need_pkgs $BUILD_PKGS $BENCH_PKGS
 say "build $BUILD_DIR: memoscope, reference, malloc_count"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target memoscope reference malloc_count >/dev/null

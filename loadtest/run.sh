@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-need_pkgs $BUILD_PKGS wrk gnuplot-nox python3
+need_pkgs $BUILD_PKGS $LOADTEST_PKGS
 
 own_server=
 for arg in "$@"; do

@@ -20,10 +20,9 @@ dir=build-fuzz
 RSS_LIMIT_MB=2048 # per target; the memo target stays near 500 MB
 INPUT_TIMEOUT_S=10 # one input running longer than this is a hang: a failure
 
-need_pkgs $BUILD_PKGS clang
-# libFuzzer's runtime is in compiler-rt, which clang only recommends.
+need_pkgs $BUILD_PKGS $FUZZ_PKGS
+need_pkgs "$(clang_rt_pkg)" # libFuzzer's runtime
 clang_major=$(clang -dumpversion | cut -d. -f1)
-need_pkgs "libclang-rt-$clang_major-dev"
 
 say "build $dir (clang $clang_major, libFuzzer)"
 cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DMEMOSCOPE_FUZZ=ON -DMEMOSCOPE_TESTS=OFF \

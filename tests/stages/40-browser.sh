@@ -13,9 +13,9 @@ set -euo pipefail
 TEST_TIMEOUT_S=240 # the test takes ~15 s; these bound a hung browser
 SOAK_TIMEOUT_S=900 # the soak takes ~2 min
 
-need_pkgs chromium
+need_pkgs $BROWSER_PKGS
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-    need_pkgs nodejs npm
+    need_pkgs $NODE_PKGS
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if ((node_major < 18)); then

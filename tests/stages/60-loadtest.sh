@@ -10,7 +10,7 @@ set -euo pipefail
 . scripts/lib.sh
 t0=$(date +%s)
 
-need_pkgs $BUILD_PKGS wrk gnuplot-nox python3
+need_pkgs $BUILD_PKGS $LOADTEST_PKGS
 build build
 
 out=$(mktemp -d /tmp/memoscope-loadtest.XXXXXX)

@@ -7,7 +7,7 @@ set -euo pipefail
 . scripts/lib.sh
 t0=$(date +%s)
 
-need_pkgs $BUILD_PKGS wrk python3 python3-flask
+need_pkgs $BUILD_PKGS $BENCH_PKGS
 build build
 
 say "bench smoke: bench_memo.sh"

@@ -444,7 +444,9 @@ def parse_args(argv):
                     f"{', '.join(SCOPES)}, or one of the named scopes {', '.join(PRESETS)} "
                     "(default: %(default)s)")
     ap.add_argument("--duration", type=float, default=None,
-                    help="seconds of load for every scope (default: each scope's @seconds)")
+                    help="seconds of load for every scope (default: each scope's @seconds); "
+                    "wrk takes whole seconds: a fraction (here, from --scale or @seconds) "
+                    "is rounded, and said")
     ap.add_argument("--scale", type=float, default=LONG_SCALE if long_run else 1,
                     help="multiply every scope's seconds (default 1; "
                     f"{LONG_SCALE} with MEMOSCOPE_LONG=1)")
@@ -493,7 +495,13 @@ def parse_args(argv):
     for sc in a.scope_list:
         if a.duration is not None:
             sc["duration_s"] = a.duration
-        sc["duration_s"] = round(sc["duration_s"] * a.scale, 3)
+        # wrk takes whole seconds (-d1.5s is refused with its usage text):
+        # a fraction from --duration, --scale or @seconds is rounded, and said.
+        asked = sc["duration_s"] * a.scale
+        sc["duration_s"] = max(1, int(asked + 0.5))
+        if abs(asked - sc["duration_s"]) > 1e-9:
+            print(f"loadtest: {sc['label']}: {asked:g} s of load rounded to {sc['duration_s']} s "
+                  "(wrk takes whole seconds)", file=sys.stderr)
         sc["warmup_s"] = round(min(a.warmup, sc["duration_s"] / 4), 3)
     if not (os.path.isfile(a.server) and os.access(a.server, os.X_OK)):
         ap.error(f"no server binary at {a.server} (build it, or pass --server)")

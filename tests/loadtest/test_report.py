@@ -466,5 +466,36 @@ class Inputs(unittest.TestCase):
                 run.parse_scopes(bad, 128, 20)
 
 
+
+class WholeSeconds(unittest.TestCase):
+    """wrk takes whole seconds: fractions are rounded before anything starts, and said."""
+
+    def parse(self, *argv):
+        import contextlib
+        import io
+
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            a = run.parse_args(["--server", sys.executable, "--wrk", sys.executable, *argv])
+        return a, err.getvalue()
+
+    def test_a_fractional_duration_is_rounded_and_said(self):
+        a, err = self.parse("--duration", "1.5", "--scopes", "local,off")
+        self.assertEqual([sc["duration_s"] for sc in a.scope_list], [2, 2])
+        self.assertIn("local: 1.5 s of load rounded to 2 s (wrk takes whole seconds)", err)
+
+    def test_scale_and_at_seconds_fractions_are_rounded(self):
+        a, err = self.parse("--scopes", "local@3,off@0.2,shared@1", "--scale", "0.5")
+        self.assertEqual([sc["duration_s"] for sc in a.scope_list], [2, 1, 1])
+        self.assertIn("local: 1.5 s", err)
+        self.assertIn("off: 0.1 s of load rounded to 1 s", err)
+        self.assertIn("shared: 0.5 s", err)
+
+    def test_whole_seconds_pass_silently(self):
+        a, err = self.parse("--scopes", "local@4,off@2", "--scale", "1.5")
+        self.assertEqual([sc["duration_s"] for sc in a.scope_list], [6, 3])
+        self.assertEqual(err, "")
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

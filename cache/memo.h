@@ -6,29 +6,53 @@
  *
  *   maxsize > 0            bounded LRU: a put into a full cache evicts the least
  *                          recently used entry; get and put are O(1).
- *   maxsize == MEMO_UNBOUNDED  never evicts; grows without limit.
+ *   maxsize == MEMO_UNBOUNDED  never evicts by count; grows without limit.
  *   maxsize == 0           disabled: every get is a miss, nothing is stored.
+ *
+ * Three bounds may be added (memoCreateWith): a TTL (an entry expires ttl
+ * after it was stored, as cachetools' TTLCache: an expired get is a miss),
+ * a byte bound (maxbytes: least recently used entries are evicted until the
+ * bytes fit; with maxsize too, whichever binds first evicts), and owners (an
+ * entry may belong to an owner, whose entries can all be dropped at once, and
+ * whose own bytes count once however many entries name it).
+ *
+ * Costs. Every operation is O(1), or amortised O(1) for what it releases
+ * (each entry is released once): get, put, delete; memoDropOwner is
+ * O(entries of the owner); memoClear is O(1) under the lock. The table grows
+ * incrementally, as redis' dict.c does: while it doubles, the old and the new
+ * table live side by side and each operation moves a bounded number of
+ * buckets, so no single operation pays for the whole table; memoSweep()
+ * finishes a move for a cache that is idle.
+ *
+ * Memory. Entries live in chunks the cache allocates (one entry is one slot:
+ * links, then the key and value records inline); an entry removed by delete,
+ * expiry or owner drop goes back to the cache's free slots, reused by the
+ * next put, and the chunks are freed by memoClear and memoDestroy. A bounded
+ * cache never holds slots for more than maxsize entries. For a 16-byte key and
+ * an 8-byte value, a slot is 48 bytes (more with TTL, owners or weights).
  *
  * Ownership. What a key or value refers to (for example a counted reference
  * to an object) is owned by the cache once it is stored, and released through
- * the release callbacks of its memoType exactly once: on eviction, on clear and
- * on destroy. A put that does not store (disabled cache, or key already
- * present) releases what it was given at once, so the caller never has to ask
- * what happened to it. The callbacks get a pointer to the cache's own copy of
- * the record, aligned for any type; the caller's records are never written.
+ * the release callbacks of its memoType exactly once: on eviction, expiry,
+ * delete, owner drop, clear and destroy. A put that does not store releases
+ * what it was given at once, so the caller never has to ask what happened to
+ * it. The callbacks get a pointer to the cache's own copy of the record,
+ * aligned to 8 bytes; the caller's records are never written.
  *
- * Statistics. Every cache counts hits, misses and evictions (cache_info(),
- * plus evictions). A cache may also report into a memoStats group shared by
- * many caches: the group's counters are the sums over every cache that exists
- * and has existed, and never go back (clear resets a cache's own hits and
- * misses, as Python does, but not the group's).
+ * Statistics. Every cache counts hits, misses, evictions (by maxsize or
+ * maxbytes), expirations (by TTL) and removals (delete, owner drop). A cache
+ * may also report into a memoStats group shared by many caches: the group's
+ * counters are the sums over every cache that exists and has existed, and
+ * never go back (clear resets a cache's own counters, as Python's cache_clear
+ * resets hits and misses, but not the group's), except currsize and currbytes.
  *
  * Thread safety. Each cache has one mutex. Every function without the do_
  * prefix takes it; a do_ function expects the caller to hold it through
  * memoLock(), so that a caller can make several operations one atomic step.
- * Release callbacks run with the lock held: they must not call into the same
- * cache (calling into another cache is fine). memoStats counters are atomics
- * and may be read from any thread at any time.
+ * Callbacks run with the lock held (they must not call into the same cache;
+ * another cache is fine), except the release callbacks of a clear, which run
+ * after the lock is dropped, on the thread that called memoClear. memoStats
+ * counters are atomics and may be read from any thread at any time.
  */
 #ifndef MEMO_H
 #define MEMO_H
@@ -38,122 +62,220 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* maxsize for a cache that never evicts (lru_cache(maxsize=None)). */
+/* maxsize (or maxbytes) for no bound (lru_cache(maxsize=None)). */
 #define MEMO_UNBOUNDED SIZE_MAX
 
 /* ------------------------------------------------------------------ types */
 
-/* How a cache handles its keys and values. hash and equal are required;
- * either release may be NULL when keys or values own nothing. Each function
- * receives a pointer to the stored record (key_size or val_size bytes). */
+/* A link of a circular doubly linked list (public only because memoOwner
+ * embeds one). */
+typedef struct memoLink {
+    struct memoLink *prev;
+    struct memoLink *next;
+} memoLink;
+
+/* An owner of entries, embedded by the caller in the object its entries name
+ * (memoType.owner finds it from a key). The cache keeps the owner's entries on
+ * a list inside it, so that memoDropOwner costs O(entries of the owner) with
+ * no allocation. Fields are the cache's except weight. An owner is used with
+ * one cache only, is protected by that cache's lock, and must stay valid while
+ * it has entries there (it has none after memoDropOwner or a clear). */
+typedef struct memoOwner {
+    memoLink entries; /* the cache's: its entries, oldest first */
+    uint64_t epoch;   /* the cache's: the clear generation the list belongs to */
+    size_t count;     /* the cache's: entries held now */
+    /* Bytes the owner itself keeps alive (say, an instance's), counted once in
+     * the cache's currbytes while it has at least one entry. Set before its
+     * first entry; do not change it while it has entries. */
+    size_t weight;
+} memoOwner;
+
+/* How a cache handles its keys and values. Every callback receives the
+ * cache's ctx (memoConfig.ctx) first, as redis' dictType callbacks receive
+ * their dict. key_size and val_size are required, every callback is optional:
+ *   hash    NULL: memoHashBytes() of the key record (keyed: the safe default)
+ *   equal   NULL: the key records' bytes are compared (memcmp)
+ *   key_release, val_release  NULL: the record owns nothing
+ *   weight  the entry's own bytes, asked once when it is stored; NULL: 0
+ *   owner   the owner the entry belongs to, from its key; NULL (or a NULL
+ *           answer): no owner. The answer for a stored key must not change.
+ * Each receives a pointer to the stored record (key_size or val_size bytes). */
 typedef struct memoType {
     size_t key_size;
     size_t val_size;
-    uint64_t (*hash)(const void *key);
-    bool (*equal)(const void *k1, const void *k2);
-    void (*key_release)(void *key);
-    void (*val_release)(void *val);
+    uint64_t (*hash)(void *ctx, const void *key);
+    bool (*equal)(void *ctx, const void *k1, const void *k2);
+    void (*key_release)(void *ctx, void *key);
+    void (*val_release)(void *ctx, void *val);
+    size_t (*weight)(void *ctx, const void *key, const void *val);
+    memoOwner *(*owner)(void *ctx, const void *key);
 } memoType;
 
+/* A monotonic clock in nanoseconds (injectable for tests). */
+typedef uint64_t memoClock(void *ctx);
+
 /* Counters shared by a group of caches. Initialise with memoStatsInit() or
- * zero it. All fields are monotonic except currsize. */
+ * zero it. All fields are monotonic except currsize and currbytes. */
 typedef struct memoStats {
     atomic_uint_fast64_t hits;
     atomic_uint_fast64_t misses;
-    atomic_uint_fast64_t evictions;
-    atomic_uint_fast64_t currsize; /* entries held now by the group's caches */
+    atomic_uint_fast64_t evictions;   /* by maxsize or maxbytes */
+    atomic_uint_fast64_t expirations; /* by the TTL */
+    atomic_uint_fast64_t removals;    /* by memoDelete or memoDropOwner */
+    atomic_uint_fast64_t currsize;    /* entries held now by the group's caches */
+    atomic_uint_fast64_t currbytes;   /* their weights, each owner's once */
 } memoStats;
 
-/* Python's cache_info(), plus evictions. maxsize is MEMO_UNBOUNDED for an
- * unbounded cache. */
+/* Python's cache_info(), plus the other counters since creation or the last
+ * clear. maxsize and maxbytes are MEMO_UNBOUNDED when there is no bound. */
 typedef struct memoInfo {
     uint64_t hits;
     uint64_t misses;
     size_t maxsize;
     size_t currsize;
     uint64_t evictions;
+    uint64_t expirations;
+    uint64_t removals;
+    size_t maxbytes;
+    size_t currbytes;
+    bool moving; /* an incremental table move is in progress */
 } memoInfo;
+
+/* What a cache is made with (memoCreateWith). Zero it, then set what you use;
+ * maxsize and maxbytes must be set (MEMO_UNBOUNDED for no bound). */
+typedef struct memoConfig {
+    size_t maxsize;   /* entries: n, MEMO_UNBOUNDED, or 0 = disabled */
+    size_t maxbytes;  /* bytes: n or MEMO_UNBOUNDED */
+    uint64_t ttl_ns;  /* 0: no TTL; else an entry expires ttl_ns after its store */
+    bool stamp;       /* keep each entry's store time even without a TTL */
+    memoStats *stats; /* may be NULL; else it must outlive the cache */
+    void *ctx;        /* given to every callback and to clock */
+    memoClock *clock; /* NULL: CLOCK_MONOTONIC */
+} memoConfig;
+
+/* One entry as do_memoOwnerEntries shows it: key and val point into the
+ * cache and are valid while the caller holds the lock; stored_ns is when it
+ * was stored on the cache's clock (0 unless the cache has a TTL or stamps). */
+typedef struct memoEntryView {
+    const void *key;
+    const void *val;
+    uint64_t stored_ns;
+} memoEntryView;
 
 typedef struct memo memo; /* opaque */
 
 /* -------------------------------------------------------------------- API */
 
-/* Creates a cache of the given kind. type must outlive the cache. stats may
- * be NULL; when given, it must outlive the cache and the cache adds its
- * counts to it. A bounded cache allocates its hash table for maxsize at once
- * (up to a cap, beyond which it grows as needed); a disabled one allocates
- * nothing more. The caller owns the cache and frees it with memoDestroy().
- * Returns NULL when out of memory or when type is incomplete (NULL, no
- * hash/equal, or a zero key or value size). */
+/* lru_cache(maxsize): memoCreateWith() with only maxsize and stats set (no
+ * TTL, no byte bound, ctx NULL). */
 memo *memoCreate(const memoType *type, size_t maxsize, memoStats *stats);
 
-/* Clears the cache (releasing every entry, as memoClear()) and frees it. The
- * group keeps the cache's hits, misses and evictions; its currsize drops by
- * the entries released. NULL is a no-op. */
+/* Creates a cache. type must outlive it, and cfg->stats when given; cfg is
+ * copied. Allocates no table until the first put. The caller owns the cache
+ * and frees it with memoDestroy(). Returns NULL when out of memory or when
+ * type or cfg is invalid (no type, a zero record size, maxbytes 0). */
+memo *memoCreateWith(const memoType *type, const memoConfig *cfg);
+
+/* Releases every entry (on the calling thread, with the cache's ctx) and
+ * frees the cache. The group keeps the cache's counts; its currsize and
+ * currbytes drop by what was released. NULL is a no-op. */
 void memoDestroy(memo *m);
 
 /* Looks key up. On a hit, copies the value into val_out (val_size bytes),
  * makes the entry the most recently used, counts a hit and returns true.
  * On a miss counts a miss and returns false; val_out is untouched. A disabled
- * cache always misses. (An unbounded cache keeps insertion order, as
- * lru_cache(maxsize=None) does: with no eviction, recency decides nothing.)
+ * cache always misses. With a TTL an expired entry is a miss, and it is
+ * released then, with every entry stored before it (counted in expirations).
+ * (An unbounded cache keeps insertion order, as lru_cache(maxsize=None) does.)
  * The value copied out is not a new reference: the caller who needs one takes
  * it while holding the lock (memoLock() and do_memoGet()). */
 bool memoGet(memo *m, const void *key, void *val_out);
 
-/* Stores key -> val, copying both records, and makes the entry the most
- * recently used; evicts the least recently used entry first when the cache
- * is full (releasing its records and counting an eviction). Counts no hit or
- * miss: memoGet() has counted the lookup that led here.
+/* Stores key -> val, copying both records, as the most recently used entry.
+ * Before: with a TTL, releases every expired entry (as cachetools' TTLCache
+ * does on a store); with maxsize, evicts the least recently used entry when
+ * the cache is full. After: with maxbytes, evicts least recently used entries
+ * until currbytes <= maxbytes. Counts no hit or miss.
  *
  * The cache takes ownership of both records in every case: when it does not
- * store them, it releases them before returning. That happens with maxsize 0,
- * and when the key is already present: then nothing in the cache changes,
- * neither the stored value nor its place in the LRU order. This is what
- * CPython's bounded lru_cache does when the same key was stored while the
- * function ran (bounded_lru_cache_wrapper in Modules/_functoolsmodule.c:
- * "the link update is already done", the new result is only returned).
- * lru_cache(maxsize=None) overwrites the value instead; for a memoised pure
- * function the two values are equal, and one rule for every kind keeps the
- * ownership simple.
- *
- * Returns true when the entry was stored, false otherwise; on out of memory
- * the records are released, nothing else changes and false is returned. */
+ * store them, it releases them before returning. That happens with maxsize 0;
+ * when the key is already present (then nothing in the cache changes: this is
+ * what CPython's bounded lru_cache does when the same key was stored while the
+ * function ran; for a memoised pure function both values are equal); when the
+ * entry alone weighs more than maxbytes (its weight plus its owner's, what it
+ * would weigh as the last entry left: cachetools raises "value too large");
+ * and when out of memory. Returns true when the entry was stored, false otherwise. */
 bool memoPut(memo *m, const void *key, const void *val);
 
 /* Counts a hit that was answered without a lookup, e.g. by a caller that
  * waited for the same key's computation already in flight. */
 void memoCountHit(memo *m);
 
-/* cache_clear(): releases every entry, least recently used first (insertion
- * order when unbounded), as cache_clear() drops them, and resets hits and
- * misses (and evictions) to zero. The group keeps its counts; its currsize
- * drops by the entries released. An unbounded cache gives back the table it
- * grew. Returns how many entries were released. */
-size_t memoClear(memo *m);
+/* Removes key's entry if there is one, releasing it (a removal). Returns
+ * whether there was one. */
+bool memoDelete(memo *m, const void *key);
 
-/* cache_info(), plus evictions since creation or the last clear. */
+/* Removes every entry whose owner is o, oldest first, releasing each (with
+ * the lock held) and counting removals; O(entries of o). Returns how many.
+ * For a weak reference's callback: call it before o's object is freed, and
+ * never from a release callback of the same cache. */
+size_t memoDropOwner(memo *m, memoOwner *o);
+
+/* cache_clear(). Detaches every entry and table in O(1) under the lock and
+ * resets the cache's counters (hits, misses, evictions, expirations,
+ * removals); the group's currsize and currbytes drop at once by what was
+ * detached. Then, with the lock dropped, releases the detached entries on the
+ * calling thread, least recently used first (insertion order when unbounded),
+ * and frees their memory. Other threads use the emptied cache meanwhile, so a
+ * reader of the group sees currsize without the detached entries while the
+ * objects they own are still being released; when memoClear returns, every
+ * one of them has been released. Returns how many entries were released.
+ * memoClearWith gives release_ctx instead of the cache's ctx to the release
+ * callbacks of this clear (to count what this clear freed). */
+size_t memoClear(memo *m);
+size_t memoClearWith(memo *m, void *release_ctx);
+
+/* Background work, for a timer: moves up to budget buckets of a table move
+ * in progress and releases up to budget expired entries. Returns true when
+ * work is left (call again), false when the cache is idle. O(budget). */
+bool memoSweep(memo *m, size_t budget);
+
+/* cache_info(), plus the other counters since creation or the last clear. */
 memoInfo memoGetInfo(memo *m);
 
-/* Takes and drops the cache's lock, for the do_ functions below. */
+/* Takes and drops the cache's lock, for the do_ functions below. memoUnlock
+ * frees, after dropping the lock, a table a move has finished with. */
 void memoLock(memo *m);
 void memoUnlock(memo *m);
 
-/* The same operations for a caller that holds the lock. */
+/* The same operations for a caller that holds the lock (no do_ clear: a
+ * clear releases outside the lock by design). */
 bool do_memoGet(memo *m, const void *key, void *val_out);
 bool do_memoPut(memo *m, const void *key, const void *val);
 void do_memoCountHit(memo *m);
-size_t do_memoClear(memo *m);
+bool do_memoDelete(memo *m, const void *key);
+size_t do_memoDropOwner(memo *m, memoOwner *o);
+bool do_memoSweep(memo *m, size_t budget);
 memoInfo do_memoGetInfo(memo *m);
+
+/* Shows up to max entries of o, newest first, in out. Returns how many
+ * entries o has in this cache (which may exceed max). */
+size_t do_memoOwnerEntries(memo *m, const memoOwner *o, memoEntryView *out, size_t max);
+
+/* Makes o an owner with no entries and the given weight. Never fails. */
+void memoOwnerInit(memoOwner *o, size_t weight);
 
 /* Zeroes a statistics group. */
 void memoStatsInit(memoStats *s);
 
-/* A good 64-bit hash of len bytes, for memoType.hash implementations: fast
- * (a few ns for a 24-byte key), every input bit affects every output bit,
- * and the low bits alone are fit for a power-of-two table. Not keyed, so not
- * for keys an attacker chooses to collide. The same bytes hash the same in
- * one process; do not store hashes. data may be NULL when len is 0. */
+/* SipHash-1-3 (the hash of CPython's str and bytes) of len bytes under a
+ * per-process random 128-bit key (from getrandom() on first use), for
+ * memoType.hash implementations: keys an attacker chooses do not collide
+ * more than chance allows. Not stable across processes: do not store hashes.
+ * data may be NULL when len is 0. Thread-safe. */
 uint64_t memoHashBytes(const void *data, size_t len);
+
+/* The same under an explicit 16-byte key (for tests and reproducible runs). */
+uint64_t memoHashBytesKeyed(const unsigned char key[16], const void *data, size_t len);
 
 #endif /* MEMO_H */

@@ -39,24 +39,19 @@ static struct {
     flight *flights[FLIGHT_BUCKETS];
 } S;
 
-/* Instances freed by key releases on this thread, so that a clear can say
- * exactly how many instances it freed. */
-static _Thread_local uint64_t released_instances;
+/* The cache hashes and compares keys as raw bytes (memoType's defaults):
+ * neither key may have padding. */
+_Static_assert(sizeof(globalKey) == sizeof(adder *) + 2 * sizeof(int64_t), "globalKey has padding");
+_Static_assert(sizeof(pairKey) == 2 * sizeof(int64_t), "pairKey has padding");
 
 /* ---------------------------------------------------------------- private */
 
-static uint64_t _globalHash(const void *key) {
-    return memoHashBytes(key, sizeof(globalKey));
-}
-
-static bool _globalEqual(const void *k1, const void *k2) {
-    const globalKey *x = k1, *y = k2;
-    return x->ad == y->ad && x->a == y->a && x->b == y->b;
-}
-
-static void _globalRelease(void *key) {
-    if (adderRelease(((globalKey *)key)->ad))
-        released_instances++;
+/* A global key's release drops the entry's reference to its instance. ctx is
+ * the cache's (NULL: nobody counts) or, during a clear, the clear's own
+ * counter of the instances it freed (memoClearWith). */
+static void _globalRelease(void *ctx, void *key) {
+    if (adderRelease(((globalKey *)key)->ad) && ctx)
+        (*(uint64_t *)ctx)++;
 }
 
 static uint64_t _pairHash(const void *key) {
@@ -68,10 +63,9 @@ static bool _pairEqual(const void *k1, const void *k2) {
     return x->a == y->a && x->b == y->b;
 }
 
-static const memoType global_type = {sizeof(globalKey), sizeof(int64_t), _globalHash,
-                                     _globalEqual,      _globalRelease,  NULL};
-static const memoType pair_type = {
-    sizeof(pairKey), sizeof(int64_t), _pairHash, _pairEqual, NULL, NULL};
+static const memoType global_type = {
+    .key_size = sizeof(globalKey), .val_size = sizeof(int64_t), .key_release = _globalRelease};
+static const memoType pair_type = {.key_size = sizeof(pairKey), .val_size = sizeof(int64_t)};
 
 static flight **_flightSlot(const pairKey *k) {
     flight **slot = &S.flights[_pairHash(k) & (FLIGHT_BUCKETS - 1)];
@@ -233,9 +227,9 @@ void scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed) {
     *instances_freed = 0;
     if (!S.cache)
         return;
-    released_instances = 0;
-    *entries_freed = memoClear(S.cache);
-    *instances_freed = released_instances;
+    uint64_t instances = 0;
+    *entries_freed = memoClearWith(S.cache, &instances);
+    *instances_freed = instances;
 }
 
 scopeCounters scopeGetCounters(void) {

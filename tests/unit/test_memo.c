@@ -10,52 +10,14 @@
  */
 #include "memo.h"
 
+#include "check.h"
+
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------- harness */
-
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-
-static int caseFailed;
-static char caseContext[128]; /* printed with a failure, e.g. the step */
-
-static void _fail(const char *file, int line, const char *what) {
-    fprintf(stderr, "    %s:%d: %s%s%s\n", file, line, what, caseContext[0] ? " at " : "",
-            caseContext);
-    caseFailed = 1;
-}
-
-/* On failure, a check reports and ends the current case (it may leak: the
- * case has failed anyway, and the sanitizers then say so louder). */
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            _fail(__FILE__, __LINE__, "CHECK(" #cond ") failed");                                  \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
-#define CHECK_EQ(got, want)                                                                        \
-    do {                                                                                           \
-        long long _g = (long long)(got), _w = (long long)(want);                                   \
-        if (_g != _w) {                                                                            \
-            char _msg[256];                                                                        \
-            snprintf(_msg, sizeof(_msg), "%s is %lld, expected %s = %lld", #got, _g, #want, _w);   \
-            _fail(__FILE__, __LINE__, _msg);                                                       \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-
-static void _context(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(caseContext, sizeof(caseContext), fmt, ap);
-    va_end(ap);
-}
 
 /* ------------------------------------------------- tracked keys and values */
 
@@ -98,19 +60,19 @@ static tval newVal(int64_t id) {
     return (tval){id, tokensIssued++ % MAX_TOKENS, 2 * id};
 }
 
-static uint64_t tkeyHash(const void *k) {
+static uint64_t tkeyHash(void *ctx, const void *k) {
     return memoHashBytes(&((const tkey *)k)->id, sizeof(int64_t));
 }
 
-static bool tkeyEqual(const void *a, const void *b) {
+static bool tkeyEqual(void *ctx, const void *a, const void *b) {
     return ((const tkey *)a)->id == ((const tkey *)b)->id;
 }
 
-static void tkeyRelease(void *k) {
+static void tkeyRelease(void *ctx, void *k) {
     keyReleases[((tkey *)k)->token]++;
 }
 
-static void tvalRelease(void *v) {
+static void tvalRelease(void *ctx, void *v) {
     tval *tv = v;
     valReleases[tv->token]++;
     if (releaseLogLen < MAX_LOG)
@@ -297,65 +259,65 @@ static const lruSequence lruSequences[] = {
 static void caseLruSequence(const lruSequence *s) {
     trackerReset();
     memo *m = memoCreate(&trackedType, s->maxsize, NULL);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     uint64_t evicted = 0;
     for (size_t i = 0; i < s->nsteps; i++) {
         const lruStep *st = &s->steps[i];
-        _context("step %zu (key %d)", i, st->key);
+        checkContext("%s: step %zu (key %d)", s->name, i, st->key);
         releaseLogLen = 0;
         callResult r = call(m, st->key);
-        CHECK(r != CALL_WRONG_VALUE);
-        CHECK_EQ(r == CALL_HIT, st->hit);
-        CHECK(releaseLogLen <= 1);
-        CHECK_EQ(releaseLogLen ? releaseLog[0] : NONE, st->released);
+        REQUIRE(r != CALL_WRONG_VALUE);
+        REQUIRE_EQ(r == CALL_HIT, st->hit);
+        REQUIRE(releaseLogLen <= 1);
+        REQUIRE_EQ(releaseLogLen ? releaseLog[0] : NONE, st->released);
         if (st->released != NONE && s->maxsize != 0)
             evicted++;
     }
-    _context("the end");
+    checkContext("%s: the end", s->name);
     memoInfo info = memoGetInfo(m);
-    CHECK_EQ(info.hits, s->hits);
-    CHECK_EQ(info.misses, s->misses);
-    CHECK_EQ(info.currsize, s->currsize);
-    CHECK_EQ(info.maxsize, s->maxsize);
-    CHECK_EQ(info.evictions, evicted);
+    REQUIRE_EQ(info.hits, s->hits);
+    REQUIRE_EQ(info.misses, s->misses);
+    REQUIRE_EQ(info.currsize, s->currsize);
+    REQUIRE_EQ(info.maxsize, s->maxsize);
+    REQUIRE_EQ(info.evictions, evicted);
     releaseLogLen = 0;
-    CHECK_EQ(memoClear(m), s->currsize);
-    CHECK_EQ(releaseLogLen, s->nclear);
+    REQUIRE_EQ(memoClear(m), s->currsize);
+    REQUIRE_EQ(releaseLogLen, s->nclear);
     for (size_t i = 0; i < s->nclear; i++)
-        CHECK_EQ(releaseLog[i], s->clear[i]);
+        REQUIRE_EQ(releaseLog[i], s->clear[i]);
     memoDestroy(m);
-    CHECK(allReleasedOnce());
+    REQUIRE(allReleasedOnce());
 }
 
 static void caseInfoCounts(void) {
     trackerReset();
     memo *m = memoCreate(&trackedType, 2, NULL);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     memoInfo info = memoGetInfo(m);
-    CHECK(info.hits == 0 && info.misses == 0 && info.currsize == 0 && info.evictions == 0);
-    CHECK_EQ(info.maxsize, 2);
+    REQUIRE(info.hits == 0 && info.misses == 0 && info.currsize == 0 && info.evictions == 0);
+    REQUIRE_EQ(info.maxsize, 2);
 
-    CHECK_EQ(call(m, 1), CALL_MISS);
-    CHECK_EQ(call(m, 1), CALL_HIT);
-    CHECK_EQ(call(m, 2), CALL_MISS);
-    CHECK_EQ(call(m, 2), CALL_HIT);
-    CHECK_EQ(call(m, 1), CALL_HIT);
+    REQUIRE_EQ(call(m, 1), CALL_MISS);
+    REQUIRE_EQ(call(m, 1), CALL_HIT);
+    REQUIRE_EQ(call(m, 2), CALL_MISS);
+    REQUIRE_EQ(call(m, 2), CALL_HIT);
+    REQUIRE_EQ(call(m, 1), CALL_HIT);
     info = memoGetInfo(m);
-    CHECK(info.hits == 3 && info.misses == 2 && info.currsize == 2 && info.evictions == 0);
+    REQUIRE(info.hits == 3 && info.misses == 2 && info.currsize == 2 && info.evictions == 0);
 
-    CHECK_EQ(call(m, 3), CALL_MISS); /* evicts 2, the least recently used */
-    CHECK_EQ(call(m, 4), CALL_MISS); /* evicts 1 */
+    REQUIRE_EQ(call(m, 3), CALL_MISS); /* evicts 2, the least recently used */
+    REQUIRE_EQ(call(m, 4), CALL_MISS); /* evicts 1 */
     info = memoGetInfo(m);
-    CHECK(info.hits == 3 && info.misses == 4 && info.currsize == 2 && info.evictions == 2);
+    REQUIRE(info.hits == 3 && info.misses == 4 && info.currsize == 2 && info.evictions == 2);
 
     /* A put alone counts neither a hit nor a miss: memoGet does. */
     tkey k = newKey(5);
     tval v = newVal(5);
-    CHECK(memoPut(m, &k, &v));
+    REQUIRE(memoPut(m, &k, &v));
     info = memoGetInfo(m);
-    CHECK(info.hits == 3 && info.misses == 4 && info.evictions == 3);
+    REQUIRE(info.hits == 3 && info.misses == 4 && info.evictions == 3);
     memoDestroy(m);
-    CHECK(allReleasedOnce());
+    REQUIRE(allReleasedOnce());
 }
 
 static void caseClear(void) {
@@ -363,51 +325,51 @@ static void caseClear(void) {
     memoStats g;
     memoStatsInit(&g);
     memo *m = memoCreate(&trackedType, 3, &g);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     for (int64_t id = 0; id < 5; id++)
         call(m, id);
     call(m, 4);
     memoInfo info = memoGetInfo(m);
-    CHECK(info.hits == 1 && info.misses == 5 && info.currsize == 3 && info.evictions == 2);
+    REQUIRE(info.hits == 1 && info.misses == 5 && info.currsize == 3 && info.evictions == 2);
 
     releaseLogLen = 0;
-    CHECK_EQ(memoClear(m), 3);
-    CHECK_EQ(releaseLogLen, 3);
-    CHECK(allReleasedOnce());
+    REQUIRE_EQ(memoClear(m), 3);
+    REQUIRE_EQ(releaseLogLen, 3);
+    REQUIRE(allReleasedOnce());
     info = memoGetInfo(m);
-    CHECK(info.hits == 0 && info.misses == 0 && info.currsize == 0 && info.evictions == 0);
+    REQUIRE(info.hits == 0 && info.misses == 0 && info.currsize == 0 && info.evictions == 0);
     /* The group keeps its history; only what is held goes. */
-    CHECK(g.hits == 1 && g.misses == 5 && g.evictions == 2 && g.currsize == 0);
+    REQUIRE(g.hits == 1 && g.misses == 5 && g.evictions == 2 && g.currsize == 0);
 
-    CHECK_EQ(memoClear(m), 0); /* clearing an empty cache is harmless */
-    CHECK_EQ(call(m, 7), CALL_MISS);
-    CHECK_EQ(call(m, 7), CALL_HIT); /* and the cache works on after it */
+    REQUIRE_EQ(memoClear(m), 0); /* clearing an empty cache is harmless */
+    REQUIRE_EQ(call(m, 7), CALL_MISS);
+    REQUIRE_EQ(call(m, 7), CALL_HIT); /* and the cache works on after it */
     memoDestroy(m);
-    CHECK(allReleasedOnce());
-    CHECK_EQ(g.currsize, 0);
+    REQUIRE(allReleasedOnce());
+    REQUIRE_EQ(g.currsize, 0);
 }
 
 static void caseUnbounded(void) {
     enum { N = 100000 };
     trackerReset();
     memo *m = memoCreate(&trackedType, MEMO_UNBOUNDED, NULL);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     for (int64_t id = 0; id < N; id++)
-        CHECK_EQ(call(m, id), CALL_MISS);
+        REQUIRE_EQ(call(m, id), CALL_MISS);
     for (int64_t id = 0; id < N; id++)
-        CHECK_EQ(call(m, id), CALL_HIT);
+        REQUIRE_EQ(call(m, id), CALL_HIT);
     memoInfo info = memoGetInfo(m);
-    CHECK_EQ(info.maxsize, MEMO_UNBOUNDED);
-    CHECK_EQ(info.currsize, N);
-    CHECK_EQ(info.evictions, 0);
-    CHECK_EQ(info.hits, N);
-    CHECK_EQ(info.misses, N);
-    CHECK_EQ(memoClear(m), N);
-    CHECK(allReleasedOnce());
-    CHECK_EQ(call(m, 1), CALL_MISS); /* usable after clear shrank it */
-    CHECK_EQ(call(m, 1), CALL_HIT);
+    REQUIRE_EQ(info.maxsize, MEMO_UNBOUNDED);
+    REQUIRE_EQ(info.currsize, N);
+    REQUIRE_EQ(info.evictions, 0);
+    REQUIRE_EQ(info.hits, N);
+    REQUIRE_EQ(info.misses, N);
+    REQUIRE_EQ(memoClear(m), N);
+    REQUIRE(allReleasedOnce());
+    REQUIRE_EQ(call(m, 1), CALL_MISS); /* usable after clear shrank it */
+    REQUIRE_EQ(call(m, 1), CALL_HIT);
     memoDestroy(m);
-    CHECK(allReleasedOnce());
+    REQUIRE(allReleasedOnce());
 }
 
 static void caseDisabled(void) {
@@ -415,24 +377,24 @@ static void caseDisabled(void) {
     memoStats g;
     memoStatsInit(&g);
     memo *m = memoCreate(&trackedType, 0, &g);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     for (int i = 0; i < 3; i++) {
         tkey k = newKey(1);
         tval v = newVal(1);
         tval out = {0};
-        CHECK(!memoGet(m, &k, &out));
-        CHECK_EQ(out.id, 0); /* val_out untouched on a miss */
+        REQUIRE(!memoGet(m, &k, &out));
+        REQUIRE_EQ(out.id, 0); /* val_out untouched on a miss */
         releaseLogLen = 0;
-        CHECK(!memoPut(m, &k, &v));
-        CHECK_EQ(releaseLogLen, 1); /* released before memoPut returned */
-        CHECK(allReleasedOnce());
+        REQUIRE(!memoPut(m, &k, &v));
+        REQUIRE_EQ(releaseLogLen, 1); /* released before memoPut returned */
+        REQUIRE(allReleasedOnce());
     }
     memoInfo info = memoGetInfo(m);
-    CHECK(info.hits == 0 && info.misses == 3 && info.currsize == 0 && info.maxsize == 0);
-    CHECK(g.misses == 3 && g.currsize == 0);
-    CHECK_EQ(memoClear(m), 0);
+    REQUIRE(info.hits == 0 && info.misses == 3 && info.currsize == 0 && info.maxsize == 0);
+    REQUIRE(g.misses == 3 && g.currsize == 0);
+    REQUIRE_EQ(memoClear(m), 0);
     memoDestroy(m);
-    CHECK(allReleasedOnce());
+    REQUIRE(allReleasedOnce());
 }
 
 /* functools.lru_cache, when the key was stored while the function ran,
@@ -441,56 +403,56 @@ static void caseDisabled(void) {
 static void casePutPresentKey(void) {
     trackerReset();
     memo *m = memoCreate(&trackedType, 2, NULL);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     tkey k1 = newKey(1), k2 = newKey(2), k3 = newKey(3);
     tval v1 = newVal(1), v2 = newVal(2), v3 = newVal(3);
-    CHECK(memoPut(m, &k1, &v1));
-    CHECK(memoPut(m, &k2, &v2));
+    REQUIRE(memoPut(m, &k1, &v1));
+    REQUIRE(memoPut(m, &k2, &v2));
 
     tkey again = newKey(1);
     tval other = newVal(1);
     other.result = 999;
     releaseLogLen = 0;
-    CHECK(!memoPut(m, &again, &other));
-    CHECK_EQ(keyReleases[again.token], 1);
-    CHECK_EQ(valReleases[other.token], 1);
-    CHECK_EQ(keyReleases[k1.token] + valReleases[v1.token], 0);
-    CHECK_EQ(memoGetInfo(m).currsize, 2);
+    REQUIRE(!memoPut(m, &again, &other));
+    REQUIRE_EQ(keyReleases[again.token], 1);
+    REQUIRE_EQ(valReleases[other.token], 1);
+    REQUIRE_EQ(keyReleases[k1.token] + valReleases[v1.token], 0);
+    REQUIRE_EQ(memoGetInfo(m).currsize, 2);
 
     /* 1 is still the least recently used: the put did not refresh it. */
     releaseLogLen = 0;
-    CHECK(memoPut(m, &k3, &v3));
-    CHECK_EQ(releaseLogLen, 1);
-    CHECK_EQ(releaseLog[0], 1);
+    REQUIRE(memoPut(m, &k3, &v3));
+    REQUIRE_EQ(releaseLogLen, 1);
+    REQUIRE_EQ(releaseLog[0], 1);
 
     /* The stored value is the first one, never replaced. */
     memoClear(m);
     tkey first = newKey(5), second = newKey(5);
     tval firstVal = newVal(5), secondVal = newVal(5);
     secondVal.result = 999;
-    CHECK(memoPut(m, &first, &firstVal));
-    CHECK(!memoPut(m, &second, &secondVal));
+    REQUIRE(memoPut(m, &first, &firstVal));
+    REQUIRE(!memoPut(m, &second, &secondVal));
     tval out;
-    CHECK(memoGet(m, &first, &out));
-    CHECK_EQ(out.token, firstVal.token);
-    CHECK_EQ(out.result, 10);
+    REQUIRE(memoGet(m, &first, &out));
+    REQUIRE_EQ(out.token, firstVal.token);
+    REQUIRE_EQ(out.result, 10);
     memoDestroy(m);
-    CHECK(allReleasedOnce());
+    REQUIRE(allReleasedOnce());
 }
 
 static void caseDestroyReleases(void) {
     trackerReset();
     memo *bounded = memoCreate(&trackedType, 8, NULL);
     memo *unbounded = memoCreate(&trackedType, MEMO_UNBOUNDED, NULL);
-    CHECK(bounded != NULL && unbounded != NULL);
+    REQUIRE(bounded != NULL && unbounded != NULL);
     for (int64_t id = 0; id < 20; id++) {
         call(bounded, id % 11);
         call(unbounded, id % 13);
     }
-    CHECK(!allReleasedOnce()); /* the stored ones are still held */
+    REQUIRE(!allReleasedOnce()); /* the stored ones are still held */
     memoDestroy(bounded);
     memoDestroy(unbounded);
-    CHECK(allReleasedOnce());
+    REQUIRE(allReleasedOnce());
     memoDestroy(NULL); /* a no-op */
 }
 
@@ -502,7 +464,7 @@ static void caseStatsGroup(void) {
     memo *b = memoCreate(&trackedType, MEMO_UNBOUNDED, &g);
     memo *c = memoCreate(&trackedType, 0, &g);
     memo *alone = memoCreate(&trackedType, 4, NULL);
-    CHECK(a && b && c && alone);
+    REQUIRE(a && b && c && alone);
     int64_t seq[] = {1, 2, 1, 3, 4, 1};
     for (size_t i = 0; i < ARRAY_LEN(seq); i++) {
         call(a, seq[i]);
@@ -511,23 +473,23 @@ static void caseStatsGroup(void) {
         call(alone, seq[i]);
     }
     memoInfo ia = memoGetInfo(a), ib = memoGetInfo(b), ic = memoGetInfo(c);
-    CHECK_EQ(g.hits, ia.hits + ib.hits + ic.hits);
-    CHECK_EQ(g.misses, ia.misses + ib.misses + ic.misses);
-    CHECK_EQ(g.evictions, ia.evictions + ib.evictions + ic.evictions);
-    CHECK_EQ(g.currsize, ia.currsize + ib.currsize + ic.currsize);
-    CHECK(g.hits == 3 && g.misses == 15 && g.evictions == 3 && g.currsize == 6);
+    REQUIRE_EQ(g.hits, ia.hits + ib.hits + ic.hits);
+    REQUIRE_EQ(g.misses, ia.misses + ib.misses + ic.misses);
+    REQUIRE_EQ(g.evictions, ia.evictions + ib.evictions + ic.evictions);
+    REQUIRE_EQ(g.currsize, ia.currsize + ib.currsize + ic.currsize);
+    REQUIRE(g.hits == 3 && g.misses == 15 && g.evictions == 3 && g.currsize == 6);
 
     memoDestroy(a); /* a's counts stay in the group; its entries leave */
-    CHECK(g.hits == 3 && g.misses == 15 && g.evictions == 3 && g.currsize == 4);
+    REQUIRE(g.hits == 3 && g.misses == 15 && g.evictions == 3 && g.currsize == 4);
     memoClear(b); /* clear resets b's own counts, not the group's */
-    CHECK(g.hits == 3 && g.misses == 15 && g.evictions == 3 && g.currsize == 0);
+    REQUIRE(g.hits == 3 && g.misses == 15 && g.evictions == 3 && g.currsize == 0);
     memoCountHit(b);
-    CHECK_EQ(g.hits, 4);
+    REQUIRE_EQ(g.hits, 4);
     memoDestroy(b);
     memoDestroy(c);
     memoDestroy(alone);
-    CHECK(g.hits == 4 && g.misses == 15 && g.evictions == 3 && g.currsize == 0);
-    CHECK(allReleasedOnce());
+    REQUIRE(g.hits == 4 && g.misses == 15 && g.evictions == 3 && g.currsize == 0);
+    REQUIRE(allReleasedOnce());
 }
 
 /* The key of the global scope: (instance, a, b). */
@@ -539,16 +501,16 @@ typedef struct bigKey {
 
 static unsigned bigKeyReleases, misalignedRecords;
 
-static uint64_t bigKeyHash(const void *k) {
+static uint64_t bigKeyHash(void *ctx, const void *k) {
     return memoHashBytes(k, sizeof(bigKey));
 }
 
-static bool bigKeyEqual(const void *x, const void *y) {
+static bool bigKeyEqual(void *ctx, const void *x, const void *y) {
     return memcmp(x, y, sizeof(bigKey)) == 0;
 }
 
-static void bigKeyRelease(void *k) {
-    if ((uintptr_t)k % _Alignof(max_align_t) != 0)
+static void bigKeyRelease(void *ctx, void *k) {
+    if ((uintptr_t)k % 8 != 0)
         misalignedRecords++;
     bigKeyReleases++;
 }
@@ -563,33 +525,33 @@ static void caseBigKeys(void) {
     };
     bigKeyReleases = misalignedRecords = 0;
     memo *m = memoCreate(&type, 64, NULL);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     /* Keys that differ only in their last 8 bytes, or only in the first. */
     for (int64_t i = 0; i < 16; i++) {
         bigKey k1 = {7, 100, i}, k2 = {(uint64_t)i, 100, 0};
         int64_t v1 = 1000 + i, v2 = 2000 + i;
-        CHECK(memoPut(m, &k1, &v1));
+        REQUIRE(memoPut(m, &k1, &v1));
         if (i != 7)
-            CHECK(memoPut(m, &k2, &v2));
+            REQUIRE(memoPut(m, &k2, &v2));
     }
-    CHECK_EQ(memoGetInfo(m).currsize, 31);
+    REQUIRE_EQ(memoGetInfo(m).currsize, 31);
     for (int64_t i = 0; i < 16; i++) {
         bigKey k1 = {7, 100, i}, k2 = {(uint64_t)i, 100, 0};
         int64_t v;
-        CHECK(memoGet(m, &k1, &v));
-        CHECK_EQ(v, 1000 + i);
-        CHECK(memoGet(m, &k2, &v));
-        CHECK_EQ(v, i == 7 ? 1000 : 2000 + i);
+        REQUIRE(memoGet(m, &k1, &v));
+        REQUIRE_EQ(v, 1000 + i);
+        REQUIRE(memoGet(m, &k2, &v));
+        REQUIRE_EQ(v, i == 7 ? 1000 : 2000 + i);
     }
     bigKey absent = {7, 101, 0};
     int64_t v;
-    CHECK(!memoGet(m, &absent, &v));
+    REQUIRE(!memoGet(m, &absent, &v));
     memoDestroy(m);
-    CHECK_EQ(bigKeyReleases, 31);
-    CHECK_EQ(misalignedRecords, 0);
+    REQUIRE_EQ(bigKeyReleases, 31);
+    REQUIRE_EQ(misalignedRecords, 0);
 }
 
-static uint64_t badHash(const void *k) {
+static uint64_t badHash(void *ctx, const void *k) {
     return (uint64_t)((const tkey *)k)->id % 3; /* many keys, three hashes */
 }
 
@@ -598,28 +560,28 @@ static void caseCollidingHashes(void) {
     memoType type = trackedType;
     type.hash = badHash;
     memo *m = memoCreate(&type, 50, NULL);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     for (int64_t id = 0; id < 100; id++)
-        CHECK_EQ(call(m, id), CALL_MISS);
+        REQUIRE_EQ(call(m, id), CALL_MISS);
     for (int64_t id = 50; id < 100; id++)
-        CHECK_EQ(call(m, id), CALL_HIT);
+        REQUIRE_EQ(call(m, id), CALL_HIT);
     for (int64_t id = 0; id < 50; id++)
-        CHECK_EQ(call(m, id), CALL_MISS); /* each evicts one of 50..99 */
-    CHECK_EQ(memoGetInfo(m).evictions, 100);
+        REQUIRE_EQ(call(m, id), CALL_MISS); /* each evicts one of 50..99 */
+    REQUIRE_EQ(memoGetInfo(m).evictions, 100);
     memoDestroy(m);
-    CHECK(allReleasedOnce());
+    REQUIRE(allReleasedOnce());
 }
 
 static void caseCountHit(void) {
     memoStats g;
     memoStatsInit(&g);
     memo *m = memoCreate(&trackedType, 4, &g);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     memoCountHit(m);
     memoCountHit(m);
     memoInfo info = memoGetInfo(m);
-    CHECK(info.hits == 2 && info.misses == 0 && info.currsize == 0);
-    CHECK_EQ(g.hits, 2);
+    REQUIRE(info.hits == 2 && info.misses == 0 && info.currsize == 0);
+    REQUIRE_EQ(g.hits, 2);
     memoDestroy(m);
 }
 
@@ -628,41 +590,59 @@ static void caseCountHit(void) {
 static void caseDoFunctions(void) {
     trackerReset();
     memo *m = memoCreate(&trackedType, 4, NULL);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     memoLock(m);
     tkey k = newKey(9);
     tval v = newVal(9), out;
-    CHECK(!do_memoGet(m, &k, &out));
-    CHECK(do_memoPut(m, &k, &v));
-    CHECK(do_memoGet(m, &k, &out));
-    CHECK_EQ(out.result, 18);
+    REQUIRE(!do_memoGet(m, &k, &out));
+    REQUIRE(do_memoPut(m, &k, &v));
+    REQUIRE(do_memoGet(m, &k, &out));
+    REQUIRE_EQ(out.result, 18);
     do_memoCountHit(m);
     memoInfo info = do_memoGetInfo(m);
-    CHECK(info.hits == 2 && info.misses == 1 && info.currsize == 1);
-    CHECK_EQ(do_memoClear(m), 1);
+    REQUIRE(info.hits == 2 && info.misses == 1 && info.currsize == 1);
     memoUnlock(m);
+    REQUIRE_EQ(memoClear(m), 1);
     memoDestroy(m);
-    CHECK(allReleasedOnce());
+    REQUIRE(allReleasedOnce());
 }
 
 static void caseCreateRejects(void) {
     memoType t = trackedType;
-    t.hash = NULL;
-    CHECK(memoCreate(&t, 4, NULL) == NULL);
-    t = trackedType;
-    t.equal = NULL;
-    CHECK(memoCreate(&t, 4, NULL) == NULL);
-    t = trackedType;
     t.key_size = 0;
-    CHECK(memoCreate(&t, 4, NULL) == NULL);
+    REQUIRE(memoCreate(&t, 4, NULL) == NULL);
     t = trackedType;
     t.val_size = 0;
-    CHECK(memoCreate(&t, 4, NULL) == NULL);
-    CHECK(memoCreate(NULL, 4, NULL) == NULL);
+    REQUIRE(memoCreate(&t, 4, NULL) == NULL);
+    REQUIRE(memoCreate(NULL, 4, NULL) == NULL);
+    memoConfig cfg = {.maxsize = 4, .maxbytes = 0};
+    REQUIRE(memoCreateWith(&trackedType, &cfg) == NULL); /* a byte bound of 0 */
+    REQUIRE(memoCreateWith(&trackedType, NULL) == NULL);
     t = trackedType;
     t.key_release = t.val_release = NULL; /* releases are optional */
     memo *m = memoCreate(&t, 4, NULL);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
+    memoDestroy(m);
+}
+
+/* Without hash and equal, keys are their bytes: hashed with memoHashBytes,
+ * compared with memcmp. */
+static void caseDefaultHashEqual(void) {
+    static const memoType plain = {.key_size = sizeof(int64_t), .val_size = sizeof(int64_t)};
+    memo *m = memoCreate(&plain, 64, NULL);
+    REQUIRE(m != NULL);
+    for (int64_t k = 0; k < 40; k++) {
+        int64_t v = k * 3;
+        REQUIRE(memoPut(m, &k, &v));
+        REQUIRE(!memoPut(m, &k, &v)); /* present */
+    }
+    for (int64_t k = 0; k < 40; k++) {
+        int64_t v = -1;
+        REQUIRE(memoGet(m, &k, &v));
+        REQUIRE_EQ(v, k * 3);
+    }
+    int64_t absent = 40, v;
+    REQUIRE(!memoGet(m, &absent, &v));
     memoDestroy(m);
 }
 
@@ -670,14 +650,14 @@ static void caseCreateRejects(void) {
 static void caseHugeMaxsize(void) {
     trackerReset();
     memo *m = memoCreate(&trackedType, MEMO_UNBOUNDED - 1, NULL);
-    CHECK(m != NULL);
+    REQUIRE(m != NULL);
     for (int64_t id = 0; id < 1000; id++)
         call(m, id);
-    CHECK_EQ(call(m, 0), CALL_HIT);
+    REQUIRE_EQ(call(m, 0), CALL_HIT);
     memoInfo info = memoGetInfo(m);
-    CHECK(info.currsize == 1000 && info.evictions == 0 && info.maxsize == MEMO_UNBOUNDED - 1);
+    REQUIRE(info.currsize == 1000 && info.evictions == 0 && info.maxsize == MEMO_UNBOUNDED - 1);
     memoDestroy(m);
-    CHECK(allReleasedOnce());
+    REQUIRE(allReleasedOnce());
 }
 
 static uint64_t xorshift(uint64_t *s) {
@@ -695,7 +675,7 @@ static void caseHashBytes(void) {
         buf[i] = (unsigned char)xorshift(&rng);
     memcpy(copy, buf + 1, 64);
     for (size_t len = 0; len <= 64; len++)
-        CHECK_EQ(memoHashBytes(buf + 1, len), memoHashBytes(copy, len));
+        REQUIRE_EQ(memoHashBytes(buf + 1, len), memoHashBytes(copy, len));
 
     /* The length counts: 0 to 64 zero bytes give 65 different hashes. */
     unsigned char zeros[64] = {0};
@@ -703,7 +683,7 @@ static void caseHashBytes(void) {
     for (size_t len = 0; len <= 64; len++) {
         seen[len] = memoHashBytes(zeros, len);
         for (size_t j = 0; j < len; j++)
-            CHECK(seen[j] != seen[len]);
+            REQUIRE(seen[j] != seen[len]);
     }
 
     /* Avalanche: flipping one input bit flips each output bit about half
@@ -722,18 +702,18 @@ static void caseHashBytes(void) {
                 key[bit / 8] ^= (unsigned char)(1u << (bit % 8));
                 uint64_t diff = base ^ memoHashBytes(key, len);
                 key[bit / 8] ^= (unsigned char)(1u << (bit % 8));
-                CHECK(diff != 0);
+                REQUIRE(diff != 0);
                 for (int o = 0; o < 64; o++)
                     flips[o] += (diff >> o) & 1;
                 trials++;
             }
         }
         for (int o = 0; o < 64; o++) {
-            _context("length %zu, output bit %d, %u of %u flips", len, o, flips[o], trials);
-            CHECK(flips[o] > trials * 40 / 100 && flips[o] < trials * 60 / 100);
+            checkContext("length %zu, output bit %d, %u of %u flips", len, o, flips[o], trials);
+            REQUIRE(flips[o] > trials * 40 / 100 && flips[o] < trials * 60 / 100);
         }
     }
-    _context("");
+    checkContext(NULL);
 
     /* Consecutive integers spread evenly over a power-of-two table. */
     enum { BUCKETS = 4096, PER_BUCKET = 16 };
@@ -742,8 +722,8 @@ static void caseHashBytes(void) {
     for (uint64_t i = 0; i < BUCKETS * PER_BUCKET; i++)
         counts[memoHashBytes(&i, sizeof(i)) & (BUCKETS - 1)]++;
     for (int b = 0; b < BUCKETS; b++)
-        CHECK(counts[b] > 0 && counts[b] < 3 * PER_BUCKET);
-    CHECK_EQ(memoHashBytes(NULL, 0), memoHashBytes(zeros, 0)); /* NULL is fine with 0 */
+        REQUIRE(counts[b] > 0 && counts[b] < 3 * PER_BUCKET);
+    REQUIRE_EQ(memoHashBytes(NULL, 0), memoHashBytes(zeros, 0)); /* NULL is fine with 0 */
 }
 
 /* ----------------------------------------------------- threads, for TSan */
@@ -764,11 +744,11 @@ typedef struct mtShared {
 
 static mtShared *mt;
 
-static void mtKeyRelease(void *k) {
+static void mtKeyRelease(void *ctx, void *k) {
     atomic_fetch_add(&mt->keyReleased[((tkey *)k)->token], 1);
 }
 
-static void mtValRelease(void *v) {
+static void mtValRelease(void *ctx, void *v) {
     atomic_fetch_add(&mt->valReleased[((tval *)v)->token], 1);
 }
 
@@ -824,29 +804,29 @@ static void caseThreads(void) {
     memoStats g;
     memoStatsInit(&g);
     mt = calloc(1, sizeof(*mt));
-    CHECK(mt != NULL);
+    REQUIRE(mt != NULL);
     mt->m = memoCreate(&type, MT_MAXSIZE, &g);
-    CHECK(mt->m != NULL);
+    REQUIRE(mt->m != NULL);
     pthread_t th[MT_THREADS];
     for (uintptr_t t = 0; t < MT_THREADS; t++)
-        CHECK(pthread_create(&th[t], NULL, mtWorker, (void *)t) == 0);
+        REQUIRE(pthread_create(&th[t], NULL, mtWorker, (void *)t) == 0);
     for (int t = 0; t < MT_THREADS; t++)
         pthread_join(th[t], NULL);
 
-    CHECK_EQ(mt->failures, 0);
+    REQUIRE_EQ(mt->failures, 0);
     memoInfo info = memoGetInfo(mt->m);
-    CHECK(info.currsize <= MT_MAXSIZE);
-    CHECK_EQ(g.currsize, info.currsize);
-    CHECK_EQ(g.hits + g.misses, mt->gets + mt->countedHits);
-    CHECK(mt->stored > 0 && mt->stored <= mt->puts);
+    REQUIRE(info.currsize <= MT_MAXSIZE);
+    REQUIRE_EQ(g.currsize, info.currsize);
+    REQUIRE_EQ(g.hits + g.misses, mt->gets + mt->countedHits);
+    REQUIRE(mt->stored > 0 && mt->stored <= mt->puts);
     memoDestroy(mt->m);
-    CHECK_EQ(g.currsize, 0);
+    REQUIRE_EQ(g.currsize, 0);
     /* releases == stores: every record handed over was released once. */
     uint64_t issued = mt->tokens;
-    CHECK_EQ(issued, 2 * mt->puts);
+    REQUIRE_EQ(issued, 2 * mt->puts);
     for (uint64_t t = 0; t < issued; t++) {
-        _context("token %llu", (unsigned long long)t);
-        CHECK_EQ(mt->keyReleased[t] + mt->valReleased[t], 1);
+        checkContext("token %llu", (unsigned long long)t);
+        REQUIRE_EQ(mt->keyReleased[t] + mt->valReleased[t], 1);
     }
     free(mt);
     mt = NULL;
@@ -854,58 +834,32 @@ static void caseThreads(void) {
 
 /* ------------------------------------------------------------------- main */
 
-static int passed, failed;
-
-static void run(const char *name, void (*fn)(void)) {
-    caseFailed = 0;
-    caseContext[0] = '\0';
-    printf("%s\n", name);
-    fflush(stdout);
-    fn();
-    if (caseFailed) {
-        printf("    FAILED\n");
-        failed++;
-    } else {
-        passed++;
+static void caseLruSequences(void) {
+    for (size_t i = 0; i < ARRAY_LEN(lruSequences); i++) {
+        const lruSequence *s = &lruSequences[i];
+        caseLruSequence(s);
     }
-}
-
-static const lruSequence *currentSequence;
-
-static void runCurrentSequence(void) {
-    caseLruSequence(currentSequence);
 }
 
 int main(void) {
-    for (size_t i = 0; i < ARRAY_LEN(lruSequences); i++) {
-        char name[128];
-        const lruSequence *s = &lruSequences[i];
-        if (s->maxsize == MEMO_UNBOUNDED)
-            snprintf(name, sizeof(name), "lru order matches functools.lru_cache: %s (maxsize None)",
-                     s->name);
-        else
-            snprintf(name, sizeof(name), "lru order matches functools.lru_cache: %s (maxsize %zu)",
-                     s->name, s->maxsize);
-        currentSequence = s;
-        run(name, runCurrentSequence);
-    }
-    run("get and put count hits, misses, currsize and evictions", caseInfoCounts);
-    run("clear releases every entry and resets the cache's counts, not the group's", caseClear);
-    run("an unbounded cache never evicts", caseUnbounded);
-    run("maxsize 0 stores nothing and releases what it is given at once", caseDisabled);
-    run("put of a present key keeps the stored entry and its recency, releases the given",
-        casePutPresentKey);
-    run("destroy releases every entry exactly once", caseDestroyReleases);
-    run("a stats group sums over its caches, destroyed ones included", caseStatsGroup);
-    run("keys larger than 8 bytes: a 24-byte struct", caseBigKeys);
-    run("colliding hashes still find the right entry", caseCollidingHashes);
-    run("memoCountHit counts a hit without a lookup", caseCountHit);
-    run("do_ functions make several operations one step under memoLock", caseDoFunctions);
-    run("memoCreate rejects an incomplete type", caseCreateRejects);
-    run("a huge maxsize does not preallocate a huge table", caseHugeMaxsize);
-    run("memoHashBytes is deterministic, length-sensitive and avalanches", caseHashBytes);
-    run("4 threads hammering one bounded cache with get/put/clear keep the invariants",
-        caseThreads);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    static const checkTest tests[] = {
+        TEST(caseLruSequences),    /* lru order matches functools.lru_cache, sequence by sequence */
+        TEST(caseInfoCounts),      /* get and put count hits, misses, currsize and evictions */
+        TEST(caseClear),           /* clear releases every entry, resets the cache's counts */
+        TEST(caseUnbounded),       /* an unbounded cache never evicts */
+        TEST(caseDisabled),        /* maxsize 0 stores nothing, releases what it is given */
+        TEST(casePutPresentKey),   /* put of a present key keeps the stored entry and recency */
+        TEST(caseDestroyReleases), /* destroy releases every entry exactly once */
+        TEST(caseStatsGroup),      /* a stats group sums over its caches, destroyed ones too */
+        TEST(caseBigKeys),         /* keys larger than 8 bytes: a 24-byte struct */
+        TEST(caseCollidingHashes), /* colliding hashes still find the right entry */
+        TEST(caseCountHit),        /* memoCountHit counts a hit without a lookup */
+        TEST(caseDoFunctions),     /* do_ functions make several operations one step */
+        TEST(caseCreateRejects),   /* memoCreate rejects an incomplete type */
+        TEST(caseDefaultHashEqual), /* no hash/equal: keys are their bytes */
+        TEST(caseHugeMaxsize),      /* a huge maxsize does not preallocate a huge table */
+        TEST(caseHashBytes),        /* memoHashBytes: deterministic, length-sensitive, avalanche */
+        TEST(caseThreads),          /* 4 threads get/put/clear one bounded cache */
+    };
+    return checkMain(tests, ARRAY_LEN(tests));
 }

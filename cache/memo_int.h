@@ -1,0 +1,194 @@
+/* memo_int.h -- what memo.c, memo_entry.c, memo_table.c and memo_hash.c
+ * share (not API).
+ *
+ * An entry is one slot of a chunk: a header (LRU links, hash chain), then the
+ * optional parts a cache needs (store time, time-order links, owner links,
+ * weight), then the key and value records, all at offsets fixed when the
+ * cache is created and aligned to 8 bytes. The LRU list is circular with its
+ * sentinel in the cache: lru.next is the least recently used entry, lru.prev
+ * the most recently used one (CPython's lru_cache orientation).
+ *
+ * The hash table is two tables during a move (redis dict.c's scheme): t[0]
+ * holds buckets from `move` up, t[1] (twice as many buckets) holds everything
+ * else and every new entry; each operation moves a few buckets of t[0], and
+ * when the last one is moved t[1] becomes t[0].
+ */
+#ifndef MEMO_INT_H
+#define MEMO_INT_H
+
+#include "memo.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define MEMO_NOT_MOVING SIZE_MAX
+
+typedef struct memoEntry {
+    memoLink lru; /* first member: an LRU link is its entry */
+    struct memoEntry *chain;
+    /* optional parts, then the key and value records, at memo's offsets */
+} memoEntry;
+
+typedef struct memoTable {
+    memoEntry **buckets; /* NULL: no table yet */
+    size_t mask;         /* buckets - 1 */
+} memoTable;
+
+/* A chunk of entry slots; the slots follow the header. */
+typedef struct memoChunk {
+    struct memoChunk *next;
+    size_t cap;
+    size_t used;
+    max_align_t align[]; /* slots */
+} memoChunk;
+
+/* What a clear detaches, released after the lock is dropped. */
+typedef struct memoDetached {
+    memoLink lru; /* the detached entries, oldest first; empty when none */
+    memoChunk *chunks;
+    memoEntry **tables[2];
+    size_t count;
+} memoDetached;
+
+struct memo {
+    pthread_mutex_t lock;
+    const memoType *type;
+    memoConfig cfg;
+    unsigned char hash_key[16]; /* copy of the process's hash key */
+    size_t size;                /* entries held now */
+    size_t bytes;               /* currbytes */
+    memoTable t[2];
+    size_t move;        /* next bucket of t[0] to move, or MEMO_NOT_MOVING */
+    size_t max_buckets; /* a bounded cache's table stops growing here */
+    memoLink lru;       /* sentinel: next = least, prev = most recently used */
+    memoLink by_time;   /* sentinel (TTL): next = oldest store */
+    uint64_t epoch;     /* owners with another epoch have no entries here */
+    /* entry slots */
+    memoChunk *chunks;
+    memoEntry *free_slots; /* through chain */
+    size_t capacity;       /* slots in every chunk */
+    size_t entry_size;
+    size_t stamp_off, time_off, owner_off, weight_off, key_off, val_off; /* 0: absent */
+    memoEntry **unused_table; /* freed by memoUnlock after the lock */
+    uint64_t hits, misses, evictions, expirations, removals;
+};
+
+#define memo__key(m, e) ((void *)((char *)(e) + (m)->key_off))
+#define memo__val(m, e) ((void *)((char *)(e) + (m)->val_off))
+#define memo__at(m, e, off, T) ((T *)(void *)((char *)(e) + (off)))
+/* The entry a list link of the given offset belongs to (container_of). */
+#define memo__entryOf(link, off) ((memoEntry *)(void *)((char *)(link) - (off)))
+
+/* A circular list with a sentinel: append makes l the last (newest). */
+static inline void memo__linkInit(memoLink *s) {
+    s->prev = s->next = s;
+}
+
+static inline void memo__linkAppend(memoLink *s, memoLink *l) {
+    memoLink *last = s->prev;
+    last->next = l;
+    l->prev = last;
+    l->next = s;
+    s->prev = l;
+}
+
+static inline void memo__linkRemove(memoLink *l) {
+    l->prev->next = l->next;
+    l->next->prev = l->prev;
+}
+
+static inline void memo__statAdd(atomic_uint_fast64_t *c, uint64_t n) {
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline void memo__statSub(atomic_uint_fast64_t *c, uint64_t n) {
+    atomic_fetch_sub_explicit(c, n, memory_order_relaxed);
+}
+
+/* memo_entry.c (caller holds the lock) */
+typedef enum memoWhy { MEMO_EVICTED, MEMO_EXPIRED, MEMO_REMOVED } memoWhy;
+bool memo__expired(memo *m, memoEntry *e, uint64_t now);
+memoOwner *memo__ownerOf(memo *m, memoEntry *e);
+void memo__addBytes(memo *m, size_t n, bool add);
+void memo__releaseGiven(memo *m, const void *key, const void *val);
+void memo__remove(memo *m, memoEntry *e, memoWhy why);
+size_t memo__expire(memo *m, uint64_t now, size_t max);
+void memo__ownerSync(memo *m, memoOwner *o);
+
+/* memo_hash.c */
+void memo__hashKey(unsigned char key[16]);
+
+/* memo_table.c: slots */
+memoEntry *memo__slotAlloc(memo *m);
+void memo__slotFree(memo *m, memoEntry *e);
+
+/* memo_table.c: the table (caller holds the lock) */
+uint64_t memo__hash(memo *m, const void *key);
+memoEntry *memo__find(memo *m, const void *key, uint64_t hash);
+bool memo__insert(memo *m, memoEntry *e, uint64_t hash);
+void memo__unchain(memo *m, memoEntry *e, uint64_t hash);
+void memo__moveStep(memo *m, size_t buckets);
+void memo__detach(memo *m, memoDetached *d);
+size_t memo__release(const memo *m, memoDetached *d, void *ctx);
+
+/* SipHash-1-3 (memo_hash.c says more), inline for the hot path. */
+#define MEMO_SIP_C0 0x736f6d6570736575ULL /* "somepseu" */
+#define MEMO_SIP_C1 0x646f72616e646f6dULL /* "dorandom" */
+#define MEMO_SIP_C2 0x6c7967656e657261ULL /* "lygenera" */
+#define MEMO_SIP_C3 0x7465646279746573ULL /* "tedbytes" */
+
+#define memo__rotl(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+
+#define MEMO_SIP_ROUND                                                                             \
+    do {                                                                                           \
+        v0 += v1;                                                                                  \
+        v1 = memo__rotl(v1, 13);                                                                   \
+        v1 ^= v0;                                                                                  \
+        v0 = memo__rotl(v0, 32);                                                                   \
+        v2 += v3;                                                                                  \
+        v3 = memo__rotl(v3, 16);                                                                   \
+        v3 ^= v2;                                                                                  \
+        v0 += v3;                                                                                  \
+        v3 = memo__rotl(v3, 21);                                                                   \
+        v3 ^= v0;                                                                                  \
+        v2 += v1;                                                                                  \
+        v1 = memo__rotl(v1, 17);                                                                   \
+        v1 ^= v2;                                                                                  \
+        v2 = memo__rotl(v2, 32);                                                                   \
+    } while (0)
+
+static inline uint64_t memo__le64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof(v));
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static inline uint64_t memo__sip13(const unsigned char key[16], const void *data, size_t len) {
+    const unsigned char *p = data;
+    uint64_t k0 = memo__le64(key), k1 = memo__le64(key + 8);
+    uint64_t v0 = k0 ^ MEMO_SIP_C0, v1 = k1 ^ MEMO_SIP_C1;
+    uint64_t v2 = k0 ^ MEMO_SIP_C2, v3 = k1 ^ MEMO_SIP_C3;
+    size_t n = len;
+    for (; n >= 8; n -= 8, p += 8) {
+        uint64_t w = memo__le64(p);
+        v3 ^= w;
+        MEMO_SIP_ROUND;
+        v0 ^= w;
+    }
+    uint64_t last = (uint64_t)len << 56;
+    for (size_t i = 0; i < n; i++)
+        last |= (uint64_t)p[i] << (8 * i);
+    v3 ^= last;
+    MEMO_SIP_ROUND;
+    v0 ^= last;
+    v2 ^= 0xff;
+    MEMO_SIP_ROUND;
+    MEMO_SIP_ROUND;
+    MEMO_SIP_ROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
+#endif /* MEMO_INT_H */

@@ -53,6 +53,9 @@ static const setting settings[] = {
      MAX_BODY_BYTES, "larger request bodies get 413"},
     {"max-connections", "MEMOSCOPE_MAX_CONNECTIONS", KIND_UINT, FIELD(max_connections), 1,
      MAX_CONNECTIONS, "open connections at most; more are refused at once"},
+    {"max-connections-per-ip", "MEMOSCOPE_MAX_CONNECTIONS_PER_IP", KIND_UINT,
+     FIELD(max_connections_per_ip), 0, MAX_CONNECTIONS,
+     "open connections from one client address at most (0 = no limit)"},
     {"timeout-s", "MEMOSCOPE_TIMEOUT_S", KIND_UINT, FIELD(timeout_s), 1, MAX_TIMEOUT_S,
      "idle connections are closed after this many seconds"},
 };

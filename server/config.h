@@ -25,6 +25,7 @@ typedef struct config {
     unsigned threads;
     size_t max_body_bytes;
     unsigned max_connections;
+    unsigned max_connections_per_ip; /* 0: no limit */
     unsigned timeout_s;
 } config;
 

@@ -19,6 +19,7 @@
 #include <microhttpd.h>
 
 #include "calc.h"
+#include "conns.h"
 #include "framing.h"
 #include "heap.h"
 #include "instances.h"
@@ -50,7 +51,6 @@ typedef enum routeId {
 static struct {
     const config *cfg;
     struct MHD_Daemon *daemon;
-    atomic_uint connections; /* admitted by _admit and not closed yet */
     struct MHD_Response *ok; /* the fixed answers, built once, shared */
     struct MHD_Response *page;
 } H;
@@ -191,6 +191,13 @@ static enum MHD_Result _wrongMethod(routeRequest *rq, const char *data, size_t *
 
 /* ------------------------------------------------------------- dispatcher */
 
+/* The record conns.c keeps of conn's connection (NULL if it has none). */
+static connsEntry *_connEntry(struct MHD_Connection *conn) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
 /* Does the request announce a body? */
 static bool _hasBody(struct MHD_Connection *conn) {
     const char *cl =
@@ -212,6 +219,7 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
     if (rq)
         return rq->h->next(rq, data, size);
 
+    connsBusy(_connEntry(conn));
     /* Answered on the first call: libmicrohttpd closes the connection. */
     const char *ambiguous = framingCheck(conn, version);
     if (ambiguous)
@@ -235,8 +243,9 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
 
 /* The connection limit. libmicrohttpd's own one makes it stop polling the
  * listen socket when the table is full, so a newcomer waits in the backlog
- * for as long as the table stays full: a hang. This accept policy refuses it
- * instead (libmicrohttpd closes it at once), and libmicrohttpd's limit is set
+ * for as long as the table stays full: a hang. This accept policy (conns.c)
+ * makes room by closing the connection idle the longest, or refuses the
+ * newcomer (libmicrohttpd closes it at once); libmicrohttpd's limit is set
  * where no worker reaches it. A connection counts from here until its
  * CLOSED notification (an allocation failure inside libmicrohttpd between
  * the two would leave it counted: out of memory, the limit is the least of
@@ -245,26 +254,27 @@ static enum MHD_Result _admit(void *cls, const struct sockaddr *addr, socklen_t 
     (void)cls;
     (void)addr;
     (void)addrlen;
-    if (atomic_fetch_add(&H.connections, 1) < H.cfg->max_connections)
-        return MHD_YES;
-    atomic_fetch_sub(&H.connections, 1);
-    return MHD_NO;
+    return connsAdmit() ? MHD_YES : MHD_NO;
 }
 
 static void _connectionNotify(void *cls, struct MHD_Connection *conn, void **socket_context,
                               enum MHD_ConnectionNotificationCode toe) {
     (void)cls;
-    (void)conn;
-    (void)socket_context;
-    if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
-        atomic_fetch_sub(&H.connections, 1);
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = ci ? connsOpened(ci->connect_fd) : NULL;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+        connsClosed(*socket_context);
+        *socket_context = NULL;
+    }
 }
 
 static void _completed(void *cls, struct MHD_Connection *conn, void **req_cls,
                        enum MHD_RequestTerminationCode toe) {
     (void)cls;
-    (void)conn;
     (void)toe;
+    connsIdle(_connEntry(conn));
     routeRequest *rq = *req_cls;
     if (!rq)
         return; /* answered on its first call, without state */
@@ -304,6 +314,7 @@ bool httpStart(const config *cfg, unsigned *port) {
     H.cfg = cfg;
     calcInit(cfg);
     instancesInit(cfg);
+    connsInit(cfg->max_connections);
     if (!_address(cfg, &sa, &v6)) {
         fprintf(stderr, "memoscope: bad bind address '%s'\n", cfg->bind);
         return false;
@@ -323,16 +334,20 @@ bool httpStart(const config *cfg, unsigned *port) {
                      (v6 ? MHD_USE_IPv6 : 0);
     /* libmicrohttpd splits its limit evenly between the pool's workers and
      * a worker may be the one to accept every connection: give each worker
-     * room for all of them, so that only _admit's limit applies. */
+     * room for all of them, so that only _admit's limit applies; twice,
+     * for the connections shut down to make room, which stay in the table
+     * until libmicrohttpd has closed them. */
     unsigned workers = cfg->threads > 1 ? cfg->threads : 1;
-    unsigned mhd_limit =
-        cfg->max_connections > UINT_MAX / workers ? UINT_MAX : cfg->max_connections * workers;
+    unsigned mhd_limit = cfg->max_connections > UINT_MAX / workers / 2
+                             ? UINT_MAX
+                             : cfg->max_connections * workers * 2;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &sa},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)_completed, NULL},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)_connectionNotify, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, mhd_limit, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},
         {MHD_OPTION_LISTEN_BACKLOG_SIZE, LISTEN_BACKLOG, NULL},
         {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->threads, NULL},
         {MHD_OPTION_END, 0, NULL},

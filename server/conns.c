@@ -1,0 +1,133 @@
+/* conns.c -- the open connections, and room made for newcomers. */
+#include "conns.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "timer.h"
+
+/* ------------------------------------------------------------------ types */
+
+struct connsEntry {
+    connsEntry *prev, *next; /* in N.head, under N.lock */
+    int fd;                  /* libmicrohttpd's; open while the record is listed */
+    bool leaving;            /* shut down to make room, not closed yet */
+    /* 0 while a request is in; when idle, the time (ns, timerNow) its last
+     * request began, or it was accepted. The beginning, not the end: a
+     * request's end is noted after its answer is written, late by however
+     * long the worker was kept from running, while the beginnings of two
+     * requests come in the order the client sent them. */
+    atomic_uint_fast64_t idle_since;
+    uint64_t began; /* of the request in, written by its worker only */
+};
+
+static struct {
+    pthread_mutex_t lock;
+    connsEntry *head; /* every tracked connection */
+    unsigned max;
+    atomic_uint open;    /* admitted and not closed, leaving ones included */
+    atomic_uint leaving; /* shut down to make room, not closed yet */
+    atomic_ullong reclaimed;
+} N = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* ---------------------------------------------------------------- private */
+
+/* Shuts the connection idle the longest down; false when none is idle.
+ * Under N.lock, so the descriptor is still libmicrohttpd's (a record leaves
+ * the list in the CLOSED notification, before the socket is closed). */
+static bool do_reclaimOldest(void) {
+    connsEntry *oldest = NULL;
+    uint64_t since = UINT64_MAX;
+    for (connsEntry *e = N.head; e; e = e->next) {
+        uint64_t t = atomic_load_explicit(&e->idle_since, memory_order_relaxed);
+        if (!e->leaving && t != 0 && t < since) {
+            since = t;
+            oldest = e;
+        }
+    }
+    if (!oldest)
+        return false;
+    oldest->leaving = true;
+    atomic_fetch_add(&N.leaving, 1);
+    atomic_fetch_add(&N.reclaimed, 1);
+    shutdown(oldest->fd, SHUT_RDWR); /* libmicrohttpd sees the hang-up and closes it */
+    return true;
+}
+
+/* -------------------------------------------------------------------- API */
+
+void connsInit(unsigned max) {
+    N.max = max;
+    N.head = NULL;
+    atomic_store(&N.open, 0);
+    atomic_store(&N.leaving, 0);
+    atomic_store(&N.reclaimed, 0);
+}
+
+bool connsAdmit(void) {
+    /* Leaving connections are on their way out: they hold no place. */
+    unsigned open = atomic_fetch_add(&N.open, 1);
+    if (open - atomic_load(&N.leaving) < N.max)
+        return true;
+    pthread_mutex_lock(&N.lock);
+    bool room = do_reclaimOldest();
+    pthread_mutex_unlock(&N.lock);
+    if (!room)
+        atomic_fetch_sub(&N.open, 1);
+    return room;
+}
+
+connsEntry *connsOpened(int fd) {
+    connsEntry *e = calloc(1, sizeof(*e));
+    if (!e)
+        return NULL;
+    e->fd = fd;
+    atomic_init(&e->idle_since, timerNow());
+    pthread_mutex_lock(&N.lock);
+    e->next = N.head;
+    if (N.head)
+        N.head->prev = e;
+    N.head = e;
+    pthread_mutex_unlock(&N.lock);
+    return e;
+}
+
+void connsClosed(connsEntry *e) {
+    if (e) {
+        pthread_mutex_lock(&N.lock);
+        if (e->prev)
+            e->prev->next = e->next;
+        else
+            N.head = e->next;
+        if (e->next)
+            e->next->prev = e->prev;
+        if (e->leaving)
+            atomic_fetch_sub(&N.leaving, 1);
+        pthread_mutex_unlock(&N.lock);
+        free(e);
+    }
+    atomic_fetch_sub(&N.open, 1);
+}
+
+void connsBusy(connsEntry *e) {
+    if (e) {
+        e->began = timerNow();
+        atomic_store_explicit(&e->idle_since, 0, memory_order_relaxed);
+    }
+}
+
+void connsIdle(connsEntry *e) {
+    if (e && e->began)
+        atomic_store_explicit(&e->idle_since, e->began, memory_order_relaxed);
+}
+
+unsigned connsOpen(void) {
+    return atomic_load(&N.open);
+}
+
+unsigned long long connsReclaimed(void) {
+    return atomic_load(&N.reclaimed);
+}

@@ -1,0 +1,276 @@
+/* test_crowd.c -- a full connection table: idle connections make room,
+ * busy ones do not, and one client address can be held to a share.
+ *
+ * With --max-connections N, N idle keep-alive connections must not lock a
+ * newcomer out: the one idle the longest is closed for it (as nginx reuses
+ * its keep-alive connections). N busy connections (requests in their
+ * delay) leave no room: a newcomer is closed at once, never left hanging.
+ * --max-connections-per-ip holds one address to its share, tested from
+ * several loopback source addresses (127.0.0.2, 127.0.0.3, ...). Every
+ * timing is a deadline polled for, never a sleep.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "harness.h"
+
+#define STOP_MS 15000
+#define LIMIT 40          /* --max-connections */
+#define LIMIT_TEXT "40"   /* the same, for the command line */
+#define PROMPT_MS 2000    /* a newcomer's answer, or its close, within this */
+#define SETTLE_MS 8000    /* for the server to read what was sent */
+#define SLOW_MS "3000"    /* the delay that keeps a connection busy */
+#define PER_IP 3          /* --max-connections-per-ip */
+#define PER_IP_TEXT "3"   /* the same, for the command line */
+#define UNLIMITED_FROM 20 /* connections from one address with no per-IP limit */
+
+/* A request after which the connection stays open, and its answer. */
+static const char KEEP[] = "POST /calculate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Content-Length: 16\r\n\r\n{\"a\": 1, \"b\": 2}";
+static const char KEEP_OK[] = "\"result\":3";
+/* A request that keeps its connection busy for SLOW_MS. */
+#define SLOW_BODY "{\"a\": 1, \"b\": 2, \"delay_ms\": " SLOW_MS "}"
+static const char SLOW[] = "POST /calculate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                           "Content-Length: 34\r\n\r\n" SLOW_BODY;
+_Static_assert(sizeof(SLOW_BODY) - 1 == 34, "SLOW's Content-Length");
+
+/* ------------------------------------------------------------ raw sockets */
+
+/* A TCP connection to the server from source address from (127.0.0.x). */
+static int _connectFrom(const server *s, const char *from) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in src = {.sin_family = AF_INET}, dst = {.sin_family = AF_INET};
+    inet_pton(AF_INET, from, &src.sin_addr);
+    dst.sin_port = htons((uint16_t)s->port);
+    dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0 ||
+        connect(fd, (struct sockaddr *)&dst, sizeof(dst)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Has the server closed fd (EOF or reset)? Waits up to ms; data the server
+ * sent is read and dropped. */
+static bool _closedWithin(int fd, unsigned ms) {
+    uint64_t deadline = nowMs() + ms;
+    char buf[512];
+    do {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, 10) == 1) {
+            ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+                return true;
+        }
+    } while (nowMs() < deadline);
+    return false;
+}
+
+static bool _stillOpen(int fd) {
+    return !_closedWithin(fd, 0);
+}
+
+/* Sends KEEP on fd and reads its answer: the connection is then idle. */
+static bool _served(int fd) {
+    char body[256];
+    return rawSendAll(fd, KEEP, sizeof(KEEP) - 1) &&
+           rawRead(fd, PROMPT_MS, body, sizeof(body)) == 200 && strstr(body, KEEP_OK) != NULL;
+}
+
+/* Waits until the server has read everything sent to it on every
+ * connection to its port, and closed every connection its client closed
+ * (the kernel's receive queues and CLOSE_WAIT sockets, /proc/net/tcp): each
+ * request sent is then in the server's hands, and the table holds exactly
+ * the connections still open. */
+static bool _serverSettled(const server *s, unsigned ms) {
+    uint64_t deadline = nowMs() + ms;
+    do {
+        FILE *f = fopen("/proc/net/tcp", "r");
+        if (!f)
+            return false;
+        char line[512];
+        bool pending = false;
+        while (fgets(line, sizeof(line), f)) {
+            unsigned lport, st, tx, rx;
+            if (sscanf(line, " %*d: %*x:%x %*x:%*x %x %x:%x", &lport, &st, &tx, &rx) == 4 &&
+                lport == s->port &&
+                ((st == 1 /* ESTABLISHED */ && rx > 0) || st == 8 /* CLOSE_WAIT */))
+                pending = true;
+        }
+        fclose(f);
+        if (!pending)
+            return true;
+        struct pollfd none = {-1, 0, 0};
+        poll(&none, 1, 10);
+    } while (nowMs() < deadline);
+    return false;
+}
+
+/* GET /healthz on a fresh connection from 127.0.0.1: its status, 0 when
+ * closed unanswered within PROMPT_MS. */
+static int _healthz(const server *s, const char *from) {
+    int fd = _connectFrom(s, from);
+    if (fd < 0)
+        return 0;
+    static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    char body[256];
+    int st = rawSendAll(fd, req, sizeof(req) - 1) ? rawRead(fd, PROMPT_MS, body, sizeof(body)) : 0;
+    close(fd);
+    return st;
+}
+
+static void _closeAll(int *fds, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+/* ------------------------------------------------------------ the table */
+
+static void idle_connections_make_room_oldest_first(void) {
+    const char *const args[] = {"--delay-ms", "0", "--max-connections", LIMIT_TEXT, NULL};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    int fds[LIMIT];
+    size_t served = 0;
+    REQUIRE(_serverSettled(&s, SETTLE_MS)); /* the harness's own connections are gone */
+    for (int i = 0; i < LIMIT; i++) {
+        fds[i] = _connectFrom(&s, "127.0.0.1");
+        served += fds[i] >= 0 && _served(fds[i]);
+    }
+    REQUIRE_EQ(served, LIMIT); /* the table is full of idle keep-alive connections */
+
+    /* A newcomer is served at once, and the oldest idle one made room. */
+    uint64_t t0 = nowMs();
+    int first = _connectFrom(&s, "127.0.0.1");
+    CHECK(first >= 0 && _served(first));
+    fprintf(stderr, "  a newcomer to a full table of idle connections: served in %llu ms\n",
+            (unsigned long long)(nowMs() - t0));
+    CHECK(_closedWithin(fds[0], PROMPT_MS));
+    size_t open = 0;
+    for (int i = 1; i < LIMIT; i++)
+        open += _stillOpen(fds[i]);
+    CHECK_EQ(open, LIMIT - 1);
+
+    /* A newcomer that stays (idle after its answer) takes the next
+     * oldest's place; the one after it, the next. */
+    int stay = _connectFrom(&s, "127.0.0.1");
+    CHECK(stay >= 0 && _served(stay));
+    CHECK(_closedWithin(fds[1], PROMPT_MS));
+    CHECK(_stillOpen(stay));
+    CHECK(_served(fds[2])); /* served again: now younger than fds[3] */
+    int next = _connectFrom(&s, "127.0.0.1");
+    CHECK(next >= 0 && _served(next));
+    CHECK(_closedWithin(fds[3], PROMPT_MS));
+    CHECK(_stillOpen(fds[2]));
+    close(first);
+    close(stay);
+    close(next);
+    CHECK(_served(fds[LIMIT - 1])); /* the youngest is still served */
+    _closeAll(fds, LIMIT);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void a_table_of_busy_connections_refuses_newcomers_at_once(void) {
+    const char *const args[] = {"--cache-scope", "off", "--max-connections", LIMIT_TEXT, NULL};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    int fds[LIMIT];
+    size_t sent = 0;
+    for (int i = 0; i < LIMIT; i++) {
+        fds[i] = _connectFrom(&s, "127.0.0.1");
+        sent += fds[i] >= 0 && rawSendAll(fds[i], SLOW, sizeof(SLOW) - 1);
+    }
+    REQUIRE_EQ(sent, LIMIT);
+    REQUIRE(_serverSettled(&s, SETTLE_MS)); /* every connection is in a request */
+
+    /* No room, and none to make: newcomers are closed at once. */
+    for (int i = 0; i < 3; i++) {
+        int fd = _connectFrom(&s, "127.0.0.1");
+        if (fd < 0)
+            continue; /* refused by the kernel: also at once */
+        CHECK(_closedWithin(fd, PROMPT_MS));
+        close(fd);
+    }
+    /* ... and no busy connection was closed for them: each gets its answer. */
+    size_t answered = 0;
+    for (int i = 0; i < LIMIT; i++) {
+        char body[256];
+        answered += rawRead(fds[i], 2 * PROMPT_MS + 3000, body, sizeof(body)) == 200 &&
+                    strstr(body, KEEP_OK) != NULL;
+    }
+    CHECK_EQ(answered, LIMIT);
+    /* Now idle, they make room again. */
+    CHECK_EQ(_healthz(&s, "127.0.0.1"), 200);
+    _closeAll(fds, LIMIT);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+/* ------------------------------------------------------------ per address */
+
+static void one_address_is_held_to_max_connections_per_ip(void) {
+    const char *const args[] = {"--delay-ms", "0", "--max-connections-per-ip", PER_IP_TEXT, NULL};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    int fds[PER_IP + 1];
+    size_t served = 0;
+    for (int i = 0; i < PER_IP; i++) {
+        fds[i] = _connectFrom(&s, "127.0.0.2");
+        served += fds[i] >= 0 && _served(fds[i]);
+    }
+    CHECK_EQ(served, PER_IP);
+    /* One more from the same address is closed unanswered... */
+    fds[PER_IP] = _connectFrom(&s, "127.0.0.2");
+    REQUIRE(fds[PER_IP] >= 0);
+    CHECK(!_served(fds[PER_IP]));
+    /* ... while other addresses are served, */
+    CHECK_EQ(_healthz(&s, "127.0.0.3"), 200);
+    CHECK_EQ(_healthz(&s, "127.0.0.4"), 200);
+    /* and the address gets its place back when one of its own closes. */
+    close(fds[0]);
+    fds[0] = -1;
+    uint64_t deadline = nowMs() + SETTLE_MS;
+    int st = 0;
+    while (st != 200 && nowMs() < deadline)
+        st = _healthz(&s, "127.0.0.2");
+    CHECK_EQ(st, 200);
+    _closeAll(fds, PER_IP + 1);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void without_the_setting_one_address_may_hold_many(void) {
+    const char *const args[] = {"--delay-ms", "0", NULL};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    int fds[UNLIMITED_FROM];
+    size_t served = 0;
+    for (int i = 0; i < UNLIMITED_FROM; i++) {
+        fds[i] = _connectFrom(&s, "127.0.0.2");
+        served += fds[i] >= 0 && _served(fds[i]);
+    }
+    CHECK_EQ(served, UNLIMITED_FROM);
+    _closeAll(fds, UNLIMITED_FROM);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+int main(void) {
+    static const harnessTest tests[] = {
+        TEST(idle_connections_make_room_oldest_first),
+        TEST(a_table_of_busy_connections_refuses_newcomers_at_once),
+        TEST(one_address_is_held_to_max_connections_per_ip),
+        TEST(without_the_setting_one_address_may_hold_many),
+    };
+    return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
+}

@@ -13,6 +13,8 @@ typedef struct globalKey {
     adder *ad;
     int64_t a, b;
 } globalKey;
+/* It is hashed and compared as raw bytes: padding would be bytes no one set. */
+_Static_assert(sizeof(globalKey) == sizeof(adder *) + 2 * sizeof(int64_t), "globalKey has padding");
 
 /* local and shared scope. */
 typedef struct pairKey {

@@ -123,6 +123,7 @@ void timerStop(void) {
     pthread_cond_destroy(&T.cond);
     free(T.heap);
     T.heap = NULL;
+    T.len = T.cap = 0; /* a timerAdd after the stop finds no room, not a freed heap */
 }
 
 bool timerAdd(timer *t, unsigned delay_ms, void (*cb)(timer *t)) {

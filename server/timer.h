@@ -27,7 +27,8 @@ typedef struct timer {
  * never grows, so timerAdd cannot fail on memory). Returns false on error. */
 bool timerStart(size_t capacity);
 
-/* Fires whatever is still pending, stops the thread and frees the heap. */
+/* Fires whatever is still pending, stops the thread and frees the heap.
+ * A timerAdd after it returns false (no room), until the next timerStart. */
 void timerStop(void);
 
 /* Runs cb(t) on the timer thread after delay_ms. Returns false (and does

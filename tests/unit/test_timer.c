@@ -237,6 +237,18 @@ static void stop_fires_what_is_still_pending(void) {
     CHECK(timerNow() - t0 < SETTLE_MS * NS_PER_MS);
 }
 
+static void after_stop_a_timer_is_refused_not_written_to_a_freed_heap(void) {
+    timer late;
+    _reset();
+    CHECK(timerStart(4));
+    timerStop();
+    CHECK(!timerAdd(&late, 5, _record)); /* the heap is gone: no room */
+    CHECK(timerStart(1));                /* and a new start works as the first */
+    CHECK(timerAdd(&late, 5, _record));
+    CHECK_EQ(_waitFired(1), 1);
+    timerStop();
+}
+
 static probe chained;
 static void _chain(timer *t) {
     (void)t;
@@ -263,6 +275,7 @@ int main(void) {
         TEST(hurry_fires_pending_and_new_timers_at_once),
         TEST(stop_fires_what_is_still_pending),
         TEST(a_timer_added_from_a_callback_fires_too),
+        TEST(after_stop_a_timer_is_refused_not_written_to_a_freed_heap),
     };
     return checkMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

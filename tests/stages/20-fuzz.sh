@@ -27,11 +27,11 @@ clang_major=$(clang -dumpversion | cut -d. -f1)
 say "build $dir (clang $clang_major, libFuzzer)"
 cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DMEMOSCOPE_FUZZ=ON -DMEMOSCOPE_TESTS=OFF \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$dir" -j "$(nproc)" --target fuzz_request fuzz_memo
+cmake --build "$dir" -j "$(nproc)" --target fuzz_request fuzz_memo fuzz_framing
 
 mkdir -p "$dir/artifacts"
 failed=0
-for target in request memo; do
+for target in request memo framing; do
     corpus=$dir/corpus/$target
     mkdir -p "$corpus"
     extra=()

@@ -1,11 +1,13 @@
 /* test_answers.c -- what a newcomer checks first, against the real binary:
  * every answer ends with a newline (two curls print on two lines), every
  * answered POST /calculate counts once in requests.total (so that errors
- * never outnumber it), and GET /cache in off scope shows no cache. */
+ * never outnumber it), GET /cache in off scope shows no cache, the GET
+ * routes answer HEAD, and a port already taken is exit status 1. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -146,12 +148,72 @@ static void cache_info_in_off_scope_shows_no_cache(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+static void get_routes_answer_head_with_headers_only(void) {
+    static const char *const paths[] = {"/stats", "/metrics", "/cache", "/healthz", "/"};
+    server s;
+    CHECK(serverStart(&s, NULL));
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        int fd = rawConnect(&s);
+        CHECK(fd >= 0);
+        char req[128], got[8192];
+        int n =
+            snprintf(req, sizeof(req),
+                     "HEAD %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", paths[i]);
+        CHECK(rawSendAll(fd, req, (size_t)n));
+        size_t len = 0;
+        ssize_t r;
+        while (len < sizeof(got) - 1 && (r = read(fd, got + len, sizeof(got) - 1 - len)) > 0)
+            len += (size_t)r;
+        got[len] = '\0';
+        close(fd);
+        checkContext("HEAD %s", paths[i]);
+        CHECK(strncmp(got, "HTTP/1.1 200", 12) == 0);
+        const char *end = strstr(got, "\r\n\r\n");
+        CHECK(end != NULL && end[4] == '\0'); /* nothing after the headers */
+        CHECK(strstr(got, "Content-Length: ") != NULL);
+    }
+    checkContext(NULL);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void a_port_already_taken_exits_1(void) {
+    server s;
+    CHECK(serverStart(&s, NULL));
+    char port[16];
+    snprintf(port, sizeof(port), "%u", s.port);
+    int errpipe[2];
+    CHECK(pipe(errpipe) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(errpipe[1], STDERR_FILENO);
+        execl(MEMOSCOPE_BIN, MEMOSCOPE_BIN, "--bind", "127.0.0.1", "--port", port, (char *)NULL);
+        _exit(127);
+    }
+    close(errpipe[1]);
+    char msg[512] = "";
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof(msg) - 1 && (r = read(errpipe[0], msg + len, sizeof(msg) - 1 - len)) > 0)
+        len += (size_t)r;
+    msg[len] = '\0';
+    close(errpipe[0]);
+    int status = 0;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 1);
+    CHECK(strstr(msg, "cannot listen on 127.0.0.1 port") != NULL);
+    CHECK(strstr(msg, "Address already in use") != NULL);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0); /* the first one is untouched */
+}
+
 int main(void) {
     static const harnessTest tests[] = {
         TEST(every_answer_ends_with_a_newline),
         TEST(every_answered_calculate_counts_once_in_total),
         TEST(a_calculate_refused_while_stopping_counts_in_total),
         TEST(cache_info_in_off_scope_shows_no_cache),
+        TEST(get_routes_answer_head_with_headers_only),
+        TEST(a_port_already_taken_exits_1),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -238,13 +238,13 @@ static void stop_fires_what_is_still_pending(void) {
 }
 
 static void after_stop_a_timer_is_refused_not_written_to_a_freed_heap(void) {
-    timer late;
+    probe late = {.id = 7};
     _reset();
     CHECK(timerStart(4));
     timerStop();
-    CHECK(!timerAdd(&late, 5, _record)); /* the heap is gone: no room */
-    CHECK(timerStart(1));                /* and a new start works as the first */
-    CHECK(timerAdd(&late, 5, _record));
+    CHECK(!timerAdd(&late.tm, 5, _record)); /* the heap is gone: no room */
+    CHECK(timerStart(1));                   /* and a new start works as the first */
+    CHECK(timerAdd(&late.tm, 5, _record));
     CHECK_EQ(_waitFired(1), 1);
     timerStop();
 }

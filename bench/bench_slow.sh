@@ -3,7 +3,7 @@
 #
 #   bench/bench_slow.sh [path/to/memoscope]    (default: build/server/memoscope)
 #
-# Builds nothing: build first (./dev.sh run builds build/, or cmake). Starts
+# Builds nothing: build first (./dev.sh test builds build/, or cmake). Starts
 # memoscope on 127.0.0.1 with --delay-ms 50 --cache-scope off, so that every
 # POST /calculate waits the whole delay, and drives it with wrk at 256 and
 # 1024 keep-alive connections: a warm-up, then a measured run, each on a

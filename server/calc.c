@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "adder.h"
+#include "guard.h"
 #include "reply.h"
 #include "request.h"
 #include "scope.h"
@@ -258,7 +259,11 @@ static enum MHD_Result _bodyDone(calcState *cs) {
         cs->body[cs->body_len] = '\0';
     if (!requestParse(body, cs->body_len, &cs->req, err))
         return _fail(cs, MHD_HTTP_BAD_REQUEST, err);
-    _bodyFree(cs); /* parsed: the calls are all we need now */
+    _bodyFree(cs);         /* parsed: the calls are all we need now */
+    if (guardShedding()) { /* above the memory guard: no new instance */
+        _finish(cs);
+        return guardShed(cs->conn);
+    }
     cs->ad = scopeNewAdder(cs->req.has_delay ? cs->req.delay_ms : C.cfg->delay_ms);
     if (!cs->ad)
         return _fail(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");

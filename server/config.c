@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "memo.h"
@@ -13,7 +14,15 @@
 
 /* ------------------------------------------------------------------ types */
 
-typedef enum settingKind { KIND_UINT, KIND_SIZE, KIND_SCOPE, KIND_MAXSIZE, KIND_ADDR } settingKind;
+typedef enum settingKind {
+    KIND_UINT,
+    KIND_SIZE,
+    KIND_SCOPE,
+    KIND_MAXSIZE,
+    KIND_ADDR,
+    KIND_LIMIT, /* bytes with a suffix (--memory-limit) */
+    KIND_GUARD  /* off, a fraction of the limit, or bytes (--memory-guard) */
+} settingKind;
 
 typedef struct setting {
     const char *flag; /* without the leading "--" */
@@ -58,6 +67,10 @@ static const setting settings[] = {
      "open connections from one client address at most (0 = no limit)"},
     {"timeout-s", "MEMOSCOPE_TIMEOUT_S", KIND_UINT, FIELD(timeout_s), 1, MAX_TIMEOUT_S,
      "idle connections are closed after this many seconds"},
+    {"memory-limit", "MEMOSCOPE_MEMORY_LIMIT", KIND_LIMIT, FIELD(memory_limit), 0, 0,
+     "the memory limit for the guard and /stats (bytes, 512m, 2GiB); default: the cgroup's"},
+    {"memory-guard", "MEMOSCOPE_MEMORY_GUARD", KIND_GUARD, FIELD(guard_bytes), 0, 0,
+     "above this fraction of the limit (0.8) or bytes (100m), shed POST /calculate with 503"},
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -102,6 +115,55 @@ static bool _parseUnsigned(const char *s, uint64_t *out) {
     return true;
 }
 
+bool configParseBytes(const char *s, uint64_t *out) {
+    static const struct {
+        const char *suffix;
+        unsigned shift;
+    } units[] = {{"", 0},     {"k", 10},   {"m", 20},   {"g", 30},   {"t", 40},
+                 {"kib", 10}, {"mib", 20}, {"gib", 30}, {"tib", 40}, {"b", 0}};
+    if (*s < '0' || *s > '9')
+        return false;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || v == 0)
+        return false;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].suffix) == 0) {
+            if (v > (UINT64_MAX >> units[i].shift))
+                return false;
+            *out = (uint64_t)v << units[i].shift;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* --memory-guard: off, a fraction in (0, 1] written with a point, or bytes. */
+static bool _parseGuard(const char *value, config *cfg) {
+    if (strcmp(value, "off") == 0) {
+        cfg->guard_bytes = 0;
+        cfg->guard_fraction = 0;
+        return true;
+    }
+    if (strchr(value, '.')) {
+        char *end;
+        errno = 0;
+        double f = strtod(value, &end);
+        if (errno || *end || value[0] < '0' || value[0] > '9' || !(f > 0 && f <= 1))
+            return false;
+        cfg->guard_fraction = f;
+        cfg->guard_bytes = 0;
+        return true;
+    }
+    uint64_t v;
+    if (!configParseBytes(value, &v))
+        return false;
+    cfg->guard_bytes = v;
+    cfg->guard_fraction = 0;
+    return true;
+}
+
 /* Stores value into the setting's field; false (with a message) if bad. */
 static bool _apply(config *cfg, const setting *st, const char *value, const char *source,
                    FILE *err) {
@@ -129,6 +191,20 @@ static bool _apply(config *cfg, const setting *st, const char *value, const char
         fprintf(err, "memoscope: bad %s '%s': must be an IPv4 or IPv6 address\n", source, value);
         return false;
     }
+    case KIND_LIMIT:
+        if (configParseBytes(value, (uint64_t *)field))
+            return true;
+        fprintf(err, "memoscope: bad %s '%s': must be bytes, e.g. 536870912, 512m or 2GiB\n",
+                source, value);
+        return false;
+    case KIND_GUARD:
+        if (_parseGuard(value, cfg))
+            return true;
+        fprintf(err,
+                "memoscope: bad %s '%s': must be off, a fraction of the limit from 0 to 1 "
+                "(0.8), or bytes (100m)\n",
+                source, value);
+        return false;
     case KIND_MAXSIZE:
         if (strcmp(value, "none") == 0) {
             *(size_t *)field = MEMO_UNBOUNDED;
@@ -184,6 +260,12 @@ static void _usage(FILE *out) {
             break;
         case KIND_ADDR:
             snprintf(def, sizeof(def), "%s", field);
+            break;
+        case KIND_LIMIT:
+            snprintf(def, sizeof(def), "the cgroup's");
+            break;
+        case KIND_GUARD:
+            snprintf(def, sizeof(def), "off");
             break;
         }
         fprintf(out, "  --%-16s %-26s %s (default: %s)\n", st->flag, st->env, st->help, def);
@@ -257,11 +339,19 @@ const char *configMaxsizeText(size_t maxsize, const char *unbounded, char buf[CO
 
 void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
     char maxsize[CONFIG_MAXSIZE_LEN];
+    char limit[24] = "cgroup", guard[24] = "off";
+    if (cfg->memory_limit)
+        snprintf(limit, sizeof(limit), "%llu", (unsigned long long)cfg->memory_limit);
+    if (cfg->guard_fraction > 0)
+        snprintf(guard, sizeof(guard), "%g", cfg->guard_fraction);
+    else if (cfg->guard_bytes)
+        snprintf(guard, sizeof(guard), "%llu", (unsigned long long)cfg->guard_bytes);
     fprintf(out,
             "memoscope %s listening on %s port=%u cache_scope=%s maxsize=%s delay_ms=%u "
-            "instance_bytes=%zu threads=%u max_body_bytes=%zu max_connections=%u timeout_s=%u\n",
+            "instance_bytes=%zu threads=%u max_body_bytes=%zu max_connections=%u timeout_s=%u "
+            "memory_limit=%s memory_guard=%s\n",
             MEMOSCOPE_VERSION, cfg->bind, real_port, configScopeName(cfg->scope),
             configMaxsizeText(cfg->maxsize, "none", maxsize), cfg->delay_ms, cfg->instance_bytes,
-            cfg->threads, cfg->max_body_bytes, cfg->max_connections, cfg->timeout_s);
+            cfg->threads, cfg->max_body_bytes, cfg->max_connections, cfg->timeout_s, limit, guard);
     fflush(out);
 }

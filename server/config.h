@@ -27,6 +27,9 @@ typedef struct config {
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0: no limit */
     unsigned timeout_s;
+    uint64_t memory_limit; /* bytes; 0 = the cgroup's (--memory-limit) */
+    uint64_t guard_bytes;  /* --memory-guard in bytes, or 0 */
+    double guard_fraction; /* --memory-guard as a fraction of the limit, or 0 */
 } config;
 
 typedef enum configResult {
@@ -48,6 +51,11 @@ const char *configScopeName(scopeKind s);
  * MEMO_UNBOUNDED. Writes into buf and returns it. */
 #define CONFIG_MAXSIZE_LEN 24
 const char *configMaxsizeText(size_t maxsize, const char *unbounded, char buf[CONFIG_MAXSIZE_LEN]);
+
+/* Parses a number of bytes: digits, optionally followed by k, m, g or t (or
+ * KiB, MiB, GiB, TiB: powers of 1024, as docker's --memory). False on
+ * anything else, 0 or overflow. */
+bool configParseBytes(const char *s, uint64_t *out);
 
 /* Writes the one-line description of the effective configuration. */
 void configDescribe(const config *cfg, unsigned real_port, FILE *out);

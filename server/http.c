@@ -21,6 +21,7 @@
 #include "calc.h"
 #include "conns.h"
 #include "framing.h"
+#include "guard.h"
 #include "heap.h"
 #include "instances.h"
 #include "page.h"
@@ -39,6 +40,7 @@ typedef enum routeId {
     R_METRICS,
     R_CACHE,
     R_HEALTHZ,
+    R_READYZ,
     R_PAGE,
     R_INSTANCES, /* /instances and /instances/{id} (instancesMatch) */
     R_NONE       /* no such path */
@@ -152,6 +154,7 @@ static const struct {
     [R_METRICS] = {"/metrics", "GET, HEAD", &stats_handlers},
     [R_CACHE] = {"/cache", "GET, HEAD, DELETE", &cache_handlers},
     [R_HEALTHZ] = {"/healthz", "GET, HEAD", &healthz_handlers},
+    [R_READYZ] = {"/readyz", "GET, HEAD", &readyz_handlers},
     [R_PAGE] = {"/", "GET, HEAD", &page_handlers},
     [R_INSTANCES] = {INSTANCES_PATH, "GET, HEAD", &instances_handlers},
 };

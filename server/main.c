@@ -7,6 +7,8 @@
 
 #include "adder.h"
 #include "config.h"
+#include "guard.h"
+#include "proc.h"
 #include "http.h"
 #include "scope.h"
 #include "stats.h"
@@ -46,6 +48,9 @@ int main(int argc, char **argv) {
     _raiseFileLimit();
 
     statsInit();
+    procInit();
+    if (!guardStart(&cfg, "/", stderr))
+        return 2; /* a guard that cannot mean anything here: named on stderr */
     if (!scopeInit(&cfg)) {
         fprintf(stderr, "memoscope: out of memory\n");
         return 1;
@@ -69,6 +74,7 @@ int main(int argc, char **argv) {
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
 
     httpStop(GRACE_MS);
+    guardStop();
     timerStop();
     scopeShutdown();
     adderShutdown();

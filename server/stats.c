@@ -65,6 +65,7 @@ void statsTake(statsSnapshot *s, const config *cfg) {
     s->cache = scopeGetCounters();
     s->rss_bytes = _rssBytes();
     s->heap_bytes = heapBytes();
+    s->guard = guardRead();
 }
 
 size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
@@ -83,7 +84,7 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
           "\"oldest_age_s\":%s},"
           "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"coalesced\":%llu,\"currsize\":%llu,"
           "\"evictions\":%llu},"
-          "\"memory\":{\"rss_bytes\":%llu,\"heap_bytes\":%llu}}\n",
+          "\"memory\":{\"rss_bytes\":%llu,\"heap_bytes\":%llu,",
           MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, c->delay_ms, c->instance_bytes,
           c->threads, s->uptime_s, (unsigned long long)s->req_total,
           (unsigned long long)s->req_in_flight, (unsigned long long)s->req_errors,
@@ -93,6 +94,8 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
           (unsigned long long)s->cache.coalesced, (unsigned long long)s->cache.currsize,
           (unsigned long long)s->cache.evictions, (unsigned long long)s->rss_bytes,
           (unsigned long long)s->heap_bytes);
+    guardFormatJson(&s->guard, &t);
+    TEXT_LIT(&t, "}}\n");
     return textEnd(&t);
 }
 
@@ -151,5 +154,8 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
     for (int k = 0; k < REGISTRY_AGES; k++)
         textf(&t, "memoscope_instances_live_older_than{age_seconds=\"%u\"} %llu\n", ages[k],
               (unsigned long long)s->ages.older[k]);
+    guardFormatPrometheus(&s->guard, &t);
+    procFigures proc = procRead();
+    procFormatPrometheus(&proc, &t);
     return textEnd(&t);
 }

@@ -13,6 +13,8 @@
 #include <stdint.h>
 
 #include "adder.h"
+#include "guard.h"
+#include "proc.h"
 #include "config.h"
 #include "scope.h"
 
@@ -22,6 +24,7 @@ typedef struct statsSnapshot {
     uint64_t req_total, req_in_flight, req_errors;
     adderCounters instances;
     registryAgeCounts ages; /* live instances by age (registry cursors) */
+    guardFigures guard;     /* the cgroup, the limit and the memory guard */
     scopeCounters cache;
     uint64_t rss_bytes;  /* resident set, from /proc/self/statm */
     uint64_t heap_bytes; /* allocated and not freed: heapBytes() (heap.h), no walk */
@@ -46,6 +49,6 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap);
 size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap);
 
 /* Big enough for either format. */
-#define STATS_BUF_BYTES 4096
+#define STATS_BUF_BYTES 16384
 
 #endif /* STATS_H */

@@ -11,17 +11,6 @@
 
 #include "harness.h"
 
-#ifndef REQUIRE /* until tests/check.h has it: a check that stops the case */
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "  FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                      \
-            check_failures++;                                                                      \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-#endif
-
 #define STOP_MS 15000
 #define WAIT_MS 5000
 #define SLOW_MS "3000" /* a request kept in flight while the test looks */

@@ -8,17 +8,6 @@
 #include "check.h"
 #include "registry.h"
 
-#ifndef REQUIRE /* until tests/check.h has it: a check that stops the case */
-#define REQUIRE(cond)                                                                              \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "  FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);                      \
-            check_failures++;                                                                      \
-            return;                                                                                \
-        }                                                                                          \
-    } while (0)
-#endif
-
 #define S 1000000000ull /* one second in ns */
 
 static uint64_t fake_now;

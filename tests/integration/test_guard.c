@@ -1,0 +1,150 @@
+/* test_guard.c -- the memory guard on the bare binary (--memory-limit, no cgroup
+ * limit needed): global/none leaks until memory passes the guard, then POST
+ * /calculate gets 503 with Retry-After and /readyz 503, while GET routes and
+ * DELETE /cache keep working; the clear brings memory under the guard and
+ * both recover by themselves, counted. */
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define STOP_MS 15000
+#define WAIT_MS 5000
+#define MAX_POSTS 200 /* 1 MiB each: the 32 MiB guard is passed long before */
+
+/* POST /calculate on a raw socket, to see the headers curl hides. */
+static int rawPost(const server *s, char *out, size_t cap) {
+    int fd = rawConnect(s);
+    if (fd < 0)
+        return 0;
+    static const char req[] = "POST /calculate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                              "Content-Length: 16\r\n\r\n{\"a\": 1, \"b\": 2}";
+    size_t len = 0;
+    if (rawSendAll(fd, req, sizeof(req) - 1)) {
+        ssize_t n;
+        while (len < cap - 1 && (n = read(fd, out + len, cap - 1 - len)) > 0)
+            len += (size_t)n;
+    }
+    out[len] = '\0';
+    close(fd);
+    return len > 12 ? atoi(out + 9) : 0;
+}
+
+static long status(const server *s, const char *method, const char *path) {
+    reply r = httpDo(s, method, path, NULL);
+    long st = r.status;
+    replyFree(&r);
+    return st;
+}
+
+static long waitStatus(const server *s, const char *path, long want) {
+    uint64_t deadline = nowMs() + WAIT_MS;
+    struct timespec nap = {0, 10000000};
+    long st;
+    while ((st = status(s, "GET", path)) != want && nowMs() < deadline)
+        nanosleep(&nap, NULL);
+    return st;
+}
+
+static void the_guard_sheds_above_it_and_recovers_after_a_clear(void) {
+    const char *const args[] = {"--cache-scope",
+                                "global",
+                                "--maxsize",
+                                "none",
+                                "--delay-ms",
+                                "0",
+                                "--instance-bytes",
+                                "1048576",
+                                "--memory-limit",
+                                "64m",
+                                "--memory-guard",
+                                "32m",
+                                NULL};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    reply r = httpDo(&s, "GET", "/readyz", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK(strstr(r.body, "\"status\":\"ready\"") != NULL);
+    CHECK(strstr(r.body, "\"cache_backend\":\"memory\"") != NULL);
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "memory.limit_bytes"), 64ll << 20);
+    CHECK_EQ(statsInt(&s, "memory.guard_bytes"), 32ll << 20);
+
+    /* the leak: every instance stays until the guard's sampler sees it */
+    int ok = 0, shed = 0;
+    char raw[2048];
+    for (int i = 0; i < MAX_POSTS && !shed; i++) {
+        char body[64];
+        snprintf(body, sizeof(body), "{\"a\": %d, \"b\": 0}", i);
+        r = httpDo(&s, "POST", "/calculate", body);
+        if (r.status == 200)
+            ok++;
+        else if (r.status == 503)
+            shed++;
+        replyFree(&r);
+    }
+    CHECK(ok >= 20); /* 32 MiB of 1 MiB instances, less the process's own */
+    CHECK_EQ(shed, 1);
+    CHECK_EQ(rawPost(&s, raw, sizeof(raw)), 503);
+    CHECK(strstr(raw, "\r\nRetry-After: 5\r\n") != NULL);
+    CHECK(strstr(raw, "memory above the guard") != NULL);
+    long long live = statsInt(&s, "instances.live");
+    CHECK_EQ(live, ok); /* a shed request made no instance */
+
+    r = httpDo(&s, "GET", "/readyz", NULL);
+    CHECK_EQ(r.status, 503);
+    CHECK(strstr(r.body, "memory above the guard") != NULL);
+    replyFree(&r);
+    CHECK_EQ(status(&s, "GET", "/healthz"), 200); /* alive, only not ready */
+    CHECK_EQ(status(&s, "GET", "/stats"), 200);
+    CHECK_EQ(status(&s, "GET", "/metrics"), 200);
+    CHECK_EQ(status(&s, "GET", "/cache"), 200);
+    CHECK_EQ(status(&s, "GET", "/instances?oldest=3"), 200);
+    r = httpDo(&s, "GET", "/stats", NULL);
+    CHECK(strstr(r.body, "\"guard_shedding\":true") != NULL);
+    replyFree(&r);
+
+    r = httpDo(&s, "DELETE", "/cache", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(jsonInt(r.body, "instances_freed"), live);
+    replyFree(&r);
+    CHECK_EQ(waitStatus(&s, "/readyz", 200), 200); /* by itself, once memory is under */
+    r = httpDo(&s, "POST", "/calculate", "{\"a\": 1, \"b\": 2}");
+    CHECK_EQ(r.status, 200);
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "memory.guard_shed"), 2);
+    CHECK(statsInt(&s, "memory.readyz_unready") >= 1);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+/* Off by default: the leak still leaks, nothing is shed. */
+static void without_a_guard_nothing_is_shed(void) {
+    const char *const args[] = {
+        "--cache-scope",    "global",  "--maxsize",      "none", "--delay-ms", "0",
+        "--instance-bytes", "1048576", "--memory-limit", "16m",  NULL};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    for (int i = 0; i < 40; i++) { /* 40 MiB, over the 16 MiB limit */
+        char body[64];
+        snprintf(body, sizeof(body), "{\"a\": %d, \"b\": 0}", i);
+        reply r = httpDo(&s, "POST", "/calculate", body);
+        CHECK_EQ(r.status, 200);
+        replyFree(&r);
+    }
+    CHECK_EQ(status(&s, "GET", "/readyz"), 200);
+    CHECK_EQ(statsInt(&s, "memory.guard_shed"), 0);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+int main(void) {
+    static const harnessTest tests[] = {
+        TEST(the_guard_sheds_above_it_and_recovers_after_a_clear),
+        TEST(without_a_guard_nothing_is_shed),
+    };
+    return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
+}

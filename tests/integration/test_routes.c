@@ -345,7 +345,8 @@ static void metrics_are_prometheus_text(void) {
     for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] == '#')
             continue;
-        CHECK(strncmp(line, "memoscope_", 10) == 0);
+        /* ours, or the standard process_* every exporter gives (issue 14) */
+        CHECK(strncmp(line, "memoscope_", 10) == 0 || strncmp(line, "process_", 8) == 0);
         CHECK(strchr(line, ' ') != NULL);
         samples++;
     }

@@ -191,11 +191,13 @@ void memoLock(memo *m) {
 
 void memoUnlock(memo *m) {
     memoEntry **unused = m->unused_table;
-    m->unused_table = NULL;
+    if (unused)
+        m->unused_table = NULL;
     int rc = pthread_mutex_unlock(&m->lock);
     assert(rc == 0);
     (void)rc;
-    free(unused);
+    if (unused)
+        free(unused);
 }
 
 bool do_memoGet(memo *m, const void *key, void *val_out) {

@@ -123,8 +123,6 @@ memoEntry *memo__slotAlloc(memo *m);
 void memo__slotFree(memo *m, memoEntry *e);
 
 /* memo_table.c: the table (caller holds the lock) */
-uint64_t memo__hash(memo *m, const void *key);
-memoEntry *memo__find(memo *m, const void *key, uint64_t hash);
 bool memo__insert(memo *m, memoEntry *e, uint64_t hash);
 void memo__unchain(memo *m, memoEntry *e, uint64_t hash);
 void memo__moveStep(memo *m, size_t buckets);
@@ -189,6 +187,56 @@ static inline uint64_t memo__sip13(const unsigned char key[16], const void *data
     MEMO_SIP_ROUND;
     MEMO_SIP_ROUND;
     return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* The hot path, inline: hash, bucket, lookup. */
+/* Key equality: the type's, else the bytes (a word at a time for the
+ * sizes memoscope uses, so that the hit path makes no call). */
+static inline bool memo__keysEqual(memo *m, const void *stored, const void *key) {
+    if (m->type->equal)
+        return m->type->equal(m->cfg.ctx, stored, key);
+    switch (m->type->key_size) {
+    case 16:
+        return memcmp(stored, key, 16) == 0;
+    case 24:
+        return memcmp(stored, key, 24) == 0;
+    default:
+        return memcmp(stored, key, m->type->key_size) == 0;
+    }
+}
+
+/* The hash of a key: the type's, else SipHash-1-3 of its bytes under the
+ * cache's copy of the process key (constant sizes unrolled). */
+static inline uint64_t memo__hash(memo *m, const void *key) {
+    if (m->type->hash)
+        return m->type->hash(m->cfg.ctx, key);
+    switch (m->type->key_size) {
+    case 16:
+        return memo__sip13(m->hash_key, key, 16);
+    case 24:
+        return memo__sip13(m->hash_key, key, 24);
+    default:
+        return memo__sip13(m->hash_key, key, m->type->key_size);
+    }
+}
+
+/* The bucket where hash lives now: in t[1] for the buckets of t[0] already
+ * moved, else in t[0]. */
+static inline memoEntry **memo__bucketOf(memo *m, uint64_t hash) {
+    size_t i = (size_t)hash & m->t[0].mask;
+    if (m->move != MEMO_NOT_MOVING && i < m->move)
+        return &m->t[1].buckets[(size_t)hash & m->t[1].mask];
+    return &m->t[0].buckets[i];
+}
+
+static inline memoEntry *memo__find(memo *m, const void *key, uint64_t hash) {
+    if (m->t[0].buckets == NULL)
+        return NULL;
+    for (memoEntry *e = *memo__bucketOf(m, hash); e; e = e->chain) {
+        if (memo__keysEqual(m, memo__key(m, e), key))
+            return e;
+    }
+    return NULL;
 }
 
 #endif /* MEMO_INT_H */

@@ -27,21 +27,6 @@
 
 /* ---------------------------------------------------------------- private */
 
-static bool memo__keysEqual(memo *m, const void *stored, const void *key) {
-    if (m->type->equal)
-        return m->type->equal(m->cfg.ctx, stored, key);
-    return memcmp(stored, key, m->type->key_size) == 0;
-}
-
-/* The bucket where hash lives now: in t[1] for the buckets of t[0] already
- * moved, else in t[0]. */
-static memoEntry **memo__bucketOf(memo *m, uint64_t hash) {
-    size_t i = (size_t)hash & m->t[0].mask;
-    if (m->move != MEMO_NOT_MOVING && i < m->move)
-        return &m->t[1].buckets[(size_t)hash & m->t[1].mask];
-    return &m->t[0].buckets[i];
-}
-
 /* Starts a move to a table twice as big, when the load asks for one and the
  * bound allows it. Out of memory is not an error: chains grow longer, and
  * the next insert tries again. */
@@ -94,22 +79,6 @@ memoEntry *memo__slotAlloc(memo *m) {
 void memo__slotFree(memo *m, memoEntry *e) {
     e->chain = m->free_slots;
     m->free_slots = e;
-}
-
-uint64_t memo__hash(memo *m, const void *key) {
-    if (m->type->hash)
-        return m->type->hash(m->cfg.ctx, key);
-    return memo__sip13(m->hash_key, key, m->type->key_size);
-}
-
-memoEntry *memo__find(memo *m, const void *key, uint64_t hash) {
-    if (m->t[0].buckets == NULL)
-        return NULL;
-    for (memoEntry *e = *memo__bucketOf(m, hash); e; e = e->chain) {
-        if (memo__keysEqual(m, memo__key(m, e), key))
-            return e;
-    }
-    return NULL;
 }
 
 bool memo__insert(memo *m, memoEntry *e, uint64_t hash) {

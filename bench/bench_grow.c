@@ -1,0 +1,220 @@
+/* bench_grow.c -- the memo cache as it grows: 10^3 to 10^7 entries (10^8
+ * with MEMOSCOPE_LONG=1), the figures of issue 19.
+ *
+ * For each size N, one unbounded cache (16-byte key, 8-byte value, the
+ * default keyed hash) is filled with N distinct keys, each a get that misses
+ * and a put, as a memoised call does, timed one by one (CLOCK_MONOTONIC):
+ *
+ *   missput_ns  mean time of one miss + put over the whole fill (every move
+ *               and table allocation included)
+ *   worst_us    the slowest single miss + put of the fill
+ *   p999_us     its 99.9th percentile (a log histogram, 1/16 octave)
+ *   hit_ns      mean time of a hit on a random key of the full cache
+ *   bytes       heap bytes per entry when the fill is done (glibc's
+ *               mallinfo2() before and after: slots, tables, chunk headers)
+ *   clear_lock_us  the longest another thread's get waited while the cache
+ *               was cleared (what a clear makes others wait: the lock hold)
+ *   clear_ms    how long memoClear took on the clearing thread in all
+ *
+ *   bench_grow [max entries]      (default 10^7; 10^8 with MEMOSCOPE_LONG=1)
+ *
+ * Built with -DBENCH_GROW_V1 against cache/ of an older commit (v1: table
+ * doubled at once, clear under the lock), it gives the "before" figures:
+ * bench/bench_grow.sh does both, and CPython's lru_cache, in one run.
+ */
+
+#include "memo.h"
+
+#include <malloc.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ------------------------------------------------------------------ types */
+
+#define BENCH_HITS 1000000
+#define BENCH_SUB 16 /* histogram buckets per octave */
+#define BENCH_OCTAVES 48
+
+typedef struct benchKey {
+    int64_t a, b;
+} benchKey;
+
+typedef struct benchHist {
+    uint64_t n;
+    uint64_t count[BENCH_OCTAVES * BENCH_SUB];
+} benchHist;
+
+typedef struct benchClear {
+    memo *m;
+    atomic_bool stop, started, measuring;
+    uint64_t worst_ns; /* the watcher's; read after the join */
+} benchClear;
+
+/* ---------------------------------------------------------------- private */
+
+#ifdef BENCH_GROW_V1
+/* cache/ of v1: hash and equal were required and took no context, and
+ * there was no sweep. */
+static uint64_t benchHash(const void *k) {
+    return memoHashBytes(k, sizeof(benchKey));
+}
+static bool benchEqual(const void *x, const void *y) {
+    return memcmp(x, y, sizeof(benchKey)) == 0;
+}
+static const memoType benchType = {
+    sizeof(benchKey), sizeof(int64_t), benchHash, benchEqual, NULL, NULL};
+#define BENCH_LIBRARY "v1"
+#define benchSweep(m) ((void)(m))
+#else
+static const memoType benchType = {.key_size = sizeof(benchKey), .val_size = sizeof(int64_t)};
+#define BENCH_LIBRARY "v2"
+#define benchSweep(m)                                                                              \
+    do {                                                                                           \
+        while (memoSweep((m), 4096))                                                               \
+            ;                                                                                      \
+    } while (0)
+#endif
+
+static volatile uint64_t sink;
+
+static uint64_t benchNow(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static size_t benchHeap(void) {
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+static benchKey benchKeyOf(uint64_t i) {
+    return (benchKey){(int64_t)i, (int64_t)(i * 7 + 1)};
+}
+
+static void benchHistAdd(benchHist *h, uint64_t ns) {
+    unsigned oct = ns ? 63u - (unsigned)__builtin_clzll(ns) : 0;
+    unsigned sub = oct >= 4 ? (unsigned)(ns >> (oct - 4)) & (BENCH_SUB - 1) : (unsigned)ns;
+    if (oct >= BENCH_OCTAVES)
+        oct = BENCH_OCTAVES - 1;
+    h->count[oct * BENCH_SUB + sub]++;
+    h->n++;
+}
+
+/* The upper edge of the bucket that holds the q-quantile. */
+static double benchHistQuantile(const benchHist *h, double q) {
+    uint64_t want = (uint64_t)((double)h->n * q), seen = 0;
+    for (unsigned i = 0; i < BENCH_OCTAVES * BENCH_SUB; i++) {
+        seen += h->count[i];
+        if (seen > want) {
+            unsigned oct = i / BENCH_SUB, sub = i % BENCH_SUB;
+            if (oct < 4)
+                return sub + 1;
+            return (double)((1ull << oct) + ((uint64_t)(sub + 1) << (oct - 4)));
+        }
+    }
+    return 0;
+}
+
+static void *benchClearWatcher(void *arg) {
+    benchClear *c = arg;
+    benchKey absent = benchKeyOf(UINT64_MAX / 2);
+    int64_t v;
+    while (!atomic_load(&c->stop)) {
+        uint64_t t0 = benchNow();
+        memoGet(c->m, &absent, &v);
+        uint64_t dt = benchNow() - t0;
+        if (atomic_load(&c->measuring) && dt > c->worst_ns)
+            c->worst_ns = dt;
+        atomic_store(&c->started, true);
+    }
+    return NULL;
+}
+
+/* One size: fills, measures, clears. Returns false if it could not run. */
+static bool benchSize(uint64_t n, benchHist *h) {
+    memset(h, 0, sizeof(*h));
+    size_t heap0 = benchHeap();
+    memo *m = memoCreate(&benchType, MEMO_UNBOUNDED, NULL);
+    if (m == NULL)
+        return false;
+    uint64_t worst = 0, fill0 = benchNow();
+    int64_t v;
+    for (uint64_t i = 0; i < n; i++) {
+        benchKey k = benchKeyOf(i);
+        uint64_t t0 = benchNow();
+        if (!memoGet(m, &k, &v)) {
+            v = (int64_t)i;
+            memoPut(m, &k, &v);
+        }
+        uint64_t dt = benchNow() - t0;
+        benchHistAdd(h, dt);
+        if (dt > worst)
+            worst = dt;
+    }
+    double missput = (double)(benchNow() - fill0) / (double)n;
+    benchSweep(m);
+    memoInfo info = memoGetInfo(m);
+    if (info.currsize != n)
+        return false;
+    double bytes = (double)(benchHeap() - heap0) / (double)n;
+
+    uint64_t x = 88172645463325252ull, acc = 0, hit0 = benchNow();
+    for (int i = 0; i < BENCH_HITS; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        benchKey k = benchKeyOf(x % n);
+        acc += memoGet(m, &k, &v) ? (uint64_t)v : 1;
+    }
+    double hit = (double)(benchNow() - hit0) / BENCH_HITS;
+    sink = acc;
+
+    benchClear c = {.m = m};
+    pthread_t th;
+    if (pthread_create(&th, NULL, benchClearWatcher, &c) != 0)
+        return false;
+    while (!atomic_load(&c.started))
+        ;
+    atomic_store(&c.measuring, true);
+    uint64_t clear0 = benchNow();
+    size_t cleared = memoClear(m);
+    double clear_ms = (double)(benchNow() - clear0) / 1e6;
+    atomic_store(&c.stop, true);
+    pthread_join(th, NULL);
+    memoDestroy(m);
+    if (cleared != n)
+        return false;
+    printf("%-3s %11llu %8.1f %10.1f %10.2f %10.2f %8.1f %13.1f %9.1f\n", BENCH_LIBRARY,
+           (unsigned long long)n, hit, missput, (double)worst / 1e3,
+           benchHistQuantile(h, 0.999) / 1e3, bytes, (double)c.worst_ns / 1e3, clear_ms);
+    fflush(stdout);
+    return true;
+}
+
+/* -------------------------------------------------------------------- main */
+
+int main(int argc, char **argv) {
+    const char *lng = getenv("MEMOSCOPE_LONG");
+    uint64_t max = lng && strcmp(lng, "1") == 0 ? 100000000ull : 10000000ull;
+    if (argc > 1)
+        max = strtoull(argv[1], NULL, 10);
+    if (max < 1000) {
+        fprintf(stderr, "usage: %s [max entries, at least 1000]\n", argv[0]);
+        return 2;
+    }
+    static benchHist h;
+    printf("# memo cache %s, unbounded, 16-byte key, 8-byte value, one thread filling\n",
+           BENCH_LIBRARY);
+    printf("%-3s %11s %8s %10s %10s %10s %8s %13s %9s\n", "lib", "entries", "hit_ns", "missput_ns",
+           "worst_us", "p999_us", "bytes", "clear_lock_us", "clear_ms");
+    for (uint64_t n = 1000; n <= max; n *= 10) {
+        if (!benchSize(n, &h)) {
+            fprintf(stderr, "bench_grow: the run at %llu entries failed\n", (unsigned long long)n);
+            return 1;
+        }
+    }
+    return 0;
+}

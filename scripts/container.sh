@@ -101,7 +101,19 @@ ctr_security_mirror() {
     echo "${uri:-http://deb.debian.org/debian-security}"
 }
 
+# One run at a time makes the base image (two stages, or two people, on one
+# machine): the others wait for it under a lock, then find it present.
 ctr_base_image() {
+    mkdir -p "$CTR_SCRATCH"
+    local lock rc=0
+    exec {lock}>"$CTR_SCRATCH/base-image.lock"
+    flock "$lock"
+    ctr_base_image_locked || rc=$?
+    exec {lock}>&-
+    return "$rc"
+}
+
+ctr_base_image_locked() {
     if ctr_image_exists "$CTR_BASE"; then
         ctr_log "base image $CTR_BASE: present"
         return 0

@@ -17,7 +17,7 @@ FROM debian:bookworm-slim AS build
 # to the code does not reinstall it.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev \
+        build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libhiredis-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -43,7 +43,7 @@ LABEL org.opencontainers.image.title="memoscope" \
 # with a fixed numeric id (so that runAsNonRoot-style checks can verify it).
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-        libmicrohttpd12 libcjson1 \
+        libmicrohttpd12 libcjson1 libhiredis0.14 \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && useradd --uid 10001 --user-group --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin memoscope

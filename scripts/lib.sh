@@ -5,12 +5,12 @@
 # appends the list to STAGE_PKGS (so that `./dev.sh test` installs it up front).
 #
 # ./dev.sh run: what the server alone needs to build (the Dockerfile's list).
-BUILD_PKGS="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev"
+BUILD_PKGS="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libhiredis-dev"
 # ./dev.sh test, the CTest trees: the tests and benchmarks (MEMOSCOPE_TESTS=ON),
 # the valgrind test, the load-test kit's unit test, promtool (prometheus: the
 # alert rules' tests), and git (the fresh-container stage copies what
-# `git ls-files` lists).
-TEST_PKGS="libcurl4-openssl-dev valgrind python3 curl prometheus git"
+# `git ls-files` lists), redis-server and redis-tools (test_redis starts its own).
+TEST_PKGS="libcurl4-openssl-dev valgrind python3 curl prometheus git redis-server redis-tools"
 # The stages of tests/stages/ and the scripts they run.
 FUZZ_PKGS="clang"                             # 20-fuzz (+ libclang-rt-N-dev, N = clang's major)
 BROWSER_PKGS="chromium"                       # 40-browser
@@ -18,7 +18,7 @@ NODE_PKGS="nodejs npm" # 40-browser, only where no node and npm are found (nodes
 # 50-container, 55-fresh-container (scripts/container.sh): podman with runc and
 # its network plugins (-p), debootstrap for a base image made here.
 CONTAINER_PKGS="podman runc containernetworking-plugins iptables debootstrap curl python3"
-LOADTEST_PKGS="wrk gnuplot-nox python3"       # 60-loadtest, loadtest/run.sh
+LOADTEST_PKGS="wrk gnuplot-nox python3 redis-server nginx-light" # 60-loadtest, loadtest/run.sh
 BENCH_PKGS="wrk python3 python3-flask valgrind" # 70-bench-smoke, bench/*.sh
 STAGE_PKGS="$FUZZ_PKGS $BROWSER_PKGS $CONTAINER_PKGS $LOADTEST_PKGS $BENCH_PKGS"
 

@@ -55,8 +55,9 @@ typedef struct calcState {
     timer tm;
     scopeWaiter waiter;
     atomic_int wait_state;
-    bool suspended; /* counted in H.suspended; the handler has not run since */
-    bool ended;     /* counted out of requests in flight */
+    bool must_compute; /* the backend woke us with a miss: compute this call */
+    bool suspended;    /* counted in H.suspended; the handler has not run since */
+    bool ended;        /* counted out of requests in flight */
     char body_inline[BODY_INLINE_BYTES];
 } calcState;
 
@@ -171,7 +172,11 @@ static enum MHD_Result _run(calcState *cs) {
         bool hurry = atomic_load(&C.hurry);
         int64_t v;
         atomic_store(&cs->wait_state, W_IDLE);
-        switch (scopeLookup(cs->ad, c->a, c->b, &v, &cs->waiter, !hurry)) {
+        scopeLookupResult r = cs->must_compute
+                                  ? SCOPE_MISS
+                                  : scopeLookup(cs->ad, c->a, c->b, &v, &cs->waiter, !hurry);
+        cs->must_compute = false;
+        switch (r) {
         case SCOPE_HIT:
             _record(cs, v, true);
             break;
@@ -201,6 +206,8 @@ static void _wake(calcState *cs) {
         int64_t v = adderCompute(cs->ad, c->a, c->b);
         scopeStore(cs->ad, c->a, c->b, v); /* wakes any waiters, client or not */
         _record(cs, v, false);
+    } else if (cs->waiter.outcome == SCOPE_MISS) {
+        cs->must_compute = true; /* the backend said miss (or failed) */
     } else {
         _record(cs, cs->waiter.result, true);
     }
@@ -343,8 +350,13 @@ static void _done(routeRequest *rq) {
     if (!cs->conn)
         return; /* refused by _begin: it never began */
     if (cs->suspended)
-        _wake(cs); /* resumed, then closed by MHD: its client had gone */
-    _finish(cs);   /* when it ended without an answer: the client went away */
+        _wake(cs);          /* resumed, then closed by MHD: its client had gone */
+    if (cs->must_compute) { /* others may wait on this value: store it */
+        const requestCall *c = &cs->req.calls[cs->next];
+        scopeStore(cs->ad, c->a, c->b, adderCompute(cs->ad, c->a, c->b));
+        cs->must_compute = false;
+    }
+    _finish(cs); /* when it ended without an answer: the client went away */
     _bodyFree(cs);
     atomic_fetch_sub(&C.open, 1);
 }

@@ -11,6 +11,7 @@
 
 #include "memo.h"
 #include "request.h"
+#include "rcli.h"
 
 /* ------------------------------------------------------------------ types */
 
@@ -21,7 +22,11 @@ typedef enum settingKind {
     KIND_MAXSIZE,
     KIND_ADDR,
     KIND_LIMIT, /* bytes with a suffix (--memory-limit) */
-    KIND_GUARD  /* off, a fraction of the limit, or bytes (--memory-guard) */
+    KIND_GUARD, /* off, a fraction of the limit, or bytes (--memory-guard) */
+    KIND_BACKEND,
+    KIND_URL,
+    KIND_PREFIX,
+    KIND_NAME
 } settingKind;
 
 typedef struct setting {
@@ -43,6 +48,7 @@ typedef struct setting {
 #define MAX_BODY_BYTES (16u << 20)
 #define MAX_CONNECTIONS 1000000
 #define MAX_TIMEOUT_S 3600
+#define MAX_REDIS_TIMEOUT_MS 10000
 
 static const setting settings[] = {
     {"port", "MEMOSCOPE_PORT", KIND_UINT, FIELD(port), 0, 65535,
@@ -71,10 +77,21 @@ static const setting settings[] = {
      "the memory limit for the guard and /stats (bytes, 512m, 2GiB); default: the cgroup's"},
     {"memory-guard", "MEMOSCOPE_MEMORY_GUARD", KIND_GUARD, FIELD(guard_bytes), 0, 0,
      "above this fraction of the limit (0.8) or bytes (100m), shed POST /calculate with 503"},
+    {"cache-backend", "MEMOSCOPE_CACHE_BACKEND", KIND_BACKEND, FIELD(backend), 0, 0,
+     "where global and shared keep entries: memory or redis"},
+    {"redis-url", "MEMOSCOPE_REDIS_URL", KIND_URL, FIELD(redis_url), 0, 0,
+     "redis://[:password@]host[:port][/db] or unix:///path"},
+    {"redis-prefix", "MEMOSCOPE_REDIS_PREFIX", KIND_PREFIX, FIELD(redis_prefix), 0, 0,
+     "our keys in Redis start with it"},
+    {"replica", "MEMOSCOPE_REPLICA", KIND_NAME, FIELD(replica), 0, 0,
+     "this replica's name, in its global keys; defaults to the host name"},
+    {"redis-timeout-ms", "MEMOSCOPE_REDIS_TIMEOUT_MS", KIND_UINT, FIELD(redis_timeout_ms), 1,
+     MAX_REDIS_TIMEOUT_MS, "a Redis reply later than this is a fault: answer without the cache"},
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
 static const char *scope_names[] = {"global", "local", "shared", "off"};
+static const char *backend_names[] = {"memory", "redis"};
 
 /* ---------------------------------------------------------------- private */
 
@@ -85,6 +102,28 @@ static unsigned _cpusAvailable(void) {
     long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
                                                           : sysconf(_SC_NPROCESSORS_ONLN);
     return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
+/* A replica name: letters, digits, '.', '_' and '-', as host names are. */
+static bool _nameOk(const char *s) {
+    if (!*s || strlen(s) >= CONFIG_REPLICA_LEN)
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '.' || *s == '_' || *s == '-'))
+            return false;
+    return true;
+}
+
+/* A key prefix: printable, no space, and none of SCAN MATCH's glob
+ * characters, so that "<prefix>*" matches our keys and only them. */
+static bool _prefixOk(const char *s) {
+    if (!*s || strlen(s) >= CONFIG_REDIS_PREFIX_LEN)
+        return false;
+    for (; *s; s++)
+        if (*s <= ' ' || *s > '~' || strchr("*?[]\\", *s))
+            return false;
+    return true;
 }
 
 static void _defaults(config *cfg) {
@@ -99,6 +138,12 @@ static void _defaults(config *cfg) {
     cfg->max_body_bytes = 16384;
     cfg->max_connections = 4096;
     cfg->timeout_s = 30;
+    cfg->backend = BACKEND_MEMORY;
+    strcpy(cfg->redis_url, "redis://127.0.0.1:6379/0");
+    strcpy(cfg->redis_prefix, "memoscope:");
+    cfg->redis_timeout_ms = RCLI_TIMEOUT_MS;
+    if (gethostname(cfg->replica, sizeof(cfg->replica)) != 0 || !_nameOk(cfg->replica))
+        strcpy(cfg->replica, "replica");
 }
 
 /* Parses a whole decimal string; false on anything else (sign, space, junk,
@@ -205,6 +250,45 @@ static bool _apply(config *cfg, const setting *st, const char *value, const char
                 "(0.8), or bytes (100m)\n",
                 source, value);
         return false;
+    case KIND_BACKEND:
+        for (size_t i = 0; i < sizeof(backend_names) / sizeof(backend_names[0]); i++) {
+            if (strcmp(value, backend_names[i]) == 0) {
+                *(backendKind *)field = (backendKind)i;
+                return true;
+            }
+        }
+        fprintf(err, "memoscope: bad %s '%s': must be memory or redis\n", source, value);
+        return false;
+    case KIND_URL: {
+        rcliTarget t;
+        char why[128];
+        if (rcliParseUrl(value, &t, why, sizeof(why))) {
+            strcpy(field, value); /* rcliParseUrl took at most RCLI_URL_LEN - 1 */
+            return true;
+        }
+        char shown[RCLI_URL_LEN];
+        rcliRedactUrl(value, shown, sizeof(shown));
+        fprintf(err, "memoscope: bad %s '%s': %s\n", source, shown, why);
+        return false;
+    }
+    case KIND_PREFIX:
+        if (_prefixOk(value)) {
+            strcpy(field, value);
+            return true;
+        }
+        fprintf(err,
+                "memoscope: bad %s '%s': must be 1 to %d printable characters without spaces "
+                "or * ? [ ] \\\n",
+                source, value, CONFIG_REDIS_PREFIX_LEN - 1);
+        return false;
+    case KIND_NAME:
+        if (_nameOk(value)) {
+            strcpy(field, value);
+            return true;
+        }
+        fprintf(err, "memoscope: bad %s '%s': must be 1 to %d letters, digits, '.', '_' or '-'\n",
+                source, value, CONFIG_REPLICA_LEN - 1);
+        return false;
     case KIND_MAXSIZE:
         if (strcmp(value, "none") == 0) {
             *(size_t *)field = MEMO_UNBOUNDED;
@@ -258,7 +342,13 @@ static void _usage(FILE *out) {
         case KIND_SCOPE:
             snprintf(def, sizeof(def), "%s", scope_names[*(const scopeKind *)field]);
             break;
+        case KIND_BACKEND:
+            snprintf(def, sizeof(def), "%s", backend_names[*(const backendKind *)field]);
+            break;
         case KIND_ADDR:
+        case KIND_URL:
+        case KIND_PREFIX:
+        case KIND_NAME:
             snprintf(def, sizeof(def), "%s", field);
             break;
         case KIND_LIMIT:
@@ -274,9 +364,47 @@ static void _usage(FILE *out) {
                  "  --version                                   print the version and exit\n");
 }
 
+static bool _given(const bool *given, const char *flag) {
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].flag, flag) == 0)
+            return given[i];
+    return false;
+}
+
+/* Settings that have no meaning together exit 2, saying why: a user who
+ * sets one expects it to act. */
+static bool _validate(config *cfg, const bool *given, FILE *err) {
+    if (cfg->backend == BACKEND_MEMORY) {
+        static const char *const redis_only[] = {"redis-url", "redis-prefix", "redis-timeout-ms"};
+        for (size_t i = 0; i < sizeof(redis_only) / sizeof(redis_only[0]); i++) {
+            if (_given(given, redis_only[i])) {
+                fprintf(err,
+                        "memoscope: --%s has no meaning with --cache-backend memory "
+                        "(set --cache-backend redis to use Redis)\n",
+                        redis_only[i]);
+                return false;
+            }
+        }
+        return true;
+    }
+    if (!configUsesRedis(cfg))
+        return true; /* local and off keep their caches in the process */
+    if (_given(given, "maxsize") && cfg->maxsize != MEMO_UNBOUNDED) {
+        fprintf(err,
+                "memoscope: --maxsize %zu has no meaning with --cache-backend redis in %s scope: "
+                "Redis bounds its entries by TTL or its own maxmemory (leave --maxsize out, or "
+                "say none)\n",
+                cfg->maxsize, configScopeName(cfg->scope));
+        return false;
+    }
+    cfg->maxsize = MEMO_UNBOUNDED;
+    return true;
+}
+
 /* -------------------------------------------------------------------- API */
 
 configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *err) {
+    bool given[NSETTINGS] = {false};
     _defaults(cfg);
 
     /* A bad variable is reported, but --help and --version still work: a
@@ -286,6 +414,7 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
         const char *v = getenv(settings[i].env);
         if (v && !_apply(cfg, &settings[i], v, settings[i].env, err))
             env_bad = true;
+        given[i] |= v != NULL;
     }
 
     for (int i = 1; i < argc; i++) {
@@ -321,12 +450,24 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
         snprintf(source, sizeof(source), "--%s", st->flag);
         if (!_apply(cfg, st, value, source, err))
             return CONFIG_ERROR;
+        given[st - settings] = true;
     }
-    return env_bad ? CONFIG_ERROR : CONFIG_OK;
+    if (env_bad)
+        return CONFIG_ERROR;
+    return _validate(cfg, given, err) ? CONFIG_OK : CONFIG_ERROR;
 }
 
 const char *configScopeName(scopeKind s) {
     return scope_names[s];
+}
+
+const char *configBackendName(backendKind b) {
+    return backend_names[b];
+}
+
+bool configUsesRedis(const config *cfg) {
+    return cfg->backend == BACKEND_REDIS &&
+           (cfg->scope == SCOPE_GLOBAL || cfg->scope == SCOPE_SHARED);
 }
 
 const char *configMaxsizeText(size_t maxsize, const char *unbounded, char buf[CONFIG_MAXSIZE_LEN]) {
@@ -349,9 +490,16 @@ void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
     fprintf(out,
             "memoscope %s listening on %s port=%u cache_scope=%s maxsize=%s delay_ms=%u "
             "instance_bytes=%zu threads=%u max_body_bytes=%zu max_connections=%u timeout_s=%u "
-            "memory_limit=%s memory_guard=%s\n",
+            "memory_limit=%s memory_guard=%s cache_backend=%s",
             MEMOSCOPE_VERSION, cfg->bind, real_port, configScopeName(cfg->scope),
             configMaxsizeText(cfg->maxsize, "none", maxsize), cfg->delay_ms, cfg->instance_bytes,
-            cfg->threads, cfg->max_body_bytes, cfg->max_connections, cfg->timeout_s, limit, guard);
+            cfg->threads, cfg->max_body_bytes, cfg->max_connections, cfg->timeout_s, limit, guard,
+            configBackendName(cfg->backend));
+    char url[RCLI_URL_LEN];
+    rcliRedactUrl(cfg->redis_url, url, sizeof(url));
+    if (cfg->backend == BACKEND_REDIS)
+        fprintf(out, " redis_url=%s redis_prefix=%s replica=%s redis_timeout_ms=%u", url,
+                cfg->redis_prefix, cfg->replica, cfg->redis_timeout_ms);
+    fputc('\n', out);
     fflush(out);
 }

@@ -15,6 +15,15 @@
 
 #define MEMOSCOPE_VERSION "1.0.0"
 
+typedef enum backendKind {
+    BACKEND_MEMORY, /* the process-wide caches live in this process */
+    BACKEND_REDIS   /* the process-wide caches (global, shared) live in Redis */
+} backendKind;
+
+#define CONFIG_REDIS_URL_LEN 256
+#define CONFIG_REDIS_PREFIX_LEN 64
+#define CONFIG_REPLICA_LEN 64
+
 typedef struct config {
     unsigned port;
     char bind[64];
@@ -30,6 +39,11 @@ typedef struct config {
     uint64_t memory_limit; /* bytes; 0 = the cgroup's (--memory-limit) */
     uint64_t guard_bytes;  /* --memory-guard in bytes, or 0 */
     double guard_fraction; /* --memory-guard as a fraction of the limit, or 0 */
+    backendKind backend;
+    char redis_url[CONFIG_REDIS_URL_LEN]; /* may hold a password: never print it */
+    char redis_prefix[CONFIG_REDIS_PREFIX_LEN];
+    char replica[CONFIG_REPLICA_LEN];
+    unsigned redis_timeout_ms;
 } config;
 
 typedef enum configResult {
@@ -46,6 +60,12 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
 
 /* The name of a scope ("global", ...). */
 const char *configScopeName(scopeKind s);
+
+/* The name of a backend ("memory", "redis"). */
+const char *configBackendName(backendKind b);
+
+/* Do global and shared scope keep their entries in Redis? */
+bool configUsesRedis(const config *cfg);
 
 /* maxsize as text: the number, or unbounded ("none", "null") for
  * MEMO_UNBOUNDED. Writes into buf and returns it. */

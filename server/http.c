@@ -83,7 +83,9 @@ static enum MHD_Result _cache(routeRequest *rq, const char *data, size_t *size) 
     textBuf t = textOn(buf, sizeof(buf));
     if (strcmp(rq->method, "DELETE") == 0) {
         uint64_t entries, instances;
-        scopeCacheClear(&entries, &instances);
+        if (!scopeCacheClear(&entries, &instances))
+            return replyError(rq->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                              "the cache backend failed: the cache may be cleared in part", NULL);
         /* Hand the freed pages back to the kernel, so that RSS falls with
          * the instances, as a person watching the live page expects. */
         if (entries > 0)

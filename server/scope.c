@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "rscope.h"
 
 /* ------------------------------------------------------------------ types */
 
@@ -33,6 +34,7 @@ typedef struct flight {
 
 static struct {
     scopeKind kind;
+    bool redis; /* global and shared live in Redis: rscope.c */
     size_t maxsize;
     size_t instance_bytes;
     memo *cache; /* the process-wide cache (global, shared), else NULL */
@@ -118,8 +120,10 @@ static void _sharedStore(int64_t a, int64_t b, int64_t result) {
     if (f) {
         *slot = f->next;
         waiters = f->waiters;
-        for (scopeWaiter *w = waiters; w; w = w->next)
+        for (scopeWaiter *w = waiters; w; w = w->next) {
+            w->outcome = SCOPE_HIT;
             w->result = result;
+        }
     }
     memoUnlock(S.cache);
     free(f);
@@ -140,6 +144,9 @@ bool scopeInit(const config *cfg) {
     S.kind = cfg->scope;
     S.maxsize = cfg->maxsize;
     S.instance_bytes = cfg->instance_bytes;
+    S.redis = configUsesRedis(cfg);
+    if (S.redis)
+        return rscopeInit(cfg);
     if (S.kind == SCOPE_GLOBAL)
         S.cache = memoCreate(&global_type, S.maxsize, &S.stats);
     else if (S.kind == SCOPE_SHARED)
@@ -148,6 +155,8 @@ bool scopeInit(const config *cfg) {
 }
 
 void scopeShutdown(void) {
+    if (S.redis)
+        rscopeShutdown();
     memoDestroy(S.cache);
     S.cache = NULL;
     for (size_t i = 0; i < FLIGHT_BUCKETS; i++) {
@@ -171,6 +180,8 @@ adder *scopeNewAdder(unsigned delay_ms) {
 
 scopeLookupResult scopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result, scopeWaiter *waiter,
                               bool allow_wait) {
+    if (S.redis)
+        return rscopeLookup(ad, a, b, result, waiter, allow_wait);
     switch (S.kind) {
     case SCOPE_GLOBAL: {
         globalKey k = {ad, a, b};
@@ -189,6 +200,10 @@ scopeLookupResult scopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result, 
 }
 
 void scopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
+    if (S.redis) {
+        rscopeStore(ad, a, b, result);
+        return;
+    }
     switch (S.kind) {
     case SCOPE_GLOBAL: {
         globalKey k = {ad, a, b};
@@ -210,6 +225,15 @@ void scopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
 }
 
 memoInfo scopeCacheInfo(void) {
+    if (S.redis) {
+        scopeCounters c = rscopeGetCounters();
+        memoInfo info = {0};
+        info.hits = c.hits;
+        info.misses = c.misses;
+        info.currsize = c.currsize;
+        info.maxsize = S.maxsize;
+        return info;
+    }
     if (S.cache)
         return memoGetInfo(S.cache);
     memoInfo info = {0};
@@ -223,17 +247,25 @@ memoInfo scopeCacheInfo(void) {
     return info;
 }
 
-void scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed) {
+bool scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed) {
     *entries_freed = 0;
     *instances_freed = 0;
+    if (S.redis) { /* Redis holds no instance of ours */
+        long long n = rscopeClear();
+        *entries_freed = n > 0 ? (uint64_t)n : 0;
+        return n >= 0;
+    }
     if (!S.cache)
-        return;
+        return true;
     uint64_t instances = 0;
     *entries_freed = memoClearWith(S.cache, &instances);
     *instances_freed = instances;
+    return true;
 }
 
 scopeCounters scopeGetCounters(void) {
+    if (S.redis)
+        return rscopeGetCounters();
     scopeCounters c;
     c.hits = atomic_load_explicit(&S.stats.hits, memory_order_relaxed);
     c.misses = atomic_load_explicit(&S.stats.misses, memory_order_relaxed);

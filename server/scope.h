@@ -12,7 +12,9 @@
  * the value (after the delay) and hand it to scopeStore, which also wakes
  * every caller that queued behind it. On SCOPE_WAIT its waiter is queued and
  * its wake callback will be called, from the thread that calls scopeStore,
- * with waiter->result set.
+ * with waiter->result set. With the redis backend (rscope.h) a lookup of
+ * global or shared scope waits for Redis, and its wake may instead say
+ * SCOPE_MISS: the caller then computes and stores as after a miss.
  *
  * Thread-safe: every function may be called from any thread after
  * scopeInit and before scopeShutdown.
@@ -42,7 +44,8 @@ typedef enum scopeLookupResult {
 } scopeLookupResult;
 
 typedef struct scopeWaiter {
-    struct scopeWaiter *next; /* owned by the scope while queued */
+    struct scopeWaiter *next;  /* owned by the scope while queued */
+    scopeLookupResult outcome; /* at wake: SCOPE_HIT (result set) or SCOPE_MISS (compute) */
     int64_t result;
     void (*wake)(struct scopeWaiter *w);
 } scopeWaiter;
@@ -83,8 +86,10 @@ memoInfo scopeCacheInfo(void);
 
 /* cache_clear() of the process-wide cache. Sets how many entries and how
  * many instances it freed (both 0 in local and off scope, which have no
- * process-wide cache). */
-void scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed);
+ * process-wide cache). With the redis backend the entries are our prefix's
+ * keys, removed with SCAN + UNLINK while the caller waits (bounded by
+ * timeouts); returns false when Redis failed (what it removed is gone). */
+bool scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed);
 
 scopeCounters scopeGetCounters(void);
 

@@ -66,6 +66,69 @@ void statsTake(statsSnapshot *s, const config *cfg) {
     s->rss_bytes = _rssBytes();
     s->heap_bytes = heapBytes();
     s->guard = guardRead();
+    if (configUsesRedis(cfg))
+        s->backend = rcliGetCounters();
+}
+
+/* A sampled figure: null (JSON) until the first sample. */
+static void _sampled(textBuf *t, const char *name, int64_t v) {
+    if (v < 0)
+        textf(t, ",\"%s\":null", name);
+    else
+        textf(t, ",\"%s\":%lld", name, (long long)v);
+}
+
+/* The backend object of /stats: where the process-wide caches live. */
+static void _backendJson(const statsSnapshot *s, textBuf *t) {
+    const config *c = s->cfg;
+    if (!configUsesRedis(c)) {
+        textf(t, ",\"backend\":{\"kind\":\"%s\"", configBackendName(c->backend));
+        if (c->backend == BACKEND_REDIS) /* local and off never touch Redis */
+            textf(t, ",\"used\":false");
+        textf(t, "}");
+        return;
+    }
+    const rcliCounters *b = &s->backend;
+    char url[RCLI_URL_LEN];
+    rcliRedactUrl(c->redis_url, url, sizeof(url));
+    /* url, prefix and replica passed config's checks: no quote nor
+     * backslash but in a password, which the redaction removed. */
+    textf(t,
+          ",\"backend\":{\"kind\":\"redis\",\"url\":\"%s\",\"prefix\":\"%s\",\"replica\":\"%s\","
+          "\"connected\":%s,\"commands\":%llu,\"round_trips\":%llu,\"errors\":%llu,"
+          "\"reconnects\":%llu",
+          url, c->redis_prefix, c->replica, b->connected ? "true" : "false",
+          (unsigned long long)b->commands, (unsigned long long)b->round_trips,
+          (unsigned long long)b->errors, (unsigned long long)b->reconnects);
+    _sampled(t, "keys", b->keys);
+    _sampled(t, "used_memory_bytes", b->used_memory);
+    textf(t, "}");
+}
+
+/* The backend's figures in /metrics, when global and shared use Redis. */
+static void _backendPrometheus(const statsSnapshot *s, textBuf *t) {
+    const rcliCounters *b = &s->backend;
+    const struct {
+        const char *name, *type, *help;
+        long long v;
+    } redis[] = {
+        {"backend_connected", "gauge", "1 while the Redis connection is up.", b->connected},
+        {"backend_commands_total", "counter", "Commands sent to Redis.", (long long)b->commands},
+        {"backend_round_trips_total", "counter",
+         "Writes to Redis, each a pipeline of the commands queued meanwhile.",
+         (long long)b->round_trips},
+        {"backend_errors_total", "counter", "Redis commands failed, timed out or refused.",
+         (long long)b->errors},
+        {"backend_reconnects_total", "counter", "Connections to Redis made after the first.",
+         (long long)b->reconnects},
+        {"backend_keys", "gauge", "Keys under our prefix (sampled; -1 before the first).", b->keys},
+        {"backend_used_memory_bytes", "gauge",
+         "Redis's used_memory (sampled; -1 before the first).", b->used_memory},
+    };
+    for (size_t i = 0; i < sizeof(redis) / sizeof(redis[0]); i++)
+        textf(t, "# HELP memoscope_%s %s\n# TYPE memoscope_%s %s\nmemoscope_%s %lld\n",
+              redis[i].name, redis[i].help, redis[i].name, redis[i].type, redis[i].name,
+              redis[i].v);
 }
 
 size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
@@ -95,7 +158,9 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
           (unsigned long long)s->cache.evictions, (unsigned long long)s->rss_bytes,
           (unsigned long long)s->heap_bytes);
     guardFormatJson(&s->guard, &t);
-    TEXT_LIT(&t, "}}\n");
+    TEXT_LIT(&t, "}");
+    _backendJson(s, &t);
+    TEXT_LIT(&t, "}\n");
     return textEnd(&t);
 }
 
@@ -131,12 +196,14 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
     textBuf t = textOn(buf, cap);
     char maxsize[CONFIG_MAXSIZE_LEN];
     configMaxsizeText(c->maxsize, "none", maxsize);
-    textf(&t,
-          "# HELP memoscope_info The running configuration.\n# TYPE memoscope_info gauge\n"
-          "memoscope_info{version=\"%s\",cache_scope=\"%s\",maxsize=\"%s\"} 1\n"
-          "# HELP memoscope_uptime_seconds Seconds since start.\n"
-          "# TYPE memoscope_uptime_seconds gauge\nmemoscope_uptime_seconds %.3f\n",
-          MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, s->uptime_s);
+    textf(
+        &t,
+        "# HELP memoscope_info The running configuration.\n# TYPE memoscope_info gauge\n"
+        "memoscope_info{version=\"%s\",cache_scope=\"%s\",maxsize=\"%s\",cache_backend=\"%s\"} 1\n"
+        "# HELP memoscope_uptime_seconds Seconds since start.\n"
+        "# TYPE memoscope_uptime_seconds gauge\nmemoscope_uptime_seconds %.3f\n",
+        MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, configBackendName(c->backend),
+        s->uptime_s);
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
         uint64_t v = *(const uint64_t *)((const char *)s + metrics[i].offset);
         textf(&t, "# HELP memoscope_%s %s\n# TYPE memoscope_%s %s\nmemoscope_%s %llu\n",
@@ -157,5 +224,7 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
     guardFormatPrometheus(&s->guard, &t);
     procFigures proc = procRead();
     procFormatPrometheus(&proc, &t);
+    if (configUsesRedis(c))
+        _backendPrometheus(s, &t);
     return textEnd(&t);
 }

@@ -16,6 +16,7 @@
 #include "guard.h"
 #include "proc.h"
 #include "config.h"
+#include "rcli.h"
 #include "scope.h"
 
 typedef struct statsSnapshot {
@@ -26,8 +27,9 @@ typedef struct statsSnapshot {
     registryAgeCounts ages; /* live instances by age (registry cursors) */
     guardFigures guard;     /* the cgroup, the limit and the memory guard */
     scopeCounters cache;
-    uint64_t rss_bytes;  /* resident set, from /proc/self/statm */
-    uint64_t heap_bytes; /* allocated and not freed: heapBytes() (heap.h), no walk */
+    uint64_t rss_bytes;   /* resident set, from /proc/self/statm */
+    uint64_t heap_bytes;  /* allocated and not freed: heapBytes() (heap.h), no walk */
+    rcliCounters backend; /* meaningful when configUsesRedis(cfg) */
 } statsSnapshot;
 
 /* Marks the process start (for uptime); call once before serving. */

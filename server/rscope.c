@@ -1,0 +1,354 @@
+/* rscope.c -- global and shared scope on Redis, single-flight included. */
+#include "rscope.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rcli.h"
+#include "timer.h"
+
+/* ------------------------------------------------------------------ types */
+
+#define KEY_LEN 256
+#define VALUE_LEN 24
+#define POLL_MS 2 /* a leader that lost the lock asks for the value this often */
+#define FLIGHT_BUCKETS 4096
+
+typedef enum flightState {
+    F_ASKING,   /* a command or a poll of ours is pending: only it may end us */
+    F_COMPUTING /* the leader computes: its rscopeStore ends us */
+} flightState;
+
+/* A key looked up (or computed) by this process now. The first request is
+ * its leader; others wait on it. In the table while it lives (R.lock). */
+typedef struct flight {
+    struct flight *next;
+    int64_t a, b;
+    flightState state;
+    bool has_lock; /* we hold <prefix>lock:shared:<a>:<b>: delete it after the store */
+    scopeWaiter *leader;
+    scopeWaiter *waiters;
+    unsigned delay_ms;
+    uint64_t poll_deadline_ns;
+    timer tm;
+} flight;
+
+static struct {
+    const config *cfg;
+    uint64_t ttl_ms; /* 0: no expiry. The hook for --ttl-s: SET ... PX ttl_ms */
+    pthread_mutex_t lock;
+    flight *flights[FLIGHT_BUCKETS];
+    atomic_uint_fast64_t hits, misses, coalesced;
+} RS;
+
+/* ---------------------------------------------------------------- private */
+
+static void _count(atomic_uint_fast64_t *c) {
+    atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+static size_t _sharedKey(char *buf, int64_t a, int64_t b) {
+    return (size_t)snprintf(buf, KEY_LEN, "%sshared:%lld:%lld", RS.cfg->redis_prefix, (long long)a,
+                            (long long)b);
+}
+
+static size_t _lockKey(char *buf, int64_t a, int64_t b) {
+    return (size_t)snprintf(buf, KEY_LEN, "%slock:shared:%lld:%lld", RS.cfg->redis_prefix,
+                            (long long)a, (long long)b);
+}
+
+static size_t _globalKey(char *buf, const adder *ad, int64_t a, int64_t b) {
+    return (size_t)snprintf(buf, KEY_LEN, "%sglobal:%s:%llu:%lld:%lld", RS.cfg->redis_prefix,
+                            RS.cfg->replica, (unsigned long long)ad->id, (long long)a,
+                            (long long)b);
+}
+
+/* A stored value: a whole decimal int64, nothing else. */
+static bool _value(const redisReply *r, int64_t *out) {
+    if (!r || r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= VALUE_LEN)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(r->str, &end, 10);
+    if (errno || end != r->str + r->len)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool _get(rcliDone done, void *ctx, const char *key, size_t len) {
+    const char *argv[] = {"GET", key};
+    size_t lens[] = {3, len};
+    return rcliSend(done, ctx, 2, argv, lens);
+}
+
+static void _ignored(void *ctx, const redisReply *reply) {
+    (void)ctx;
+    (void)reply; /* a failed store or unlock is counted by rcli; nothing waits on it */
+}
+
+/* SET key value [PX ttl]: fire and forget. */
+static void _set(const char *key, size_t len, int64_t value) {
+    char v[VALUE_LEN], ttl[VALUE_LEN];
+    int vl = snprintf(v, sizeof(v), "%lld", (long long)value);
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)RS.ttl_ms);
+    const char *argv[] = {"SET", key, v, "PX", ttl};
+    size_t lens[] = {3, len, (size_t)vl, 2, strlen(ttl)};
+    rcliSend(_ignored, NULL, RS.ttl_ms ? 5 : 3, argv, lens);
+}
+
+static void _wake(scopeWaiter *w, scopeLookupResult outcome, int64_t value) {
+    w->outcome = outcome;
+    w->result = value;
+    w->wake(w);
+}
+
+/* --- global --- */
+
+static void _globalGot(void *ctx, const redisReply *reply) {
+    int64_t v;
+    if (_value(reply, &v)) {
+        _count(&RS.hits);
+        _wake(ctx, SCOPE_HIT, v);
+    } else {
+        _count(&RS.misses);
+        _wake(ctx, SCOPE_MISS, 0);
+    }
+}
+
+/* --- shared: the flight table --- */
+
+static flight **_slot(int64_t a, int64_t b) {
+    uint64_t h = (uint64_t)a * 0x9e3779b97f4a7c15ull ^ (uint64_t)b * 0xc2b2ae3d27d4eb4full;
+    flight **slot = &RS.flights[(h >> 32) & (FLIGHT_BUCKETS - 1)];
+    while (*slot && ((*slot)->a != a || (*slot)->b != b))
+        slot = &(*slot)->next;
+    return slot;
+}
+
+/* The leader computes (a miss, or Redis failed): its store ends the flight. */
+static void _leaderComputes(flight *f) {
+    scopeWaiter *leader = f->leader; /* f may be gone once unlocked */
+    pthread_mutex_lock(&RS.lock);
+    f->state = F_COMPUTING;
+    pthread_mutex_unlock(&RS.lock);
+    _count(&RS.misses);
+    _wake(leader, SCOPE_MISS, 0);
+}
+
+/* The value came from Redis: every request of the flight has it. Waiters
+ * count as coalesced when it was computed while they waited. */
+static void _resolve(flight *f, int64_t v, bool computed) {
+    pthread_mutex_lock(&RS.lock);
+    flight **slot = _slot(f->a, f->b);
+    *slot = f->next;
+    pthread_mutex_unlock(&RS.lock);
+    scopeWaiter *w = f->waiters;
+    _wake(f->leader, SCOPE_HIT, v);
+    while (w) {
+        scopeWaiter *next = w->next; /* w may be freed once woken */
+        _count(&RS.hits);
+        if (computed)
+            _count(&RS.coalesced);
+        _wake(w, SCOPE_HIT, v);
+        w = next;
+    }
+    free(f);
+}
+
+static void _polled(void *ctx, const redisReply *reply);
+
+static void _pollFire(timer *t) {
+    flight *f = (flight *)((char *)t - offsetof(flight, tm));
+    char key[KEY_LEN];
+    size_t len = _sharedKey(key, f->a, f->b);
+    if (!_get(_polled, f, key, len))
+        _leaderComputes(f);
+}
+
+/* Another replica holds the lock: ask again in POLL_MS, until its value
+ * comes or the time it should have taken has passed. */
+static void _poll(flight *f) {
+    if (timerNow() >= f->poll_deadline_ns || !timerAdd(&f->tm, POLL_MS, _pollFire))
+        _leaderComputes(f); /* the holder died or is late: compute without it */
+}
+
+static void _polled(void *ctx, const redisReply *reply) {
+    flight *f = ctx;
+    int64_t v;
+    if (_value(reply, &v)) {
+        _count(&RS.hits);
+        _count(&RS.coalesced);
+        _resolve(f, v, true);
+    } else if (reply && reply->type == REDIS_REPLY_NIL) {
+        _poll(f);
+    } else {
+        _leaderComputes(f);
+    }
+}
+
+static void _locked(void *ctx, const redisReply *reply) {
+    flight *f = ctx;
+    if (reply && reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "OK") == 0) {
+        f->has_lock = true; /* read by the leader's store, after the wake */
+        _leaderComputes(f);
+    } else if (reply && reply->type == REDIS_REPLY_NIL) {
+        f->poll_deadline_ns = timerNow() + ((uint64_t)f->delay_ms + rcliTimeoutMs()) * 1000000ull;
+        _poll(f);
+    } else {
+        _leaderComputes(f);
+    }
+}
+
+static void _sharedGot(void *ctx, const redisReply *reply) {
+    flight *f = ctx;
+    int64_t v;
+    if (_value(reply, &v)) {
+        _count(&RS.hits);
+        _resolve(f, v, false);
+        return;
+    }
+    if (reply && reply->type == REDIS_REPLY_NIL) {
+        /* SET lock 1 NX PX: held for the computation and a timeout more. */
+        char key[KEY_LEN], px[VALUE_LEN];
+        size_t len = _lockKey(key, f->a, f->b);
+        snprintf(px, sizeof(px), "%u", f->delay_ms + 2 * rcliTimeoutMs());
+        const char *argv[] = {"SET", key, "1", "NX", "PX", px};
+        size_t lens[] = {3, len, 1, 2, 2, strlen(px)};
+        if (rcliSend(_locked, f, 6, argv, lens))
+            return;
+    }
+    _leaderComputes(f);
+}
+
+static scopeLookupResult _sharedLookup(adder *ad, int64_t a, int64_t b, scopeWaiter *w) {
+    pthread_mutex_lock(&RS.lock);
+    flight **slot = _slot(a, b);
+    if (*slot) {
+        w->next = (*slot)->waiters;
+        (*slot)->waiters = w;
+        pthread_mutex_unlock(&RS.lock);
+        return SCOPE_WAIT;
+    }
+    flight *f = calloc(1, sizeof(*f));
+    if (!f) { /* this miss just does not coalesce */
+        pthread_mutex_unlock(&RS.lock);
+        _count(&RS.misses);
+        return SCOPE_MISS;
+    }
+    f->a = a;
+    f->b = b;
+    f->leader = w;
+    f->delay_ms = ad->delay_ms;
+    f->state = F_ASKING;
+    *slot = f;
+    pthread_mutex_unlock(&RS.lock);
+
+    char key[KEY_LEN];
+    size_t len = _sharedKey(key, a, b);
+    if (_get(_sharedGot, f, key, len))
+        return SCOPE_WAIT;
+    pthread_mutex_lock(&RS.lock); /* Redis is down: compute, and end it in the store */
+    f->state = F_COMPUTING;
+    pthread_mutex_unlock(&RS.lock);
+    _count(&RS.misses);
+    return SCOPE_MISS;
+}
+
+/* -------------------------------------------------------------------- API */
+
+bool rscopeInit(const config *cfg) {
+    memset(&RS, 0, sizeof(RS));
+    RS.cfg = cfg;
+    pthread_mutex_init(&RS.lock, NULL);
+    rcliTarget t;
+    char err[128];
+    if (!rcliParseUrl(cfg->redis_url, &t, err, sizeof(err))) /* checked by config already */
+        return false;
+    return rcliStart(&t, cfg->redis_url, cfg->redis_prefix, cfg->redis_timeout_ms);
+}
+
+void rscopeShutdown(void) {
+    rcliStop();
+    for (size_t i = 0; i < FLIGHT_BUCKETS; i++) {
+        while (RS.flights[i]) { /* none are left after a drain; be tidy anyway */
+            flight *f = RS.flights[i];
+            RS.flights[i] = f->next;
+            free(f);
+        }
+    }
+    pthread_mutex_destroy(&RS.lock);
+}
+
+scopeLookupResult rscopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result, scopeWaiter *w,
+                               bool allow_wait) {
+    (void)result;      /* a value always comes through the waiter */
+    if (!allow_wait) { /* shutting down: no more waiting on anything */
+        _count(&RS.misses);
+        return SCOPE_MISS;
+    }
+    if (RS.cfg->scope == SCOPE_SHARED)
+        return _sharedLookup(ad, a, b, w);
+    char key[KEY_LEN];
+    size_t len = _globalKey(key, ad, a, b);
+    if (_get(_globalGot, w, key, len))
+        return SCOPE_WAIT;
+    _count(&RS.misses);
+    return SCOPE_MISS;
+}
+
+void rscopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
+    char key[KEY_LEN];
+    if (RS.cfg->scope == SCOPE_GLOBAL) {
+        if (rcliConnected())
+            _set(key, _globalKey(key, ad, a, b), result);
+        return;
+    }
+    pthread_mutex_lock(&RS.lock);
+    flight **slot = _slot(a, b);
+    flight *f = *slot;
+    if (f && f->state == F_COMPUTING)
+        *slot = f->next;
+    else
+        f = NULL; /* none, or one still asking Redis: it ends itself */
+    pthread_mutex_unlock(&RS.lock);
+
+    if (rcliConnected()) { /* pipelined: both leave in one write */
+        _set(key, _sharedKey(key, a, b), result);
+        if (f && f->has_lock) {
+            size_t len = _lockKey(key, a, b);
+            const char *argv[] = {"DEL", key};
+            size_t lens[] = {3, len};
+            rcliSend(_ignored, NULL, 2, argv, lens);
+        }
+    }
+    if (!f)
+        return;
+    scopeWaiter *w = f->waiters;
+    free(f);
+    while (w) {
+        scopeWaiter *next = w->next;
+        _count(&RS.hits);
+        _count(&RS.coalesced);
+        _wake(w, SCOPE_HIT, result);
+        w = next;
+    }
+}
+
+scopeCounters rscopeGetCounters(void) {
+    scopeCounters c = {0};
+    c.hits = atomic_load_explicit(&RS.hits, memory_order_relaxed);
+    c.misses = atomic_load_explicit(&RS.misses, memory_order_relaxed);
+    c.coalesced = atomic_load_explicit(&RS.coalesced, memory_order_relaxed);
+    rcliCounters rc = rcliGetCounters();
+    c.currsize = rc.keys > 0 ? (uint64_t)rc.keys : 0;
+    return c;
+}
+
+long long rscopeClear(void) {
+    return rcliClearPrefix();
+}

@@ -1,0 +1,487 @@
+/* test_redis.c -- issue 12: global and shared scope on a real Redis, shared
+ * by two replicas, and the faults that must lose nothing.
+ *
+ * The test starts its own redis-server on a free loopback port (no
+ * persistence) and stops it by PID. Waits are polls with deadlines.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+
+#include "harness.h"
+
+#define STOP_MS 15000
+#define READY_MS 10000
+#define MANY 64
+#define FLIGHT_DELAY_MS 800 /* long enough for 64 requests to overlap */
+#define FAULT_DELAY_MS 200
+#define GENEROUS "2000"      /* ms: the reply timeout of tests not about faults */
+#define ANSWER_SLACK_MS 1500 /* a hang shows; a loaded machine does not fail us */
+
+static pid_t redis_pid;
+static unsigned redis_port;
+
+/* ------------------------------------------------------------- redis */
+
+static unsigned freePort(void) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    unsigned port = 0;
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+/* A synchronous connection for the test's own looks at Redis. */
+static redisContext *redisOpen(void) {
+    struct timeval tv = {1, 0};
+    redisContext *c = redisConnectWithTimeout("127.0.0.1", (int)redis_port, tv);
+    if (c && c->err) {
+        redisFree(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void redisStop(int sig) {
+    if (redis_pid > 0) {
+        kill(redis_pid, sig);
+        waitpid(redis_pid, NULL, 0);
+        redis_pid = 0;
+    }
+}
+
+static void redisStopAtExit(void) {
+    redisStop(SIGKILL);
+}
+
+/* Starts redis-server on redis_port (a new free one when 0) and waits for
+ * its PONG. extra: more arguments (NULL-terminated) or NULL. */
+static bool redisStart(const char *const *extra) {
+    if (!redis_port)
+        redis_port = freePort();
+    char port[16];
+    snprintf(port, sizeof(port), "%u", redis_port);
+    const char *argv[24] = {"redis-server", "--port",     port,           "--bind", "127.0.0.1",
+                            "--save",       "",           "--appendonly", "no",     "--daemonize",
+                            "no",           "--loglevel", "warning"};
+    int argc = 13;
+    for (int i = 0; extra && extra[i] && argc < 22; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    pid_t pid = fork();
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives a test killed by a timeout */
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
+        execvp("redis-server", (char *const *)argv);
+        _exit(127);
+    }
+    redis_pid = pid;
+    static bool registered;
+    if (!registered)
+        atexit(redisStopAtExit);
+    registered = true;
+    uint64_t deadline = nowMs() + READY_MS;
+    struct timespec nap = {0, 20000000};
+    while (nowMs() < deadline) {
+        redisContext *c = redisOpen();
+        if (c) {
+            redisReply *r = redisCommand(c, "PING");
+            bool up = r && (r->type == REDIS_REPLY_STATUS ||
+                            (r->type == REDIS_REPLY_ERROR && strstr(r->str, "NOAUTH")));
+            if (r)
+                freeReplyObject(r);
+            redisFree(c);
+            if (up)
+                return true;
+        }
+        nanosleep(&nap, NULL);
+    }
+    fprintf(stderr, "  redis-server did not answer on port %u\n", redis_port);
+    return false;
+}
+
+/* How many keys match pattern (SCAN, as the server does). */
+static long long redisCount(const char *pattern) {
+    redisContext *c = redisOpen();
+    if (!c)
+        return -1;
+    long long n = 0;
+    char cursor[32] = "0";
+    do {
+        redisReply *r = redisCommand(c, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+        if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+            n = -1;
+            if (r)
+                freeReplyObject(r);
+            break;
+        }
+        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+        n += (long long)r->element[1]->elements;
+        freeReplyObject(r);
+    } while (strcmp(cursor, "0") != 0);
+    redisFree(c);
+    return n;
+}
+
+static bool redisSet(const char *key, const char *value) {
+    redisContext *c = redisOpen();
+    if (!c)
+        return false;
+    redisReply *r = redisCommand(c, "SET %s %s", key, value);
+    bool ok = r && r->type == REDIS_REPLY_STATUS;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+/* ------------------------------------------------------------- replicas */
+
+/* Starts a replica on our Redis (or url). timeout_ms: the reply timeout, or
+ * NULL for the default (100 ms). Tests that are not about faults give
+ * Redis a generous one, so that a machine slowed by sanitizers and other
+ * jobs does not turn a late reply into a fault they do not test. */
+static bool replicaStart(server *s, const char *scope, const char *replica, const char *prefix,
+                         const char *url, const char *delay_ms, const char *timeout_ms) {
+    char default_url[64];
+    snprintf(default_url, sizeof(default_url), "redis://127.0.0.1:%u/0", redis_port);
+    const char *args[] = {"--cache-backend",
+                          "redis",
+                          "--cache-scope",
+                          scope,
+                          "--replica",
+                          replica,
+                          "--redis-prefix",
+                          prefix,
+                          "--redis-url",
+                          url ? url : default_url,
+                          "--delay-ms",
+                          delay_ms,
+                          "--threads",
+                          "2",
+                          timeout_ms ? "--redis-timeout-ms" : NULL,
+                          timeout_ms,
+                          NULL};
+    return serverStart(s, args);
+}
+
+/* Polls /stats until backend.connected is want. */
+static bool waitConnected(const server *s, bool want, unsigned timeout_ms) {
+    uint64_t deadline = nowMs() + timeout_ms;
+    struct timespec nap = {0, 20000000};
+    const char *needle = want ? "\"connected\":true" : "\"connected\":false";
+    do {
+        reply r = httpDo(s, "GET", "/stats", NULL);
+        bool yes = r.status == 200 && strstr(r.body, needle);
+        replyFree(&r);
+        if (yes)
+            return true;
+        nanosleep(&nap, NULL);
+    } while (nowMs() < deadline);
+    return false;
+}
+
+static reply calc(const server *s, long long a, long long b) {
+    char body[96];
+    snprintf(body, sizeof(body), "{\"a\": %lld, \"b\": %lld}", a, b);
+    return httpDo(s, "POST", "/calculate", body);
+}
+
+/* Is r a correct answer for a + b, cached as said (-1: either)? */
+static bool answered(const reply *r, long long a, long long b, int cached) {
+    if (r->status != 200 || jsonInt(r->body, "result") != a + b)
+        return false;
+    if (cached < 0)
+        return true;
+    return strstr(r->body, cached ? "\"cached\":true" : "\"cached\":false") != NULL;
+}
+
+static long elapsedMs(const char *body) {
+    const char *p = strstr(body, "\"elapsed_ms\":");
+    return p ? strtol(p + 13, NULL, 10) : -1;
+}
+
+/* ------------------------------------------------------------- tests */
+
+static void a_shared_key_computed_on_one_replica_is_a_hit_on_the_other(void) {
+    REQUIRE(redisStart(NULL));
+    server a, b;
+    REQUIRE(replicaStart(&a, "shared", "ra", "t1:", NULL, "50", GENEROUS));
+    REQUIRE(replicaStart(&b, "shared", "rb", "t1:", NULL, "50", GENEROUS));
+    REQUIRE(waitConnected(&a, true, READY_MS) && waitConnected(&b, true, READY_MS));
+
+    reply r1 = calc(&a, 20, 22);
+    CHECK(answered(&r1, 20, 22, 0));
+    reply r2 = calc(&b, 20, 22);
+    CHECK(answered(&r2, 20, 22, 1));
+    replyFree(&r1);
+    replyFree(&r2);
+    CHECK_EQ(statsInt(&a, "cache.misses"), 1);
+    CHECK_EQ(statsInt(&b, "cache.hits"), 1);
+    CHECK_EQ(statsInt(&b, "cache.misses"), 0);
+    CHECK_EQ(redisCount("t1:shared:20:22"), 1);
+    /* a hit costs one command (GET) on the replica that had it */
+    CHECK_EQ(statsInt(&b, "backend.errors"), 0);
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+    CHECK_EQ(serverStop(&b, SIGTERM, STOP_MS), 0);
+}
+
+static void sixty_four_requests_for_one_key_over_both_replicas_cost_one_miss(void) {
+    server a, b;
+    char delay[16];
+    snprintf(delay, sizeof(delay), "%u", FLIGHT_DELAY_MS);
+    REQUIRE(replicaStart(&a, "shared", "ra", "t2:", NULL, delay, GENEROUS));
+    REQUIRE(replicaStart(&b, "shared", "rb", "t2:", NULL, delay, GENEROUS));
+    REQUIRE(waitConnected(&a, true, READY_MS) && waitConnected(&b, true, READY_MS));
+
+    const char *bodies[MANY / 2];
+    for (size_t i = 0; i < MANY / 2; i++)
+        bodies[i] = "{\"a\": 7, \"b\": 35}";
+    httpMany ma = {&a, "POST", "/calculate", bodies, MANY / 2, NULL, 0};
+    httpMany mb = {&b, "POST", "/calculate", bodies, MANY / 2, NULL, 0};
+    CHECK(httpManyStart(&ma));
+    CHECK(httpManyStart(&mb));
+    httpManyJoin(&ma);
+    httpManyJoin(&mb);
+    int ok = 0, uncached = 0;
+    for (size_t i = 0; i < MANY / 2; i++) {
+        reply *ra = &ma.replies[i], *rb = &mb.replies[i];
+        ok += answered(ra, 7, 35, -1) + answered(rb, 7, 35, -1);
+        uncached += answered(ra, 7, 35, 0) + answered(rb, 7, 35, 0);
+        replyFree(ra);
+        replyFree(rb);
+    }
+    free(ma.replies);
+    free(mb.replies);
+    CHECK_EQ(ok, MANY);
+    CHECK_EQ(uncached, 1);
+    CHECK_EQ(statsInt(&a, "cache.misses") + statsInt(&b, "cache.misses"), 1);
+    CHECK_EQ(statsInt(&a, "cache.hits") + statsInt(&b, "cache.hits"), MANY - 1);
+    CHECK(statsInt(&a, "cache.coalesced") + statsInt(&b, "cache.coalesced") >= 1);
+    CHECK_EQ(redisCount("t2:lock:*"), 0); /* the lock went with the store */
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+    CHECK_EQ(serverStop(&b, SIGTERM, STOP_MS), 0);
+}
+
+static void global_adds_one_key_per_request_and_the_replica_stays_flat(void) {
+    server g;
+    REQUIRE(replicaStart(&g, "global", "rg", "t3:", NULL, "0", GENEROUS));
+    REQUIRE(waitConnected(&g, true, READY_MS));
+    const int n = 50;
+    for (int i = 0; i < n; i++) {
+        reply r = calc(&g, 1, 2); /* the same call: the instance in the key makes it new */
+        CHECK(answered(&r, 1, 2, 0));
+        replyFree(&r);
+    }
+    /* the stores are fire-and-forget: they land within a round trip */
+    uint64_t deadline = nowMs() + READY_MS;
+    struct timespec nap = {0, 10000000};
+    while (redisCount("t3:global:rg:*") < n && nowMs() < deadline)
+        nanosleep(&nap, NULL);
+    CHECK_EQ(redisCount("t3:global:rg:*"), n);
+    CHECK_EQ(statsInt(&g, "cache.hits"), 0);
+    CHECK_EQ(statsInt(&g, "cache.misses"), n);
+    CHECK_EQ(statsInt(&g, "instances.live"), 0); /* Redis holds no instance of ours */
+    /* a batch on one instance hits its own entry */
+    reply r = httpDo(&g, "POST", "/calculate", "{\"calls\":[{\"a\":3,\"b\":4},{\"a\":3,\"b\":4}]}");
+    CHECK(r.status == 200 && strstr(r.body, "{\"result\":7,\"cached\":false}") &&
+          strstr(r.body, "{\"result\":7,\"cached\":true}"));
+    replyFree(&r);
+    CHECK_EQ(serverStop(&g, SIGTERM, STOP_MS), 0);
+}
+
+static void delete_cache_removes_only_our_prefix(void) {
+    CHECK(redisSet("other:keep", "1"));
+    CHECK(redisSet("t1x:shared:1:1", "2")); /* a prefix that starts like ours */
+    server a;
+    REQUIRE(replicaStart(&a, "shared", "ra", "t1:", NULL, "0", GENEROUS));
+    REQUIRE(waitConnected(&a, true, READY_MS));
+    long long ours = redisCount("t1:*");
+    CHECK(ours >= 1);
+    reply r = httpDo(&a, "DELETE", "/cache", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(jsonInt(r.body, "entries_freed"), ours);
+    replyFree(&r);
+    CHECK_EQ(redisCount("t1:*"), 0);
+    CHECK_EQ(redisCount("other:keep"), 1);
+    CHECK_EQ(redisCount("t1x:*"), 1);
+    CHECK(redisCount("t3:*") > 0);
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+}
+
+static void redis_killed_mid_load_then_restarted_loses_nothing(void) {
+    server a;
+    char delay[16];
+    snprintf(delay, sizeof(delay), "%u", FAULT_DELAY_MS);
+    REQUIRE(replicaStart(&a, "shared", "ra", "t4:", NULL, delay, NULL));
+    REQUIRE(waitConnected(&a, true, READY_MS));
+
+    char bufs[MANY][96];
+    const char *bodies[MANY];
+    for (size_t i = 0; i < MANY; i++) {
+        snprintf(bufs[i], sizeof(bufs[i]), "{\"a\": %zu, \"b\": 1000}", i);
+        bodies[i] = bufs[i];
+    }
+    httpMany m = {&a, "POST", "/calculate", bodies, MANY, NULL, 0};
+    CHECK(httpManyStart(&m));
+    struct timespec mid = {0, FAULT_DELAY_MS / 2 * 1000000L};
+    nanosleep(&mid, NULL); /* not a race to hide: any moment of the kill must be survived */
+    redisStop(SIGKILL);
+    httpManyJoin(&m);
+    int ok = 0;
+    long slowest = 0;
+    for (size_t i = 0; i < MANY; i++) {
+        reply *r = &m.replies[i];
+        ok += answered(r, (long long)i, 1000, -1);
+        long e = r->status == 200 ? elapsedMs(r->body) : LONG_MAX;
+        slowest = e > slowest ? e : slowest;
+        replyFree(r);
+    }
+    free(m.replies);
+    CHECK_EQ(ok, MANY);
+    CHECK(slowest < FAULT_DELAY_MS + 100 + ANSWER_SLACK_MS);
+    CHECK(waitConnected(&a, false, READY_MS));
+
+    /* down: answers are computed without the cache, and counted */
+    long long errors = statsInt(&a, "backend.errors");
+    reply r = calc(&a, 5, 5);
+    CHECK(answered(&r, 5, 5, 0));
+    CHECK(elapsedMs(r.body) < FAULT_DELAY_MS + 100 + ANSWER_SLACK_MS);
+    replyFree(&r);
+    CHECK(statsInt(&a, "backend.errors") > errors);
+
+    /* back: the replica reconnects by itself and caches again */
+    REQUIRE(redisStart(NULL));
+    REQUIRE(waitConnected(&a, true, READY_MS));
+    r = calc(&a, 6, 6);
+    CHECK(answered(&r, 6, 6, 0));
+    replyFree(&r);
+    r = calc(&a, 6, 6);
+    CHECK(answered(&r, 6, 6, 1));
+    replyFree(&r);
+    CHECK(statsInt(&a, "backend.reconnects") >= 1);
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+}
+
+static void a_slow_redis_costs_a_timeout_not_a_hang(void) {
+    server a;
+    REQUIRE(replicaStart(&a, "shared", "ra", "t5:", NULL, "0", NULL));
+    REQUIRE(waitConnected(&a, true, READY_MS));
+    kill(redis_pid, SIGSTOP); /* Redis stops answering; its socket stays open */
+    reply r = calc(&a, 8, 9);
+    CHECK(answered(&r, 8, 9, 0));
+    CHECK(elapsedMs(r.body) < 100 + ANSWER_SLACK_MS);
+    replyFree(&r);
+    CHECK(waitConnected(&a, false, READY_MS));
+    kill(redis_pid, SIGCONT);
+    REQUIRE(waitConnected(&a, true, READY_MS));
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+}
+
+/* Reads what the server writes to stderr into buf until needle shows up
+ * or timeout_ms passes; true when it did. */
+static bool logUntil(server *s, char *buf, size_t cap, const char *needle, unsigned timeout_ms) {
+    size_t len = 0;
+    uint64_t deadline = nowMs() + timeout_ms;
+    int fl = fcntl(s->log_fd, F_GETFL);
+    fcntl(s->log_fd, F_SETFL, fl | O_NONBLOCK);
+    buf[0] = '\0';
+    while (!strstr(buf, needle) && nowMs() < deadline) {
+        struct pollfd p = {s->log_fd, POLLIN, 0};
+        poll(&p, 1, 50);
+        ssize_t n = read(s->log_fd, buf + len, cap - 1 - len);
+        if (n > 0)
+            len += (size_t)n;
+        buf[len] = '\0';
+    }
+    return strstr(buf, needle) != NULL;
+}
+
+static void the_password_never_shows(void) {
+    redisStop(SIGTERM);
+    const char *pw[] = {"--requirepass", "s3cret-pw", NULL};
+    REQUIRE(redisStart(pw));
+    char url[96];
+    snprintf(url, sizeof(url), "redis://:s3cret-pw@127.0.0.1:%u/0", redis_port);
+    server a;
+    REQUIRE(replicaStart(&a, "shared", "ra", "t6:", url, "0", GENEROUS));
+    REQUIRE(waitConnected(&a, true, READY_MS));
+    reply st = httpDo(&a, "GET", "/stats", NULL);
+    reply me = httpDo(&a, "GET", "/metrics", NULL);
+    CHECK(st.status == 200 && !strstr(st.body, "s3cret") && strstr(st.body, ":***@"));
+    CHECK(me.status == 200 && !strstr(me.body, "s3cret"));
+    replyFree(&st);
+    replyFree(&me);
+    char log[8192];
+    kill(a.pid, SIGTERM); /* all it logs, to its last line */
+    CHECK(logUntil(&a, log, sizeof(log), "stopped cleanly", STOP_MS));
+    CHECK(!strstr(log, "s3cret"));
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+
+    /* a wrong password: refused, said so, still not shown */
+    snprintf(url, sizeof(url), "redis://:wrong-s3cret@127.0.0.1:%u/0", redis_port);
+    server b;
+    REQUIRE(replicaStart(&b, "shared", "rb", "t6:", url, "0", GENEROUS));
+    reply r = calc(&b, 1, 1);
+    CHECK(answered(&r, 1, 1, 0));
+    replyFree(&r);
+    CHECK(waitConnected(&b, false, READY_MS));
+    CHECK(statsInt(&b, "backend.errors") >= 1);
+    kill(b.pid, SIGTERM);
+    CHECK(logUntil(&b, log, sizeof(log), "stopped cleanly", STOP_MS));
+    CHECK(!strstr(log, "s3cret"));
+    CHECK_EQ(serverStop(&b, SIGTERM, STOP_MS), 0);
+    redisStop(SIGTERM);
+}
+
+static void redis_down_at_start_then_up(void) {
+    redis_port = freePort(); /* nothing listens there yet */
+    server a;
+    REQUIRE(replicaStart(&a, "shared", "ra", "t7:", NULL, "0", GENEROUS));
+    reply r = calc(&a, 2, 3);
+    CHECK(answered(&r, 2, 3, 0));
+    replyFree(&r);
+    CHECK(waitConnected(&a, false, READY_MS));
+    REQUIRE(redisStart(NULL));
+    REQUIRE(waitConnected(&a, true, READY_MS));
+    r = calc(&a, 2, 3);
+    CHECK(answered(&r, 2, 3, 0));
+    replyFree(&r);
+    r = calc(&a, 2, 3);
+    CHECK(answered(&r, 2, 3, 1));
+    replyFree(&r);
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+    redisStop(SIGTERM);
+}
+
+int main(void) {
+    static const harnessTest tests[] = {
+        TEST(a_shared_key_computed_on_one_replica_is_a_hit_on_the_other),
+        TEST(sixty_four_requests_for_one_key_over_both_replicas_cost_one_miss),
+        TEST(global_adds_one_key_per_request_and_the_replica_stays_flat),
+        TEST(delete_cache_removes_only_our_prefix),
+        TEST(redis_killed_mid_load_then_restarted_loses_nothing),
+        TEST(a_slow_redis_costs_a_timeout_not_a_hang),
+        TEST(the_password_never_shows),
+        TEST(redis_down_at_start_then_up),
+    };
+    return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
+}

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "container.h"
 #include "timer.h"
 
 /* Every live instance, by id and by age. Statically initialised, so that
@@ -102,7 +103,7 @@ adderLookup adderFind(uint64_t id, adderView *out) {
         found = ADDER_FREED;
         registryNode *n = do_registryFind(&instances, id);
         if (n) {
-            adder *ad = (adder *)((char *)n - offsetof(adder, node));
+            adder *ad = container_of(n, adder, node);
             if (adder__tryRetain(ad)) {
                 adder__view(ad, do_registryNow(&instances), out);
                 found = ADDER_LIVE;
@@ -118,7 +119,7 @@ size_t adderOldest(adderView *out, size_t max) {
     registryLock(&instances);
     uint64_t now = do_registryNow(&instances);
     for (registryNode *node = do_registryOldest(&instances); node && n < max; node = node->next) {
-        adder *ad = (adder *)((char *)node - offsetof(adder, node));
+        adder *ad = container_of(node, adder, node);
         if (adder__tryRetain(ad))
             adder__view(ad, now, &out[n++]);
     }

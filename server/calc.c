@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "adder.h"
+#include "container.h"
 #include "guard.h"
 #include "reply.h"
 #include "request.h"
@@ -79,12 +80,12 @@ static struct {
 /* ---------------------------------------------------------------- private */
 
 static void _timerFired(timer *t) {
-    calcState *cs = (calcState *)((char *)t - offsetof(calcState, tm));
+    calcState *cs = container_of(t, calcState, tm);
     MHD_resume_connection(cs->conn);
 }
 
 static void _flightDone(scopeWaiter *w) {
-    calcState *cs = (calcState *)((char *)w - offsetof(calcState, waiter));
+    calcState *cs = container_of(w, calcState, waiter);
     if (atomic_exchange(&cs->wait_state, W_WOKEN) == W_SUSPENDED)
         MHD_resume_connection(cs->conn);
 }

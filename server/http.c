@@ -22,7 +22,6 @@
 #include "conns.h"
 #include "framing.h"
 #include "guard.h"
-#include "heap.h"
 #include "instances.h"
 #include "page.h"
 #include "reply.h"
@@ -83,13 +82,9 @@ static enum MHD_Result _cache(routeRequest *rq, const char *data, size_t *size) 
     textBuf t = textOn(buf, sizeof(buf));
     if (strcmp(rq->method, "DELETE") == 0) {
         uint64_t entries, instances;
-        if (!scopeCacheClear(&entries, &instances))
+        if (!scopeCacheClear(&entries, &instances)) /* and gives the pages back */
             return replyError(rq->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
                               "the cache backend failed: the cache may be cleared in part", NULL);
-        /* Hand the freed pages back to the kernel, so that RSS falls with
-         * the instances, as a person watching the live page expects. */
-        if (entries > 0)
-            heapRelease();
         TEXT_LIT(&t, "{\"entries_freed\":");
         textUint(&t, entries);
         TEXT_LIT(&t, ",\"instances_freed\":");

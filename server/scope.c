@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "heap.h"
 #include "rscope.h"
 
 /* ------------------------------------------------------------------ types */
@@ -260,6 +261,10 @@ bool scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed) {
     uint64_t instances = 0;
     *entries_freed = memoClearWith(S.cache, &instances);
     *instances_freed = instances;
+    /* Hand the freed pages back to the kernel, so that RSS falls with the
+     * instances, as a person watching the live page expects. */
+    if (*entries_freed > 0)
+        heapRelease();
     return true;
 }
 

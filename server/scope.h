@@ -88,7 +88,9 @@ memoInfo scopeCacheInfo(void);
  * many instances it freed (both 0 in local and off scope, which have no
  * process-wide cache). With the redis backend the entries are our prefix's
  * keys, removed with SCAN + UNLINK while the caller waits (bounded by
- * timeouts); returns false when Redis failed (what it removed is gone). */
+ * timeouts); returns false when Redis failed (what it removed is gone). When
+ * the memory backend freed any, gives the pages back to the kernel
+ * (heapRelease), so that RSS falls with them. */
 bool scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed);
 
 scopeCounters scopeGetCounters(void);

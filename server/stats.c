@@ -135,9 +135,13 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
     const config *c = s->cfg;
     char maxsize[CONFIG_MAXSIZE_LEN];
     textBuf t = textOn(buf, cap);
-    char oldest[32] = "null";
+    char oldest[32];
+    textBuf o = textOn(oldest, sizeof(oldest) - 1); /* room for the NUL */
     if (s->ages.any)
-        snprintf(oldest, sizeof(oldest), "%.3f", (double)s->ages.oldest_ns / 1e9);
+        textf(&o, "%.3f", (double)s->ages.oldest_ns / 1e9);
+    else
+        TEXT_LIT(&o, "null");
+    oldest[textEnd(&o)] = '\0';
     configMaxsizeText(c->maxsize, "null", maxsize);
     textf(&t,
           "{\"version\":\"%s\",\"cache_scope\":\"%s\",\"maxsize\":%s,\"delay_ms\":%u,"

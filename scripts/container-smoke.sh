@@ -98,7 +98,9 @@ port=$(free_port)
 tmp=$(mktemp -d /tmp/memoscope-smoke.XXXXXX)
 slow_pid=
 cleanup() {
-    [ -n "$slow_pid" ] && kill "$slow_pid" 2>/dev/null
+    # (Not `[ -n ] && kill`: under set -e a kill of a curl that has already
+    # ended would leave the function here, and the containers behind.)
+    if [ -n "$slow_pid" ]; then kill "$slow_pid" 2>/dev/null || true; fi
     # One name per call: podman 4.3 `rm -f A B` removes nothing when B is missing.
     ctr_rm "$name"
     ctr_rm "$name-idle"

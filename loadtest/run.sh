@@ -25,4 +25,12 @@ done
 # The command as typed, for the report's header.
 cmd=./loadtest/run.sh
 for arg in "$@"; do cmd+=" $(printf %q "$arg")"; done
-LOADTEST_COMMAND=$cmd exec python3 loadtest/run.py "$@"
+# --replicas / --backend: several replicas behind nginx sharing one Redis
+# (loadtest/replicas.py); otherwise one process per scope (loadtest/run.py).
+runner=loadtest/run.py
+for arg in "$@"; do
+    case $arg in
+    --replicas | --replicas=* | --backend | --backend=*) runner=loadtest/replicas.py ;;
+    esac
+done
+LOADTEST_COMMAND=$cmd exec python3 "$runner" "$@"

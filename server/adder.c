@@ -33,6 +33,8 @@ adder *adderCreate(size_t payload_bytes, unsigned delay_ms, memo *cache) {
     atomic_init(&ad->in_request, true);
     ad->delay_ms = delay_ms;
     ad->cache = cache;
+    ad->weak_cache = NULL;
+    memoOwnerInit(&ad->owner, 0);
     ad->alloc_bytes = bytes;
     ad->payload_bytes = payload_bytes;
     /* Published last: an inspector may read what is above from now on (it
@@ -57,6 +59,8 @@ bool adderRelease(adder *ad) {
      * free by the last one. */
     if (atomic_fetch_sub_explicit(&ad->refs, 1, memory_order_acq_rel) != 1)
         return false;
+    if (ad->weak_cache)
+        memoDropOwner(ad->weak_cache, &ad->owner);
     memoDestroy(ad->cache);
     registryRemove(&instances, &ad->node);
     atomic_fetch_sub_explicit(&n_live_bytes, ad->alloc_bytes, memory_order_relaxed);

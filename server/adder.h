@@ -27,6 +27,9 @@ typedef struct adder {
     registryNode node;      /* in the process-wide registry while alive */
     unsigned delay_ms;      /* how long a miss of calculate() takes */
     memo *cache;            /* local scope: this instance's own cache, else NULL */
+    memo *weak_cache;       /* weak scope: the cache whose entries name it without holding
+                               it; they are dropped (memoDropOwner) when it is freed */
+    memoOwner owner;        /* its entries in the global or weak cache (the cache's) */
     size_t alloc_bytes;     /* the size of this allocation: header + payload */
     size_t payload_bytes;
     unsigned char payload[];
@@ -43,14 +46,16 @@ typedef struct adderCounters {
 /* Makes a SlowAdder with one reference (the caller's), a fresh id and a
  * payload of payload_bytes, all written. cache may be NULL; the adder owns
  * it from now on and destroys it when freed. Returns NULL when out of
- * memory (cache is then destroyed too). */
+ * memory (cache is then destroyed too). Its owner starts with no entries and
+ * weight 0, and weak_cache is NULL: the scope sets them. */
 adder *adderCreate(size_t payload_bytes, unsigned delay_ms, memo *cache);
 
 /* Takes one more reference. */
 void adderRetain(adder *ad);
 
-/* Drops one reference; frees the adder (and its cache) when it was the last.
- * Returns true when this call freed it. NULL is a no-op. */
+/* Drops one reference; frees the adder (and its cache) when it was the last,
+ * after dropping its entries from weak_cache (so the caller must not hold
+ * that cache's lock). Returns true when this call freed it. NULL is a no-op. */
 bool adderRelease(adder *ad);
 
 /* The request that made ad drops its reference (and says so for held_by). */

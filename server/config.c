@@ -26,7 +26,9 @@ typedef enum settingKind {
     KIND_BACKEND,
     KIND_URL,
     KIND_PREFIX,
-    KIND_NAME
+    KIND_NAME,
+    KIND_SECONDS, /* uint64_t nanoseconds from decimal seconds, or none */
+    KIND_BYTES    /* size_t from a byte count with a suffix, or none */
 } settingKind;
 
 typedef struct setting {
@@ -49,13 +51,18 @@ typedef struct setting {
 #define MAX_CONNECTIONS 1000000
 #define MAX_TIMEOUT_S 3600
 #define MAX_REDIS_TIMEOUT_MS 10000
+#define MIN_TTL_NS 1000000ull                  /* 1 ms: the sweep's grain is coarser anyway */
+#define MAX_TTL_NS (366ull * 86400 * NS_PER_S) /* a year */
+#define MAX_BYTES (1ull << 62)                 /* beyond any machine; no overflow in sums */
+#define NS_PER_S 1000000000ull
+#define TTL_DIGITS 9 /* fraction digits a nanosecond count can hold */
 
 static const setting settings[] = {
     {"port", "MEMOSCOPE_PORT", KIND_UINT, FIELD(port), 0, 65535,
      "TCP port (0 = any free port; the chosen one is logged)"},
     {"bind", "MEMOSCOPE_BIND", KIND_ADDR, FIELD(bind), 0, 0, "address to listen on (IPv4 or IPv6)"},
     {"cache-scope", "MEMOSCOPE_CACHE_SCOPE", KIND_SCOPE, FIELD(scope), 0, 0,
-     "global, local, shared or off"},
+     "global, local, shared, off or weak"},
     {"maxsize", "MEMOSCOPE_MAXSIZE", KIND_MAXSIZE, FIELD(maxsize), 0, 1u << 30,
      "entries per cache; none = unbounded; 0 = no caching"},
     {"delay-ms", "MEMOSCOPE_DELAY_MS", KIND_UINT, FIELD(delay_ms), 0, MAX_DELAY_MS,
@@ -87,10 +94,14 @@ static const setting settings[] = {
      "this replica's name, in its global keys; defaults to the host name"},
     {"redis-timeout-ms", "MEMOSCOPE_REDIS_TIMEOUT_MS", KIND_UINT, FIELD(redis_timeout_ms), 1,
      MAX_REDIS_TIMEOUT_MS, "a Redis reply later than this is a fault: answer without the cache"},
+    {"ttl-s", "MEMOSCOPE_TTL_S", KIND_SECONDS, FIELD(ttl_ns), MIN_TTL_NS, MAX_TTL_NS,
+     "entries expire this many seconds (fractions too) after they were stored; none = never"},
+    {"maxbytes", "MEMOSCOPE_MAXBYTES", KIND_BYTES, FIELD(maxbytes), 1, MAX_BYTES,
+     "bytes a cache may keep alive (4096, 64MiB, 512m...); none = no byte bound"},
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
 
-static const char *scope_names[] = {"global", "local", "shared", "off"};
+static const char *scope_names[] = {"global", "local", "shared", "off", "weak"};
 static const char *backend_names[] = {"memory", "redis"};
 
 /* ---------------------------------------------------------------- private */
@@ -144,6 +155,8 @@ static void _defaults(config *cfg) {
     cfg->redis_timeout_ms = RCLI_TIMEOUT_MS;
     if (gethostname(cfg->replica, sizeof(cfg->replica)) != 0 || !_nameOk(cfg->replica))
         strcpy(cfg->replica, "replica");
+    cfg->ttl_ns = CONFIG_TTL_NONE;
+    cfg->maxbytes = CONFIG_MAXBYTES_NONE;
 }
 
 /* Parses a whole decimal string; false on anything else (sign, space, junk,
@@ -160,28 +173,55 @@ static bool _parseUnsigned(const char *s, uint64_t *out) {
     return true;
 }
 
-bool configParseBytes(const char *s, uint64_t *out) {
-    static const struct {
-        const char *suffix;
-        unsigned shift;
-    } units[] = {{"", 0},     {"k", 10},   {"m", 20},   {"g", 30},   {"t", 40},
-                 {"kib", 10}, {"mib", 20}, {"gib", 30}, {"tib", 40}, {"b", 0}};
-    if (*s < '0' || *s > '9')
+/* Parses "digits[.digits]" into a whole part and a fraction of up to
+ * max_frac digits (as frac / 10^frac_digits). */
+static bool parseDecimal(const char **s, uint64_t *whole, uint64_t *frac, unsigned *frac_digits,
+                         unsigned max_frac) {
+    const char *p = *s;
+    if (*p < '0' || *p > '9')
         return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || v == 0)
-        return false;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcasecmp(end, units[i].suffix) == 0) {
-            if (v > (UINT64_MAX >> units[i].shift))
+    uint64_t w = 0;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (w > (UINT64_MAX - 9) / 10)
+            return false;
+        w = w * 10 + (uint64_t)(*p - '0');
+    }
+    uint64_t f = 0;
+    unsigned n = 0;
+    if (*p == '.') {
+        p++;
+        if (*p < '0' || *p > '9')
+            return false;
+        for (; *p >= '0' && *p <= '9'; p++) {
+            if (++n > max_frac)
                 return false;
-            *out = (uint64_t)v << units[i].shift;
-            return true;
+            f = f * 10 + (uint64_t)(*p - '0');
         }
     }
-    return false;
+    *whole = w;
+    *frac = f;
+    *frac_digits = n;
+    *s = p;
+    return true;
+}
+
+static uint64_t pow10u(unsigned n) {
+    uint64_t v = 1;
+    while (n--)
+        v *= 10;
+    return v;
+}
+
+/* Seconds with up to 9 fraction digits, into nanoseconds. */
+static bool parseSeconds(const char *s, uint64_t *ns) {
+    uint64_t whole, frac;
+    unsigned digits;
+    if (!parseDecimal(&s, &whole, &frac, &digits, TTL_DIGITS) || *s)
+        return false;
+    if (whole > UINT64_MAX / NS_PER_S - 1)
+        return false;
+    *ns = whole * NS_PER_S + frac * pow10u(TTL_DIGITS - digits);
+    return true;
 }
 
 /* --memory-guard: off, a fraction in (0, 1] written with a point, or bytes. */
@@ -223,7 +263,7 @@ static bool _apply(config *cfg, const setting *st, const char *value, const char
                 return true;
             }
         }
-        fprintf(err, "memoscope: bad %s '%s': must be global, local, shared or off\n", source,
+        fprintf(err, "memoscope: bad %s '%s': must be global, local, shared, off or weak\n", source,
                 value);
         return false;
     case KIND_ADDR: {
@@ -289,6 +329,34 @@ static bool _apply(config *cfg, const setting *st, const char *value, const char
         fprintf(err, "memoscope: bad %s '%s': must be 1 to %d letters, digits, '.', '_' or '-'\n",
                 source, value, CONFIG_REPLICA_LEN - 1);
         return false;
+    case KIND_SECONDS:
+        if (strcmp(value, "none") == 0) {
+            *(uint64_t *)field = CONFIG_TTL_NONE;
+            return true;
+        }
+        if (!parseSeconds(value, &v) || v < st->min || v > st->max) {
+            fprintf(err,
+                    "memoscope: bad %s '%s': must be seconds from 0.001 to %llu (e.g. 2 or 0.25), "
+                    "or none\n",
+                    source, value, (unsigned long long)(st->max / NS_PER_S));
+            return false;
+        }
+        *(uint64_t *)field = v;
+        return true;
+    case KIND_BYTES:
+        if (strcmp(value, "none") == 0) {
+            *(size_t *)field = CONFIG_MAXBYTES_NONE;
+            return true;
+        }
+        if (!configParseBytes(value, &v) || v < st->min || v > st->max || v > SIZE_MAX - 1) {
+            fprintf(err,
+                    "memoscope: bad %s '%s': must be a byte count of at least 1 (4096, 64KiB, "
+                    "8MiB, 512m, 2GiB...), or none\n",
+                    source, value);
+            return false;
+        }
+        *(size_t *)field = (size_t)v;
+        return true;
     case KIND_MAXSIZE:
         if (strcmp(value, "none") == 0) {
             *(size_t *)field = MEMO_UNBOUNDED;
@@ -357,6 +425,10 @@ static void _usage(FILE *out) {
         case KIND_GUARD:
             snprintf(def, sizeof(def), "off");
             break;
+        case KIND_SECONDS:
+        case KIND_BYTES:
+            snprintf(def, sizeof(def), "none");
+            break;
         }
         fprintf(out, "  --%-16s %-26s %s (default: %s)\n", st->flag, st->env, st->help, def);
     }
@@ -388,7 +460,7 @@ static bool _validate(config *cfg, const bool *given, FILE *err) {
         return true;
     }
     if (!configUsesRedis(cfg))
-        return true; /* local and off keep their caches in the process */
+        return true; /* local, off and weak keep their caches in the process */
     if (_given(given, "maxsize") && cfg->maxsize != MEMO_UNBOUNDED) {
         fprintf(err,
                 "memoscope: --maxsize %zu has no meaning with --cache-backend redis in %s scope: "
@@ -397,11 +469,91 @@ static bool _validate(config *cfg, const bool *given, FILE *err) {
                 cfg->maxsize, configScopeName(cfg->scope));
         return false;
     }
+    if (cfg->maxbytes != CONFIG_MAXBYTES_NONE) {
+        fprintf(err,
+                "memoscope: --maxbytes has no meaning with --cache-backend redis in %s scope: "
+                "Redis bounds its memory with its own maxmemory (leave --maxbytes out)\n",
+                configScopeName(cfg->scope));
+        return false;
+    }
     cfg->maxsize = MEMO_UNBOUNDED;
     return true;
 }
 
+/* A bound set for a scope without a cache (off), or for a cache that stores
+ * nothing (maxsize 0), means nothing: say so rather than ignore it. */
+static bool checkMeaning(const config *cfg, FILE *err) {
+    const char *why = NULL;
+    if (cfg->scope == SCOPE_OFF)
+        why = "--cache-scope off has no cache";
+    else if (cfg->maxsize == 0)
+        why = "--maxsize 0 stores nothing";
+    if (!why)
+        return true;
+    if (cfg->ttl_ns != CONFIG_TTL_NONE) {
+        fprintf(err, "memoscope: --ttl-s (MEMOSCOPE_TTL_S) has no meaning here: %s to expire\n",
+                why);
+        return false;
+    }
+    if (cfg->maxbytes != CONFIG_MAXBYTES_NONE) {
+        fprintf(err,
+                "memoscope: --maxbytes (MEMOSCOPE_MAXBYTES) has no meaning here: %s to bound\n",
+                why);
+        return false;
+    }
+    return true;
+}
+
 /* -------------------------------------------------------------------- API */
+
+bool configParseBytes(const char *s, uint64_t *out) {
+    static const struct {
+        const char *suffix;
+        unsigned shift;
+    } units[] = {{"", 0},   {"b", 0},    {"k", 10},   {"m", 20},   {"g", 30},
+                 {"t", 40}, {"kib", 10}, {"mib", 20}, {"gib", 30}, {"tib", 40}};
+    uint64_t whole, frac;
+    unsigned digits;
+    if (!parseDecimal(&s, &whole, &frac, &digits, 0)) /* whole numbers only */
+        return false;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(s, units[i].suffix) != 0)
+            continue;
+        unsigned shift = units[i].shift;
+        if (whole == 0 || whole > (MAX_BYTES >> shift))
+            return false;
+        *out = whole << shift;
+        return true;
+    }
+    return false;
+}
+
+const char *configMaxbytesText(size_t maxbytes, const char *unbounded,
+                               char buf[CONFIG_MAXSIZE_LEN]) {
+    if (maxbytes == CONFIG_MAXBYTES_NONE)
+        snprintf(buf, CONFIG_MAXSIZE_LEN, "%s", unbounded);
+    else
+        snprintf(buf, CONFIG_MAXSIZE_LEN, "%zu", maxbytes);
+    return buf;
+}
+
+const char *configTtlText(uint64_t ttl_ns, const char *unbounded, char buf[CONFIG_TTL_LEN]) {
+    if (ttl_ns == CONFIG_TTL_NONE) {
+        snprintf(buf, CONFIG_TTL_LEN, "%s", unbounded);
+        return buf;
+    }
+    int n = snprintf(buf, CONFIG_TTL_LEN, "%llu", (unsigned long long)(ttl_ns / NS_PER_S));
+    uint64_t frac = ttl_ns % NS_PER_S;
+    if (frac) {
+        int digits = TTL_DIGITS;
+        while (frac % 10 == 0) {
+            frac /= 10;
+            digits--;
+        }
+        snprintf(buf + n, CONFIG_TTL_LEN - (size_t)n, ".%0*llu", digits, (unsigned long long)frac);
+    }
+    return buf;
+}
 
 configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *err) {
     bool given[NSETTINGS] = {false};
@@ -454,7 +606,9 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
     }
     if (env_bad)
         return CONFIG_ERROR;
-    return _validate(cfg, given, err) ? CONFIG_OK : CONFIG_ERROR;
+    if (!_validate(cfg, given, err))
+        return CONFIG_ERROR;
+    return checkMeaning(cfg, err) ? CONFIG_OK : CONFIG_ERROR;
 }
 
 const char *configScopeName(scopeKind s) {
@@ -479,7 +633,7 @@ const char *configMaxsizeText(size_t maxsize, const char *unbounded, char buf[CO
 }
 
 void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
-    char maxsize[CONFIG_MAXSIZE_LEN];
+    char maxsize[CONFIG_MAXSIZE_LEN], maxbytes[CONFIG_MAXSIZE_LEN], ttl[CONFIG_TTL_LEN];
     char limit[24] = "cgroup", guard[24] = "off";
     if (cfg->memory_limit)
         snprintf(limit, sizeof(limit), "%llu", (unsigned long long)cfg->memory_limit);
@@ -490,11 +644,12 @@ void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
     fprintf(out,
             "memoscope %s listening on %s port=%u cache_scope=%s maxsize=%s delay_ms=%u "
             "instance_bytes=%zu threads=%u max_body_bytes=%zu max_connections=%u timeout_s=%u "
-            "memory_limit=%s memory_guard=%s cache_backend=%s",
+            "memory_limit=%s memory_guard=%s ttl_s=%s maxbytes=%s cache_backend=%s",
             MEMOSCOPE_VERSION, cfg->bind, real_port, configScopeName(cfg->scope),
             configMaxsizeText(cfg->maxsize, "none", maxsize), cfg->delay_ms, cfg->instance_bytes,
             cfg->threads, cfg->max_body_bytes, cfg->max_connections, cfg->timeout_s, limit, guard,
-            configBackendName(cfg->backend));
+            configTtlText(cfg->ttl_ns, "none", ttl),
+            configMaxbytesText(cfg->maxbytes, "none", maxbytes), configBackendName(cfg->backend));
     char url[RCLI_URL_LEN];
     rcliRedactUrl(cfg->redis_url, url, sizeof(url));
     if (cfg->backend == BACKEND_REDIS)

@@ -44,7 +44,13 @@ typedef struct config {
     char redis_prefix[CONFIG_REDIS_PREFIX_LEN];
     char replica[CONFIG_REPLICA_LEN];
     unsigned redis_timeout_ms;
+    uint64_t ttl_ns; /* --ttl-s in nanoseconds; CONFIG_TTL_NONE for "none" */
+    size_t maxbytes; /* CONFIG_MAXBYTES_NONE for "none" */
 } config;
+
+/* "none" is 0 for both bounds, so that a zeroed config has neither. */
+#define CONFIG_TTL_NONE 0
+#define CONFIG_MAXBYTES_NONE 0
 
 typedef enum configResult {
     CONFIG_OK,   /* cfg is filled in: run the server */
@@ -72,9 +78,18 @@ bool configUsesRedis(const config *cfg);
 #define CONFIG_MAXSIZE_LEN 24
 const char *configMaxsizeText(size_t maxsize, const char *unbounded, char buf[CONFIG_MAXSIZE_LEN]);
 
+/* maxbytes as text: the number, or unbounded for CONFIG_MAXBYTES_NONE. */
+const char *configMaxbytesText(size_t maxbytes, const char *unbounded,
+                               char buf[CONFIG_MAXSIZE_LEN]);
+
+/* ttl_ns as seconds ("2", "0.25"), or unbounded for CONFIG_TTL_NONE. */
+#define CONFIG_TTL_LEN 32
+const char *configTtlText(uint64_t ttl_ns, const char *unbounded, char buf[CONFIG_TTL_LEN]);
+
 /* Parses a number of bytes: digits, optionally followed by k, m, g or t (or
- * KiB, MiB, GiB, TiB: powers of 1024, as docker's --memory). False on
- * anything else, 0 or overflow. */
+ * B, KiB, MiB, GiB, TiB: powers of 1024, as docker's --memory), any case:
+ * "4096", "512m", "64MiB". Returns false, leaving *out alone, on anything
+ * else (a fraction too), 0, or above 2^62. */
 bool configParseBytes(const char *s, uint64_t *out);
 
 /* Writes the one-line description of the effective configuration. */

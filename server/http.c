@@ -92,7 +92,7 @@ static enum MHD_Result _cache(routeRequest *rq, const char *data, size_t *size) 
         TEXT_LIT(&t, "}\n");
     } else {
         memoInfo info = scopeCacheInfo();
-        char maxsize[CONFIG_MAXSIZE_LEN];
+        char maxsize[CONFIG_MAXSIZE_LEN], maxbytes[CONFIG_MAXSIZE_LEN];
         TEXT_LIT(&t, "{\"hits\":");
         textUint(&t, info.hits);
         TEXT_LIT(&t, ",\"misses\":");
@@ -101,6 +101,10 @@ static enum MHD_Result _cache(routeRequest *rq, const char *data, size_t *size) 
         textStr(&t, configMaxsizeText(info.maxsize, "null", maxsize));
         TEXT_LIT(&t, ",\"currsize\":");
         textUint(&t, info.currsize);
+        TEXT_LIT(&t, ",\"maxbytes\":");
+        textStr(&t, configMaxsizeText(info.maxbytes, "null", maxbytes));
+        TEXT_LIT(&t, ",\"currbytes\":");
+        textUint(&t, info.currbytes);
         TEXT_LIT(&t, "}\n");
     }
     return replyQueue(rq->conn, MHD_HTTP_OK, REPLY_JSON, buf, textEnd(&t), NULL);

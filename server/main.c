@@ -60,8 +60,15 @@ int main(int argc, char **argv) {
         scopeShutdown();
         return 1;
     }
+    if (!scopeSweepStart()) {
+        fprintf(stderr, "memoscope: cannot start the cache sweep\n");
+        timerStop();
+        scopeShutdown();
+        return 1;
+    }
     unsigned port;
     if (!httpStart(&cfg, &port)) {
+        scopeSweepStop();
         timerStop();
         scopeShutdown();
         return 1;
@@ -73,6 +80,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "memoscope: %s, stopping: finishing requests in flight\n",
             sig == SIGTERM ? "SIGTERM" : "SIGINT");
 
+    scopeSweepStop(); /* before httpStop hurries every timer */
     httpStop(GRACE_MS);
     guardStop();
     timerStop();

@@ -264,6 +264,8 @@ static scopeLookupResult _sharedLookup(adder *ad, int64_t a, int64_t b, scopeWai
 bool rscopeInit(const config *cfg) {
     memset(&RS, 0, sizeof(RS));
     RS.cfg = cfg;
+    /* --ttl-s is Redis' own PX, in whole milliseconds (rounded up: never 0). */
+    RS.ttl_ms = cfg->ttl_ns ? (cfg->ttl_ns + 999999) / 1000000 : 0;
     pthread_mutex_init(&RS.lock, NULL);
     rcliTarget t;
     char err[128];

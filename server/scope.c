@@ -1,16 +1,20 @@
-/* scope.c -- the four cache scopes and single-flight for the shared one. */
+/* scope.c -- the cache scopes, single-flight for the shared one, and the
+ * sweep that releases expired entries with no traffic. */
 #include "scope.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
 #include "heap.h"
 #include "rscope.h"
+#include "timer.h"
 
 /* ------------------------------------------------------------------ types */
 
-/* global scope: the key names the instance and holds a reference to it. */
+/* global and weak scope: the key names the instance; in global scope it
+ * holds a reference to it, in weak scope it does not. */
 typedef struct globalKey {
     adder *ad;
     int64_t a, b;
@@ -33,15 +37,29 @@ typedef struct flight {
 
 #define FLIGHT_BUCKETS 4096 /* power of two; flights <= requests in flight */
 
+/* The sweep: every SWEEP_MS the timer thread releases what expired (and
+ * moves a table that is growing) in rounds of SWEEP_BUDGET, at most
+ * SWEEP_ROUNDS a tick so that the slow calls' timers are not held up; when
+ * work is left it comes back after SWEEP_AGAIN_MS. */
+#define SWEEP_MS 100
+#define SWEEP_AGAIN_MS 1
+#define SWEEP_BUDGET 1024
+#define SWEEP_ROUNDS 16
+
 static struct {
     scopeKind kind;
     bool redis; /* global and shared live in Redis: rscope.c */
     size_t maxsize;
     size_t instance_bytes;
-    memo *cache; /* the process-wide cache (global, shared), else NULL */
+    size_t maxbytes; /* MEMO_UNBOUNDED for none */
+    uint64_t ttl_ns; /* 0 for none */
+    memo *cache;     /* the process-wide cache (global, shared, weak), else NULL */
     memoStats stats;
     atomic_uint_fast64_t coalesced;
     flight *flights[FLIGHT_BUCKETS];
+    timer sweep;           /* owned here; on the timer's heap while sweeping */
+    atomic_bool sweep_on;  /* cleared by scopeSweepStop: the sweep ends */
+    atomic_bool sweep_out; /* the sweep timer is pending or running */
 } S;
 
 /* The cache hashes and compares keys as raw bytes (memoType's defaults):
@@ -58,6 +76,25 @@ static void _globalRelease(void *ctx, void *key) {
         (*(uint64_t *)ctx)++;
 }
 
+/* The instance a global or weak entry belongs to: in global scope its bytes
+ * count once in the cache's currbytes (its weight); in weak scope the entries
+ * are dropped through it when it is freed (adderRelease). */
+static memoOwner *keyOwner(void *ctx, const void *key) {
+    (void)ctx;
+    return &((const globalKey *)key)->ad->owner;
+}
+
+/* What an entry keeps alive of its own: its key and value records. */
+static size_t pairWeight(void *ctx, const void *key, const void *val) {
+    (void)ctx, (void)key, (void)val;
+    return sizeof(pairKey) + sizeof(int64_t);
+}
+
+static size_t weakWeight(void *ctx, const void *key, const void *val) {
+    (void)ctx, (void)key, (void)val;
+    return sizeof(globalKey) + sizeof(int64_t);
+}
+
 static uint64_t _pairHash(const void *key) {
     return memoHashBytes(key, sizeof(pairKey));
 }
@@ -67,9 +104,39 @@ static bool _pairEqual(const void *k1, const void *k2) {
     return x->a == y->a && x->b == y->b;
 }
 
-static const memoType global_type = {
-    .key_size = sizeof(globalKey), .val_size = sizeof(int64_t), .key_release = _globalRelease};
-static const memoType pair_type = {.key_size = sizeof(pairKey), .val_size = sizeof(int64_t)};
+/* A global entry weighs nothing of its own: what it keeps alive is its
+ * instance, the owner's weight, counted once however many entries name it. */
+static const memoType global_type = {.key_size = sizeof(globalKey),
+                                     .val_size = sizeof(int64_t),
+                                     .key_release = _globalRelease,
+                                     .owner = keyOwner};
+static const memoType weak_type = {.key_size = sizeof(globalKey),
+                                   .val_size = sizeof(int64_t),
+                                   .weight = weakWeight,
+                                   .owner = keyOwner};
+static const memoType pair_type = {
+    .key_size = sizeof(pairKey), .val_size = sizeof(int64_t), .weight = pairWeight};
+
+/* Every cache of the scope has the same bounds and reports into S.stats. */
+static memo *newCache(const memoType *type) {
+    memoConfig c = {
+        .maxsize = S.maxsize, .maxbytes = S.maxbytes, .ttl_ns = S.ttl_ns, .stats = &S.stats};
+    return memoCreateWith(type, &c);
+}
+
+/* Runs on the timer thread. */
+static void sweepTick(timer *t) {
+    bool more = false;
+    for (int i = 0; i < SWEEP_ROUNDS && (more = memoSweep(S.cache, SWEEP_BUDGET)); i++)
+        ;
+    if (atomic_load(&S.sweep_on) && timerAdd(t, more ? SWEEP_AGAIN_MS : SWEEP_MS, sweepTick))
+        return;
+    /* timerAdd cannot fail while connections + TIMER_SPARE slots exist for
+     * at most one timer per connection; say so if it ever does. */
+    if (atomic_load(&S.sweep_on))
+        fprintf(stderr, "memoscope: the cache sweep stopped: no timer slot left\n");
+    atomic_store(&S.sweep_out, false);
+}
 
 static flight **_flightSlot(const pairKey *k) {
     flight **slot = &S.flights[_pairHash(k) & (FLIGHT_BUCKETS - 1)];
@@ -145,14 +212,34 @@ bool scopeInit(const config *cfg) {
     S.kind = cfg->scope;
     S.maxsize = cfg->maxsize;
     S.instance_bytes = cfg->instance_bytes;
+    S.maxbytes = cfg->maxbytes == CONFIG_MAXBYTES_NONE ? MEMO_UNBOUNDED : cfg->maxbytes;
+    S.ttl_ns = cfg->ttl_ns;
     S.redis = configUsesRedis(cfg);
     if (S.redis)
         return rscopeInit(cfg);
     if (S.kind == SCOPE_GLOBAL)
-        S.cache = memoCreate(&global_type, S.maxsize, &S.stats);
+        S.cache = newCache(&global_type);
     else if (S.kind == SCOPE_SHARED)
-        S.cache = memoCreate(&pair_type, S.maxsize, &S.stats);
+        S.cache = newCache(&pair_type);
+    else if (S.kind == SCOPE_WEAK)
+        S.cache = newCache(&weak_type);
     return S.cache || S.kind == SCOPE_LOCAL || S.kind == SCOPE_OFF;
+}
+
+bool scopeSweepStart(void) {
+    if (!S.cache || atomic_load(&S.sweep_out))
+        return true; /* nothing to sweep (local caches die with their request), or sweeping */
+    atomic_store(&S.sweep_on, true);
+    atomic_store(&S.sweep_out, true);
+    if (timerAdd(&S.sweep, SWEEP_MS, sweepTick))
+        return true;
+    atomic_store(&S.sweep_on, false);
+    atomic_store(&S.sweep_out, false);
+    return false;
+}
+
+void scopeSweepStop(void) {
+    atomic_store(&S.sweep_on, false);
 }
 
 void scopeShutdown(void) {
@@ -172,11 +259,16 @@ void scopeShutdown(void) {
 adder *scopeNewAdder(unsigned delay_ms) {
     memo *own = NULL;
     if (S.kind == SCOPE_LOCAL) {
-        own = memoCreate(&pair_type, S.maxsize, &S.stats);
+        own = newCache(&pair_type);
         if (!own)
             return NULL;
     }
-    return adderCreate(S.instance_bytes, delay_ms, own);
+    adder *ad = adderCreate(S.instance_bytes, delay_ms, own);
+    if (ad && S.kind == SCOPE_GLOBAL)
+        ad->owner.weight = ad->alloc_bytes; /* what its entries keep alive */
+    if (ad && S.kind == SCOPE_WEAK)
+        ad->weak_cache = S.cache; /* its entries leave with it */
+    return ad;
 }
 
 scopeLookupResult scopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result, scopeWaiter *waiter,
@@ -184,7 +276,8 @@ scopeLookupResult scopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result, 
     if (S.redis)
         return rscopeLookup(ad, a, b, result, waiter, allow_wait);
     switch (S.kind) {
-    case SCOPE_GLOBAL: {
+    case SCOPE_GLOBAL:
+    case SCOPE_WEAK: {
         globalKey k = {ad, a, b};
         return memoGet(S.cache, &k, result) ? SCOPE_HIT : SCOPE_MISS;
     }
@@ -209,6 +302,11 @@ void scopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
     case SCOPE_GLOBAL: {
         globalKey k = {ad, a, b};
         adderRetain(ad); /* the entry's reference; memoPut owns it from here */
+        memoPut(S.cache, &k, &result);
+        break;
+    }
+    case SCOPE_WEAK: {
+        globalKey k = {ad, a, b}; /* no reference: the instance drops it when freed */
         memoPut(S.cache, &k, &result);
         break;
     }
@@ -239,11 +337,14 @@ memoInfo scopeCacheInfo(void) {
         return memoGetInfo(S.cache);
     memoInfo info = {0};
     info.maxsize = S.kind == SCOPE_OFF ? 0 : S.maxsize; /* off has no cache: it holds nothing */
+    info.maxbytes = S.maxbytes;
     if (S.kind == SCOPE_LOCAL) {
         info.hits = atomic_load_explicit(&S.stats.hits, memory_order_relaxed);
         info.misses = atomic_load_explicit(&S.stats.misses, memory_order_relaxed);
         info.currsize = atomic_load_explicit(&S.stats.currsize, memory_order_relaxed);
         info.evictions = atomic_load_explicit(&S.stats.evictions, memory_order_relaxed);
+        info.expirations = atomic_load_explicit(&S.stats.expirations, memory_order_relaxed);
+        info.currbytes = atomic_load_explicit(&S.stats.currbytes, memory_order_relaxed);
     }
     return info;
 }
@@ -277,5 +378,9 @@ scopeCounters scopeGetCounters(void) {
     c.coalesced = atomic_load_explicit(&S.coalesced, memory_order_relaxed);
     c.currsize = atomic_load_explicit(&S.stats.currsize, memory_order_relaxed);
     c.evictions = atomic_load_explicit(&S.stats.evictions, memory_order_relaxed);
+    c.expirations = atomic_load_explicit(&S.stats.expirations, memory_order_relaxed);
+    c.currbytes = atomic_load_explicit(&S.stats.currbytes, memory_order_relaxed);
+    /* Only weak scope drops entries by owner, and nothing here deletes a key. */
+    c.left_with_instance = atomic_load_explicit(&S.stats.removals, memory_order_relaxed);
     return c;
 }

@@ -7,6 +7,16 @@
  *           concurrent misses of one key wait for the single computation in
  *           flight (single-flight) and count as hits that waited (coalesced).
  *   off     no cache.
+ *   weak    one process-wide cache keyed by (instance, a, b) whose entries
+ *           hold no reference: when an instance is freed its entries are
+ *           removed at once (what a weak reference's callback does).
+ *
+ * Every cache has the configured bounds: maxsize, maxbytes (in global scope
+ * an entry weighs its instance, counted once however many entries name it;
+ * elsewhere its own key and value) and ttl_ns. Expired entries of the
+ * process-wide cache are released by a sweep on the timer thread, also when
+ * no request comes (scopeSweepStart); a local cache lives as long as its
+ * request, so only its own lookups expire its entries.
  *
  * A caller looks a call up with scopeLookup. On SCOPE_MISS it must compute
  * the value (after the delay) and hand it to scopeStore, which also wakes
@@ -34,7 +44,9 @@ typedef enum scopeKind {
     SCOPE_GLOBAL, /* one process-wide cache keyed by (instance, a, b) */
     SCOPE_LOCAL,  /* one cache per SlowAdder keyed by (a, b) */
     SCOPE_SHARED, /* one process-wide cache keyed by (a, b) */
-    SCOPE_OFF     /* no cache */
+    SCOPE_OFF,    /* no cache */
+    SCOPE_WEAK    /* one process-wide cache keyed by (instance, a, b), holding no
+                     instance: an instance's entries leave when it is freed */
 } scopeKind;
 
 typedef enum scopeLookupResult {
@@ -58,10 +70,24 @@ typedef struct scopeCounters {
     uint64_t coalesced;
     uint64_t currsize;
     uint64_t evictions;
+    uint64_t expirations;        /* entries whose TTL passed */
+    uint64_t currbytes;          /* bytes the caches keep alive now */
+    uint64_t left_with_instance; /* weak scope: entries removed when their instance was freed */
 } scopeCounters;
 
 /* Sets the scope up. Returns false when out of memory. */
 bool scopeInit(const struct config *cfg);
+
+/* Starts the sweep of the process-wide cache on the timer thread (which
+ * must be running): every 100 ms it releases the entries whose TTL passed
+ * and moves a growing table along, so that both happen without traffic.
+ * Returns false if the timer had no slot. Call once, after timerStart. */
+bool scopeSweepStart(void);
+
+/* The sweep ends at its next tick (which still runs once). Call it when
+ * shutting down, before timerHurry and timerStop: a hurried sweep would
+ * otherwise come back at once, again and again. */
+void scopeSweepStop(void);
 
 /* Frees every cache and, with them, every instance they hold. */
 void scopeShutdown(void);

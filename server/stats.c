@@ -133,7 +133,7 @@ static void _backendPrometheus(const statsSnapshot *s, textBuf *t) {
 
 size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
     const config *c = s->cfg;
-    char maxsize[CONFIG_MAXSIZE_LEN];
+    char maxsize[CONFIG_MAXSIZE_LEN], maxbytes[CONFIG_MAXSIZE_LEN], ttl[CONFIG_TTL_LEN];
     textBuf t = textOn(buf, cap);
     char oldest[32];
     textBuf o = textOn(oldest, sizeof(oldest) - 1); /* room for the NUL */
@@ -143,24 +143,29 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
         TEXT_LIT(&o, "null");
     oldest[textEnd(&o)] = '\0';
     configMaxsizeText(c->maxsize, "null", maxsize);
+    configMaxbytesText(c->maxbytes, "null", maxbytes);
+    configTtlText(c->ttl_ns, "null", ttl);
     textf(&t,
-          "{\"version\":\"%s\",\"cache_scope\":\"%s\",\"maxsize\":%s,\"delay_ms\":%u,"
+          "{\"version\":\"%s\",\"cache_scope\":\"%s\",\"maxsize\":%s,\"maxbytes\":%s,"
+          "\"ttl_s\":%s,\"delay_ms\":%u,"
           "\"instance_bytes\":%zu,\"threads\":%u,\"uptime_s\":%.3f,"
           "\"requests\":{\"total\":%llu,\"in_flight\":%llu,\"errors\":%llu},"
           "\"instances\":{\"created\":%llu,\"freed\":%llu,\"live\":%llu,\"live_bytes\":%llu,"
           "\"oldest_age_s\":%s},"
           "\"cache\":{\"hits\":%llu,\"misses\":%llu,\"coalesced\":%llu,\"currsize\":%llu,"
-          "\"evictions\":%llu},"
+          "\"evictions\":%llu,\"expirations\":%llu,\"currbytes\":%llu,"
+          "\"left_with_instance\":%llu},"
           "\"memory\":{\"rss_bytes\":%llu,\"heap_bytes\":%llu,",
-          MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, c->delay_ms, c->instance_bytes,
-          c->threads, s->uptime_s, (unsigned long long)s->req_total,
+          MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, maxbytes, ttl, c->delay_ms,
+          c->instance_bytes, c->threads, s->uptime_s, (unsigned long long)s->req_total,
           (unsigned long long)s->req_in_flight, (unsigned long long)s->req_errors,
           (unsigned long long)s->instances.created, (unsigned long long)s->instances.freed,
           (unsigned long long)s->instances.live, (unsigned long long)s->instances.live_bytes,
           oldest, (unsigned long long)s->cache.hits, (unsigned long long)s->cache.misses,
           (unsigned long long)s->cache.coalesced, (unsigned long long)s->cache.currsize,
-          (unsigned long long)s->cache.evictions, (unsigned long long)s->rss_bytes,
-          (unsigned long long)s->heap_bytes);
+          (unsigned long long)s->cache.evictions, (unsigned long long)s->cache.expirations,
+          (unsigned long long)s->cache.currbytes, (unsigned long long)s->cache.left_with_instance,
+          (unsigned long long)s->rss_bytes, (unsigned long long)s->heap_bytes);
     guardFormatJson(&s->guard, &t);
     TEXT_LIT(&t, "}");
     _backendJson(s, &t);
@@ -191,6 +196,14 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
         M("cache_evictions_total", "counter", "Memo cache entries evicted.", cache.evictions),
         M("cache_entries", "gauge", "Memo cache entries held now, over every cache.",
           cache.currsize),
+        M("cache_expirations_total", "counter",
+          "Memo cache entries released when their TTL passed.", cache.expirations),
+        M("cache_bytes", "gauge",
+          "Bytes the memo caches keep alive now (global scope: the instances, each once).",
+          cache.currbytes),
+        M("cache_left_with_instance_total", "counter",
+          "Weak scope: cache entries removed when their instance was freed.",
+          cache.left_with_instance),
         M("memory_rss_bytes", "gauge", "Resident set size, from the kernel.", rss_bytes),
         M("memory_heap_bytes", "gauge", "Heap bytes allocated and not freed, from the allocator.",
           heap_bytes),

@@ -2,6 +2,7 @@
  * table states them, checked on the SlowAdder counters. A "request" here is
  * what the HTTP layer does: make an adder, look calls up, compute and store
  * the misses, drop the request's reference. */
+#include <pthread.h>
 #include <string.h>
 
 #include "adder.h"
@@ -215,6 +216,145 @@ static void adder_ids_are_unique_and_payload_is_written(void) {
     end();
 }
 
+/* ------------------------------------------------------------------ weak */
+
+static scopeCounters counters(void) {
+    return scopeGetCounters();
+}
+
+static void weak_hits_within_an_instance_and_its_entries_leave_with_it(void) {
+    begin(SCOPE_WEAK, 128);
+    scopeWaiter w = {.wake = _neverWoken};
+    adder *one = scopeNewAdder(0), *two = scopeNewAdder(0);
+    int64_t v;
+    CHECK(scopeLookup(one, 1, 2, &v, &w, true) == SCOPE_MISS);
+    scopeStore(one, 1, 2, 3);
+    CHECK(scopeLookup(one, 1, 2, &v, &w, true) == SCOPE_HIT);
+    CHECK_EQ(v, 3);
+    CHECK(scopeLookup(two, 1, 2, &v, &w, true) == SCOPE_MISS); /* the key names the instance */
+    scopeStore(two, 1, 2, 3);
+    scopeStore(two, 5, 5, 10);
+    CHECK_EQ(counters().currsize, 3);
+    CHECK_EQ(live(), 2); /* the entries hold neither instance */
+
+    CHECK(adderRelease(one)); /* the request's reference was the only one */
+    CHECK_EQ(counters().currsize, 2);
+    CHECK_EQ(counters().left_with_instance, 1);
+    CHECK(adderRelease(two));
+    CHECK_EQ(counters().currsize, 0);
+    CHECK_EQ(counters().left_with_instance, 3);
+    CHECK_EQ(counters().evictions, 0);
+    CHECK_EQ(live(), 0);
+    end();
+}
+
+enum { WEAK_THREADS = 4, WEAK_REQUESTS = 2000 };
+
+/* One worker: requests of four calls, (k, 1) twice for k in 0..1, so two
+ * entries and two hits per instance, released as soon as it is done. */
+static void *weakWorker(void *arg) {
+    (void)arg;
+    scopeWaiter w = {.wake = _neverWoken};
+    for (int i = 0; i < WEAK_REQUESTS; i++) {
+        adder *ad = scopeNewAdder(0);
+        if (!ad)
+            return "out of memory";
+        for (int c = 0; c < 4; c++) {
+            int64_t v;
+            if (scopeLookup(ad, c / 2, 1, &v, &w, true) != SCOPE_HIT)
+                scopeStore(ad, c / 2, 1, c / 2 + 1);
+        }
+        if (!adderRelease(ad))
+            return "an entry kept its instance alive";
+    }
+    return NULL;
+}
+
+/* Instances stored and freed on four threads at once (the TSan build runs
+ * this): every entry leaves with its instance, none is left behind. */
+static void weak_removal_holds_under_concurrency(void) {
+    begin(SCOPE_WEAK, MEMO_UNBOUNDED);
+    pthread_t t[WEAK_THREADS];
+    for (int i = 0; i < WEAK_THREADS; i++)
+        REQUIRE(pthread_create(&t[i], NULL, weakWorker, NULL) == 0);
+    for (int i = 0; i < WEAK_THREADS; i++) {
+        void *err;
+        pthread_join(t[i], &err);
+        if (err)
+            fprintf(stderr, "  worker: %s\n", (const char *)err);
+        CHECK(err == NULL);
+    }
+    uint64_t stored = 2ull * WEAK_THREADS * WEAK_REQUESTS;
+    scopeCounters c = counters();
+    CHECK_UINT_EQ(c.currsize, 0);
+    CHECK_UINT_EQ(c.currbytes, 0);
+    CHECK_UINT_EQ(c.misses, stored);
+    CHECK_UINT_EQ(c.hits, stored);
+    CHECK_UINT_EQ(c.left_with_instance, stored);
+    CHECK_EQ(live(), 0);
+    end();
+}
+
+/* ---------------------------------------------------------------- bounds */
+
+static void global_maxbytes_counts_each_instance_once(void) {
+    size_t one = adderAllocBytes(PAYLOAD);
+    config c = cfgFor(SCOPE_GLOBAL, MEMO_UNBOUNDED);
+    c.maxbytes = 3 * one; /* three instances, however many entries */
+    CHECK(scopeInit(&c));
+    scopeWaiter w = {.wake = _neverWoken};
+    adder *batch = scopeNewAdder(0);
+    for (int k = 0; k < 5; k++) {
+        int64_t v;
+        CHECK(scopeLookup(batch, k, 0, &v, &w, true) == SCOPE_MISS);
+        scopeStore(batch, k, 0, k);
+    }
+    adderRelease(batch);
+    CHECK_EQ(counters().currsize, 5);
+    CHECK_EQ(counters().currbytes, one); /* one instance, five entries */
+    CHECK_EQ(live(), 1);
+    for (int i = 0; i < 4; i++)
+        request(100 + i, 0);
+    /* The batch's five entries went first (least recently used), then one
+     * single: three instances are left, each with one entry. */
+    CHECK_EQ(live(), 3);
+    CHECK_EQ(counters().currsize, 3);
+    CHECK_EQ(counters().currbytes, 3 * one);
+    CHECK_EQ(adderGetCounters().live_bytes, 3 * one);
+    memoInfo info = scopeCacheInfo();
+    CHECK_EQ(info.maxbytes, 3 * one);
+    CHECK_EQ(info.currbytes, 3 * one);
+    end();
+}
+
+static void local_and_shared_entries_weigh_their_own_records(void) {
+    config c = cfgFor(SCOPE_SHARED, MEMO_UNBOUNDED);
+    c.maxbytes = 100; /* (a, b) -> sum is 24 bytes: four fit */
+    CHECK(scopeInit(&c));
+    for (int k = 0; k < 10; k++)
+        CHECK(!request(k, 0));
+    CHECK_EQ(counters().currsize, 4);
+    CHECK_EQ(counters().currbytes, 96);
+    CHECK_EQ(counters().evictions, 6);
+    end();
+
+    c = cfgFor(SCOPE_LOCAL, MEMO_UNBOUNDED);
+    c.maxbytes = 48; /* two entries per instance */
+    CHECK(scopeInit(&c));
+    adder *ad = scopeNewAdder(0);
+    scopeWaiter w = {.wake = _neverWoken};
+    for (int k = 0; k < 3; k++) {
+        int64_t v;
+        CHECK(scopeLookup(ad, k, 0, &v, &w, true) == SCOPE_MISS);
+        scopeStore(ad, k, 0, k);
+    }
+    CHECK_EQ(counters().currsize, 2);
+    CHECK_EQ(counters().currbytes, 48);
+    adderRelease(ad);
+    CHECK_EQ(counters().currbytes, 0);
+    end();
+}
+
 int main(void) {
     static const checkTest tests[] = {
         TEST(global_keeps_each_instance_until_its_entry_is_evicted),
@@ -227,6 +367,10 @@ int main(void) {
         TEST(shared_maxsize_zero_neither_caches_nor_coalesces),
         TEST(off_never_caches),
         TEST(adder_ids_are_unique_and_payload_is_written),
+        TEST(weak_hits_within_an_instance_and_its_entries_leave_with_it),
+        TEST(weak_removal_holds_under_concurrency),
+        TEST(global_maxbytes_counts_each_instance_once),
+        TEST(local_and_shared_entries_weigh_their_own_records),
     };
     return checkMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

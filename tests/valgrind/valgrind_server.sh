@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # valgrind_server.sh MEMOSCOPE_BIN -- the server under valgrind's memcheck.
 #
-# For each scope (global bounded and unbounded, local, shared, off) it starts
+# For each scope (global bounded and unbounded, local, shared, off, weak, and
+# global with a TTL and a byte bound) it starts
 # the server under valgrind --leak-check=full, sends a few dozen requests of
 # every kind (hits and misses, a batch, bad bodies, a chunked body over the
 # limit, a client that leaves mid-delay, a couple of delayed calls that go
@@ -121,6 +122,8 @@ run global-unbounded --cache-scope global --maxsize none
 run local --cache-scope local
 run shared --cache-scope shared --maxsize 16
 run off --cache-scope off
+run weak --cache-scope weak --maxsize 16
+run global-bounds --cache-scope global --maxsize none --ttl-s 0.5 --maxbytes 64KiB
 
 if ((failures)); then
     echo "0 passed, 1 failed ($failures checks)"

@@ -47,15 +47,30 @@ HOST = "127.0.0.1"  # the only address this kit sends traffic to
 # global:none show their point in a few seconds.
 DEFAULT_SCOPES = (
     "global:128@6,global:none@12,local@44,shared@6,off@44,"
+    "global-ttl@12,global-maxbytes@6,global-128-64KiB@6,weak@44,"
     "global-none-growth@60,shared-128-growth@60"
 )
-SCOPES = ("global", "local", "shared", "off")
+SCOPES = ("global", "local", "shared", "off", "weak")
 
 # Named scopes with settings of their own (anything not given here comes from
-# the run's options). The -growth pair: distinct keys with no delay and no payload, so that the unbounded
+# the run's options). global-ttl: a TTL bounds the leak by time, at about
+# request rate x ttl instances. global-maxbytes and global-128-64KiB: the same
+# 64 KiB instances under a byte bound and under an entry bound; 4 MiB is half
+# of what 128 such instances take, so the two bounds differ (with 8 MiB, 128
+# of them would sit right on the byte bound and show nothing). The -growth
+# pair: distinct keys with no delay and no payload, so that the unbounded
 # global cache grows by millions of entries in a minute while the bounded
 # shared one stays small; their p99.9 tell whether growing stalls requests.
+TTL_S = 2
+MAXBYTES = 4 * 1024 * 1024
+BIG_INSTANCE_BYTES = 64 * 1024
 PRESETS = {
+    "global-ttl": {"scope": "global", "maxsize": None, "ttl_s": TTL_S},
+    "global-maxbytes": {
+        "scope": "global", "maxsize": None, "maxbytes": MAXBYTES,
+        "instance_bytes": BIG_INSTANCE_BYTES,
+    },
+    "global-128-64KiB": {"scope": "global", "maxsize": 128, "instance_bytes": BIG_INSTANCE_BYTES},
     "global-none-growth": {
         "scope": "global", "maxsize": None, "instance_bytes": 0, "delay_ms": 0, "distinct": True,
     },

@@ -451,17 +451,23 @@ class Inputs(unittest.TestCase):
                 ("local", "local", 128),
                 ("shared", "shared", 128),
                 ("off", "off", 128),
+                ("global-ttl", "global", None),
+                ("global-maxbytes", "global", None),
+                ("global-128-64KiB", "global", 128),
+                ("weak", "weak", 128),
                 ("global-none-growth", "global", None),
                 ("shared-128-growth", "shared", 128),
             ],
         )
-        self.assertTrue(got[5]["distinct"] and got[6]["distinct"])
-        self.assertEqual((got[5]["duration_s"], got[6]["duration_s"]), (60, 60))
-        self.assertEqual((got[5]["instance_bytes"], got[5]["delay_ms"]), (0, 0))
+        ttl, mb, big = got[5], got[6], got[7]
+        self.assertEqual((ttl["ttl_s"], ttl["duration_s"]), (2, 12))
+        self.assertEqual((mb["maxbytes"], mb["instance_bytes"]), (4 * MiB, 65536))
+        self.assertEqual(big["instance_bytes"], mb["instance_bytes"])  # the same instances
+        self.assertTrue(got[9]["distinct"] and got[10]["distinct"])
+        self.assertEqual((got[9]["duration_s"], got[10]["duration_s"]), (60, 60))
         self.assertEqual(run.parse_scopes("shared:64", 128, 20)[0]["duration_s"], 20)
         self.assertEqual(run.parse_scopes("shared:64@2.5", 128, 20)[0]["label"], "shared-64")
-        for bad in ("global:lots", "nowhere", "local,local", "off@0", "off@soon",
-                    "global-none-growth:64"):  # fmt: skip
+        for bad in ("global:lots", "nowhere", "local,local", "off@0", "off@soon", "global-ttl:64"):
             with self.assertRaises(ValueError, msg=bad):
                 run.parse_scopes(bad, 128, 20)
 

@@ -184,6 +184,35 @@ test("the hit ratio counts a coalesced wait once (64 requests for one key: 63 ÷
   }
 });
 
+test("the headline explains weak scope, and global scope with a TTL or a byte bound", async () => {
+  // /stats is answered here with the real figures and another configuration.
+  const real = await stats(port);
+  const cases = [
+    [{ cache_scope: "weak", maxsize: 128 }, "weak", /weak scope: one cache for every request whose entries leave with their SlowAdder/, []],
+    [{ cache_scope: "global", maxsize: null, ttl_s: 2 }, "global", /global scope, ttl 2 s: each request’s SlowAdder stays alive until its entry expires 2 s after it was stored/, [/ttl 2 s/]],
+    [{ cache_scope: "global", maxsize: null, maxbytes: 8 * 1024 * 1024 }, "global", /global scope, maxbytes 8\.0 MiB: the cache evicts until the SlowAdders its entries hold fit in 8\.0 MiB/, [/maxbytes 8\.0 MiB/]],
+  ];
+  for (const [config, scope, headline, chips] of cases) {
+    const probe = await browser.context.newPage();
+    const errors = [];
+    probe.on("pageerror", (e) => errors.push(e.message));
+    try {
+      await probe.route("**/stats", (route) => route.fulfill({
+        status: 200, contentType: "application/json",
+        body: JSON.stringify({ ...real, maxbytes: null, ttl_s: null, ...config }) + "\n" }));
+      await probe.goto(`http://127.0.0.1:${port}/`);
+      await waitFor(`the ${scope} headline`, async () => (await probe.getAttribute("#headline", "data-scope")) === scope);
+      assert.match(await probe.textContent("#headline"), headline);
+      assert.ok((await probe.textContent("#lede")).length > 40, "a lede under the headline");
+      const settings = await probe.textContent("#settings");
+      for (const chip of chips) assert.match(settings, chip);
+      assert.deepEqual(errors, []);
+    } finally {
+      await probe.close();
+    }
+  }
+});
+
 test("no script error on the page", () => {
   assert.deepEqual(pageErrors, []);
 });

@@ -88,7 +88,7 @@ static int runExit(const char *const *args, const char *env, char *err, size_t c
 
 static void bad_values_exit_2_naming_the_setting(void) {
     static const struct {
-        const char *args[6];
+        const char *args[8];
         const char *env;
         const char *named;
     } cases[] = {
@@ -106,6 +106,10 @@ static void bad_values_exit_2_naming_the_setting(void) {
         {{"--cache-scope", "off", "--ttl-s", "2"}, NULL, "no meaning"},
         {{"--cache-scope", "off", "--maxbytes", "8MiB"}, NULL, "no meaning"},
         {{"--maxsize", "0", "--ttl-s", "2"}, NULL, "no meaning"},
+        /* Redis bounds its own memory (maxmemory): no byte bound of ours. */
+        {{"--cache-backend", "redis", "--cache-scope", "shared", "--maxbytes", "1MiB"},
+         NULL,
+         "no meaning with --cache-backend redis"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char err[2048];

@@ -472,6 +472,45 @@ static void redis_down_at_start_then_up(void) {
     redisStop(SIGTERM);
 }
 
+/* --ttl-s is Redis' own expiry: the key is stored with PX, and once Redis
+ * has dropped it the next request is a miss again. */
+static void ttl_is_redis_px(void) {
+    REQUIRE(redisStart(NULL));
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u/0", redis_port);
+    server s;
+    REQUIRE(serverStart(&s, (const char *const[]){"--cache-backend", "redis", "--cache-scope",
+                                                  "shared", "--redis-prefix", "ttl:", "--redis-url",
+                                                  url, "--delay-ms", "0", "--redis-timeout-ms",
+                                                  GENEROUS, "--ttl-s", "1", NULL}));
+    REQUIRE(waitConnected(&s, true, READY_MS));
+    reply r = calc(&s, 4, 5);
+    CHECK(answered(&r, 4, 5, 0));
+    replyFree(&r);
+    /* The SET leaves after the answer: poll until the key is there. */
+    redisContext *c = redisOpen();
+    REQUIRE(c != NULL);
+    long long pttl = -2;
+    uint64_t deadline = nowMs() + READY_MS;
+    while (pttl == -2 && nowMs() < deadline) {
+        redisReply *x = redisCommand(c, "PTTL ttl:shared:4:5");
+        pttl = x && x->type == REDIS_REPLY_INTEGER ? x->integer : -3;
+        if (x)
+            freeReplyObject(x);
+    }
+    redisFree(c);
+    CHECK(pttl > 0 && pttl <= 1000); /* PX 1000: a TTL, and no more than ours */
+    struct timespec nap = {0, 20000000};
+    deadline = nowMs() + READY_MS;
+    while (redisCount("ttl:shared:*") != 0 && nowMs() < deadline)
+        nanosleep(&nap, NULL);
+    CHECK_EQ(redisCount("ttl:shared:*"), 0);
+    r = calc(&s, 4, 5);
+    CHECK(answered(&r, 4, 5, 0)); /* a miss again: Redis expired it */
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 int main(void) {
     static const harnessTest tests[] = {
         TEST(a_shared_key_computed_on_one_replica_is_a_hit_on_the_other),
@@ -482,6 +521,7 @@ int main(void) {
         TEST(a_slow_redis_costs_a_timeout_not_a_hang),
         TEST(the_password_never_shows),
         TEST(redis_down_at_start_then_up),
+        TEST(ttl_is_redis_px),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -98,6 +98,31 @@ typedef struct heapSlot {
     _Alignas(HEAP_LINE) _Atomic int64_t bytes;
 } heapSlot;
 static heapSlot slots[HEAP_SLOTS];
+
+uint64_t heapBytes(void) {
+    int64_t sum = 0;
+    for (unsigned i = 0; i < HEAP_SLOTS; i++)
+        sum += atomic_load_explicit(&slots[i].bytes, memory_order_relaxed);
+    return sum > 0 ? (uint64_t)sum : 0;
+}
+
+const char *heapSource(void) {
+#if MEMOSCOPE_HEAP_UNCOUNTED
+    return "uncounted";
+#else
+    return "counted";
+#endif
+}
+
+void heapRelease(void) {
+    malloc_trim(0);
+}
+
+/* MEMOSCOPE_HEAP_UNCOUNTED (-DCMAKE_C_FLAGS=-DMEMOSCOPE_HEAP_UNCOUNTED=1)
+ * leaves the layer out, to measure what it costs (bench/bench_heap.sh):
+ * heapBytes() then reads 0. Never a build to run. */
+#if !MEMOSCOPE_HEAP_UNCOUNTED
+
 static atomic_uint slots_taken;
 /* initial-exec: the executable's own TLS, reached without __tls_get_addr
  * (which may allocate). 0 = no slot yet, else the slot's index + 1. */
@@ -123,21 +148,6 @@ static void *heapCounted(void *p) {
     if (p)
         heapCount((int64_t)malloc_usable_size(p));
     return p;
-}
-
-uint64_t heapBytes(void) {
-    int64_t sum = 0;
-    for (unsigned i = 0; i < HEAP_SLOTS; i++)
-        sum += atomic_load_explicit(&slots[i].bytes, memory_order_relaxed);
-    return sum > 0 ? (uint64_t)sum : 0;
-}
-
-const char *heapSource(void) {
-    return "counted";
-}
-
-void heapRelease(void) {
-    malloc_trim(0);
 }
 
 /* The process's allocator: these definitions in the executable take the
@@ -203,5 +213,7 @@ void *pvalloc(size_t size) {
     }
     return memalign(page, rounded ? rounded : page);
 }
+
+#endif /* !MEMOSCOPE_HEAP_UNCOUNTED */
 
 #endif

@@ -205,8 +205,8 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
           "Weak scope: cache entries removed when their instance was freed.",
           cache.left_with_instance),
         M("memory_rss_bytes", "gauge", "Resident set size, from the kernel.", rss_bytes),
-        M("memory_heap_bytes", "gauge", "Heap bytes allocated and not freed, from the allocator.",
-          heap_bytes),
+        M("memory_heap_bytes", "gauge",
+          "Heap bytes allocated and not freed, counted as they happen.", heap_bytes),
 #undef M
     };
     const config *c = s->cfg;

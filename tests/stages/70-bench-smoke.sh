@@ -18,5 +18,9 @@ say "bench smoke: bench_slow.sh (one 1 s round at 64 connections)"
 RUNS=1 WARMUP=1 DURATION=1 CONNS=64 bench/bench_slow.sh build/server/memoscope
 say "bench smoke: bench_ceiling.sh (one 1 s round at 64 connections, no callgrind)"
 ROUNDS=1 WARMUP=1 DURATION=1 CONNS=64 CALLGRIND=0 BUILD_DIR=build bench/bench_ceiling.sh
+say "bench smoke: bench_scrape.sh (to 20,000 instances, one 1 s round)"
+bench/bench_scrape.sh --sizes 0,20000 --grow-s 20 --scrapes 20 --rounds 1 --load-s 1
+say "bench smoke: bench_heap.sh (one 1 s round, 20,000 instances cleared)"
+bench/bench_heap.sh --rounds 1 --seconds 1 --clear-instances 20000 --decay-s 1
 
 say "bench smoke stage passed in $(($(date +%s) - t0)) s"

@@ -101,7 +101,15 @@ class Conn:
         self.buf = b""
 
     def request(self, method, path, body=b""):
-        """Returns (seconds, body text): from the first byte sent to the last read."""
+        """Returns (seconds, body text): from the first byte sent to the last read.
+        A connection the server closed while idle (its timeout) is made anew, once."""
+        try:
+            return self._request(method, path, body)
+        except (RuntimeError, OSError):
+            self.close()
+            return self._request(method, path, body)
+
+    def _request(self, method, path, body):
         if self.sock is None:
             self._connect()
         head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {len(body)}\r\n"

@@ -88,10 +88,18 @@ static void a_known_sequence_is_counted_block_by_block(void) {
     }
     CHECK(in_range(heap_now() - base, want, n / 2));
 
-    /* glibc's own allocations (strdup) pass through the counter too. */
+    /* glibc's own allocations (strdup, reallocarray) pass through the
+     * counter too. */
     char *s = strdup("a string glibc allocates");
     CHECK(in_range(heap_now() - base, want + expected(s), n / 2 + 1));
     free(s);
+    int *arr = reallocarray(NULL, 1000, sizeof(int));
+    REQUIRE_NOT_NULL(arr);
+    CHECK(in_range(heap_now() - base, want + expected(arr), n / 2 + 1));
+    arr = reallocarray(arr, 5000, sizeof(int));
+    REQUIRE_NOT_NULL(arr);
+    CHECK(in_range(heap_now() - base, want + expected(arr), n / 2 + 1));
+    free(arr);
     for (size_t i = 0; i < n; i += 2)
         free(p[i]);
     CHECK_EQ(heap_now() - base, 0);

@@ -137,7 +137,9 @@ enum MHD_Result guardShed(struct MHD_Connection *conn) {
     if (!r)
         return MHD_NO;
     char retry[16];
-    snprintf(retry, sizeof(retry), "%u", GUARD_RETRY_AFTER_S);
+    textBuf rt = textOn(retry, sizeof(retry) - 1); /* room for the NUL */
+    textUint(&rt, GUARD_RETRY_AFTER_S);
+    retry[textEnd(&rt)] = '\0';
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, REPLY_JSON);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
@@ -170,18 +172,23 @@ guardFigures guardRead(void) {
     return f;
 }
 
+/* v, or null when there is none. */
+static void guard__uintOrNull(textBuf *t, bool some, unsigned long long v) {
+    if (some)
+        textUint(t, v);
+    else
+        TEXT_LIT(t, "null");
+}
+
 void guardFormatJson(const guardFigures *f, textBuf *t) {
-    char cg[24] = "null", limit[24] = "null", guard[24] = "null";
-    if (f->cgroup_found)
-        snprintf(cg, sizeof(cg), "%llu", (unsigned long long)f->cgroup_bytes);
-    if (f->limit_bytes)
-        snprintf(limit, sizeof(limit), "%llu", (unsigned long long)f->limit_bytes);
-    if (f->guard_bytes)
-        snprintf(guard, sizeof(guard), "%llu", (unsigned long long)f->guard_bytes);
-    textf(t,
-          "\"cgroup_bytes\":%s,\"limit_bytes\":%s,\"guard_bytes\":%s,\"guard_shedding\":%s,"
-          "\"guard_shed\":%llu,\"readyz_unready\":%llu",
-          cg, limit, guard, f->shedding ? "true" : "false", (unsigned long long)f->shed,
+    TEXT_LIT(t, "\"cgroup_bytes\":");
+    guard__uintOrNull(t, f->cgroup_found, f->cgroup_bytes);
+    TEXT_LIT(t, ",\"limit_bytes\":");
+    guard__uintOrNull(t, f->limit_bytes != 0, f->limit_bytes);
+    TEXT_LIT(t, ",\"guard_bytes\":");
+    guard__uintOrNull(t, f->guard_bytes != 0, f->guard_bytes);
+    textf(t, ",\"guard_shedding\":%s,\"guard_shed\":%llu,\"readyz_unready\":%llu",
+          f->shedding ? "true" : "false", (unsigned long long)f->shed,
           (unsigned long long)f->unready);
 }
 

@@ -61,7 +61,7 @@ memo *memoCreateWith(const memoType *type, const memoConfig *cfg) {
     if (type == NULL || cfg == NULL || type->key_size == 0 || type->val_size == 0 ||
         cfg->maxbytes == 0 || type->key_size > SIZE_MAX / 4 || type->val_size > SIZE_MAX / 4)
         return NULL;
-    memo *m = calloc(1, sizeof(*m));
+    memo *m = calloc(1, sizeof(*m) + type->key_size);
     if (m == NULL)
         return NULL;
     m->type = type;
@@ -204,7 +204,18 @@ bool do_memoGet(memo *m, const void *key, void *val_out) {
     memo__assertLocked(m);
     if (m->move != MEMO_NOT_MOVING)
         memo__moveStep(m, MEMO_MOVE_PER_GET);
-    memoEntry *e = m->cfg.maxsize == 0 ? NULL : memo__find(m, key, memo__hash(m, key));
+    memoEntry *e = NULL;
+    if (m->cfg.maxsize != 0) {
+        uint64_t hash = m->missed_valid && memo__keysEqual(m, m->missed_key, key)
+                            ? m->missed_hash
+                            : memo__hash(m, key);
+        e = memo__find(m, key, hash);
+        if (e == NULL) {
+            memcpy(m->missed_key, key, m->type->key_size);
+            m->missed_hash = hash;
+            m->missed_valid = true;
+        }
+    }
     if (e && m->cfg.ttl_ns) {
         uint64_t now = memo__now(m);
         if (memo__expired(m, e, now)) {
@@ -222,7 +233,7 @@ bool do_memoGet(memo *m, const void *key, void *val_out) {
         memo__linkRemove(&e->lru);
         memo__linkAppend(&m->lru, &e->lru);
     }
-    memcpy(val_out, memo__val(m, e), m->type->val_size);
+    memo__copyVal(m, val_out, memo__val(m, e));
     m->hits++;
     if (m->cfg.stats)
         memo__statAdd(&m->cfg.stats->hits, 1);
@@ -241,7 +252,8 @@ bool do_memoPut(memo *m, const void *key, const void *val) {
     uint64_t now = m->stamp_off ? memo__now(m) : 0;
     if (m->cfg.ttl_ns)
         memo__expire(m, now, SIZE_MAX);
-    uint64_t hash = memo__hash(m, key);
+    uint64_t hash = m->missed_valid && memo__keysEqual(m, m->missed_key, key) ? m->missed_hash
+                                                                              : memo__hash(m, key);
     if (memo__find(m, key, hash) != NULL) {
         /* As lru_cache when the key was added while the function ran: the
          * stored entry and its recency are left alone. */

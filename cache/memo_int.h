@@ -71,6 +71,11 @@ struct memo {
     size_t stamp_off, time_off, owner_off, weight_off, key_off, val_off; /* 0: absent */
     memoEntry **unused_table; /* freed by memoUnlock after the lock */
     uint64_t hits, misses, evictions, expirations, removals;
+    /* The last key a get missed, and its hash: the put that follows a miss
+     * (a memoised call) reuses it instead of hashing again. */
+    bool missed_valid;
+    uint64_t missed_hash;
+    max_align_t missed_key[]; /* key_size bytes */
 };
 
 #define memo__key(m, e) ((void *)((char *)(e) + (m)->key_off))
@@ -190,34 +195,75 @@ static inline uint64_t memo__sip13(const unsigned char key[16], const void *data
 }
 
 /* The hot path, inline: hash, bucket, lookup. */
-/* Key equality: the type's, else the bytes (a word at a time for the
- * sizes memoscope uses, so that the hit path makes no call). */
+/* Key equality: the type's, else the bytes (8-byte words for the sizes
+ * memoscope uses, so that the hit path makes no call). */
 static inline bool memo__keysEqual(memo *m, const void *stored, const void *key) {
     if (m->type->equal)
         return m->type->equal(m->cfg.ctx, stored, key);
+    const unsigned char *a = stored, *b = key;
     switch (m->type->key_size) {
     case 16:
-        return memcmp(stored, key, 16) == 0;
+        return ((memo__le64(a) ^ memo__le64(b)) | (memo__le64(a + 8) ^ memo__le64(b + 8))) == 0;
     case 24:
-        return memcmp(stored, key, 24) == 0;
+        return ((memo__le64(a) ^ memo__le64(b)) | (memo__le64(a + 8) ^ memo__le64(b + 8)) |
+                (memo__le64(a + 16) ^ memo__le64(b + 16))) == 0;
     default:
         return memcmp(stored, key, m->type->key_size) == 0;
     }
 }
 
+/* SipHash-1-3 of exactly 2 or 3 words (16 or 24 bytes), unrolled. */
+static inline uint64_t memo__sip13Words(const unsigned char key[16], const unsigned char *p,
+                                        size_t words) {
+    uint64_t k0 = memo__le64(key), k1 = memo__le64(key + 8);
+    uint64_t v0 = k0 ^ MEMO_SIP_C0, v1 = k1 ^ MEMO_SIP_C1;
+    uint64_t v2 = k0 ^ MEMO_SIP_C2, v3 = k1 ^ MEMO_SIP_C3;
+    uint64_t w = memo__le64(p);
+    v3 ^= w;
+    MEMO_SIP_ROUND;
+    v0 ^= w;
+    w = memo__le64(p + 8);
+    v3 ^= w;
+    MEMO_SIP_ROUND;
+    v0 ^= w;
+    if (words == 3) {
+        w = memo__le64(p + 16);
+        v3 ^= w;
+        MEMO_SIP_ROUND;
+        v0 ^= w;
+    }
+    w = (uint64_t)(words * 8) << 56;
+    v3 ^= w;
+    MEMO_SIP_ROUND;
+    v0 ^= w;
+    v2 ^= 0xff;
+    MEMO_SIP_ROUND;
+    MEMO_SIP_ROUND;
+    MEMO_SIP_ROUND;
+    return v0 ^ v1 ^ v2 ^ v3;
+}
+
 /* The hash of a key: the type's, else SipHash-1-3 of its bytes under the
- * cache's copy of the process key (constant sizes unrolled). */
+ * cache's copy of the process key (16 and 24 bytes unrolled). */
 static inline uint64_t memo__hash(memo *m, const void *key) {
     if (m->type->hash)
         return m->type->hash(m->cfg.ctx, key);
     switch (m->type->key_size) {
     case 16:
-        return memo__sip13(m->hash_key, key, 16);
+        return memo__sip13Words(m->hash_key, key, 2);
     case 24:
-        return memo__sip13(m->hash_key, key, 24);
+        return memo__sip13Words(m->hash_key, key, 3);
     default:
         return memo__sip13(m->hash_key, key, m->type->key_size);
     }
+}
+
+/* Copies a value record out (8 bytes without a call). */
+static inline void memo__copyVal(memo *m, void *out, const void *val) {
+    if (m->type->val_size == 8)
+        memcpy(out, val, 8);
+    else
+        memcpy(out, val, m->type->val_size);
 }
 
 /* The bucket where hash lives now: in t[1] for the buckets of t[0] already

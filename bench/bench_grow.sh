@@ -68,7 +68,7 @@ if command -v gnuplot >/dev/null 2>&1; then
     gnuplot <<GP
 set terminal svg size 760,440 dynamic font "sans,12"
 set output "$out/growth.svg"
-set title "One memoised miss (get + put) while the cache grows: slowest and 99.9th percentile"
+set title "One memoised miss (get + put) while the cache grows: slowest (least of 3 runs for memo) and p99.9"
 set logscale xy
 set format x "10^{%L}"
 set xlabel "entries"
@@ -79,8 +79,8 @@ plot "$tmp/growth.dat" index 0 using 1:2 with linespoints lw 2 title "memo v2: s
      "" index 0 using 1:3 with linespoints dt 2 title "memo v2: p99.9", \
      "" index 1 using 1:2 with linespoints lw 2 title "memo v1: slowest", \
      "" index 1 using 1:3 with linespoints dt 2 title "memo v1: p99.9", \
-     "" index 2 using 1:2 with linespoints lw 2 title "CPython lru_cache: slowest", \
-     "" index 2 using 1:3 with linespoints dt 2 title "CPython lru_cache: p99.9"
+     "" index 2 using 1:2 with linespoints lw 2 title "CPython lru\\\\_cache: slowest", \
+     "" index 2 using 1:3 with linespoints dt 2 title "CPython lru\\\\_cache: p99.9"
 GP
     echo "bench_grow.sh: wrote $out/growth.txt and $out/growth.svg"
 else

@@ -7,9 +7,9 @@ once), and prints, per call: the key, whether it was a hit, and which key's
 result was released during the call (-1 for none). Then the final
 cache_info() and the order in which cache_clear() releases the rest.
 
-    python3 tests/unit/gen_lru_sequences.py > /tmp/lru_sequences.inc
+    python3 tests/unit/gen_lru_sequences.py > tests/unit/lru_sequences.inc
 
-and paste the output into tests/unit/test_memo.c between the markers.
+which tests/unit/test_memo.c includes.
 """
 import functools
 import random

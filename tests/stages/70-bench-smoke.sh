@@ -12,6 +12,8 @@ build build
 
 say "bench smoke: bench_memo.sh"
 bench/bench_memo.sh build/bench/bench_memo
+say "bench smoke: bench_memo_ab.sh (v1 and v2 interleaved)"
+bench/bench_memo_ab.sh build
 say "bench smoke: bench_grow.sh (10^3 and 10^4 entries, v1, v2 and CPython)"
 MAX=10000 OUT=build/bench-results bench/bench_grow.sh build/bench/bench_grow
 say "bench smoke: bench_slow.sh (one 1 s round at 64 connections)"

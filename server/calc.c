@@ -4,7 +4,7 @@
  *
  *   BODY     gather the body across calls (up to max_body_bytes)
  *   RUN      parse it, make the SlowAdder, look each call up in the scope
- *   SETTLE   one call's pause before a request that may wait runs (_bodyDone)
+ *   SETTLE   one call's pause before a request that may wait runs (bodyDone)
  *   TIMER    suspended on a miss until the timer thread resumes it
  *   FLIGHT   suspended behind the same key's computation (shared scope)
  *   ANSWERED a response is queued; what the client still sends is dropped
@@ -79,12 +79,12 @@ static struct {
 
 /* ---------------------------------------------------------------- private */
 
-static void _timerFired(timer *t) {
+static void timerFired(timer *t) {
     calcState *cs = container_of(t, calcState, tm);
     MHD_resume_connection(cs->conn);
 }
 
-static void _flightDone(scopeWaiter *w) {
+static void flightDone(scopeWaiter *w) {
     calcState *cs = container_of(w, calcState, waiter);
     if (atomic_exchange(&cs->wait_state, W_WOKEN) == W_SUSPENDED)
         MHD_resume_connection(cs->conn);
@@ -97,7 +97,7 @@ static void _flightDone(scopeWaiter *w) {
  * proxies do) still reads its answer, as it would have without a delay. A
  * client that closed altogether looks the same until the answer is written;
  * then the reset closes the connection. */
-static bool _clientGone(struct MHD_Connection *conn) {
+static bool clientGone(struct MHD_Connection *conn) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!ci)
@@ -110,7 +110,7 @@ static bool _clientGone(struct MHD_Connection *conn) {
     return getsockopt(ci->connect_fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0;
 }
 
-static void _record(calcState *cs, int64_t value, bool cached) {
+static void record(calcState *cs, int64_t value, bool cached) {
     cs->results[cs->next] = value;
     cs->cached[cs->next] = cached;
     cs->next++;
@@ -119,7 +119,7 @@ static void _record(calcState *cs, int64_t value, bool cached) {
 /* The request's work is over: its instance is released and it leaves the
  * in-flight count before its answer is queued, so that a client that reads
  * /stats right after its answer sees its instance gone (local scope). */
-static void _finish(calcState *cs) {
+static void finishWork(calcState *cs) {
     if (cs->ended)
         return;
     cs->ended = true;
@@ -130,12 +130,12 @@ static void _finish(calcState *cs) {
 }
 
 /* An error answer for a request that has state. */
-static enum MHD_Result _fail(calcState *cs, unsigned status, const char *msg) {
-    _finish(cs);
+static enum MHD_Result failWith(calcState *cs, unsigned status, const char *msg) {
+    finishWork(cs);
     return replyError(cs->conn, status, msg, NULL);
 }
 
-static enum MHD_Result _answer(calcState *cs) {
+static enum MHD_Result sendAnswer(calcState *cs) {
     /* elapsed_ms with one decimal: tenths of a millisecond, rounded. */
     replyResults r = {
         .batch = cs->req.batch,
@@ -145,11 +145,11 @@ static enum MHD_Result _answer(calcState *cs) {
         .instance = cs->ad->id,
         .elapsed_tenths_ms = (timerNow() - cs->start_ns + NS_PER_TENTH_MS / 2) / NS_PER_TENTH_MS,
     };
-    _finish(cs);
+    finishWork(cs);
     return replyResultsQueue(cs->conn, &r);
 }
 
-static enum MHD_Result _suspend(calcState *cs, phase ph) {
+static enum MHD_Result suspendFor(calcState *cs, phase ph) {
     cs->phase = ph;
     cs->suspended = true;
     atomic_fetch_add(&C.suspended, 1);
@@ -158,7 +158,7 @@ static enum MHD_Result _suspend(calcState *cs, phase ph) {
         /* Added after the suspend, so the resume always comes after it. The
          * heap has room for one timer per connection; if it is ever full,
          * resume at once and compute without the wait. */
-        if (!timerAdd(&cs->tm, cs->ad->delay_ms, _timerFired))
+        if (!timerAdd(&cs->tm, cs->ad->delay_ms, timerFired))
             MHD_resume_connection(cs->conn);
     } else if (atomic_exchange(&cs->wait_state, W_SUSPENDED) == W_WOKEN) {
         MHD_resume_connection(cs->conn); /* the value came before we slept */
@@ -167,7 +167,7 @@ static enum MHD_Result _suspend(calcState *cs, phase ph) {
 }
 
 /* Works through the calls until one must wait, then suspends; or answers. */
-static enum MHD_Result _run(calcState *cs) {
+static enum MHD_Result runCalls(calcState *cs) {
     while (cs->next < cs->req.ncalls) {
         const requestCall *c = &cs->req.calls[cs->next];
         bool hurry = atomic_load(&C.hurry);
@@ -179,61 +179,61 @@ static enum MHD_Result _run(calcState *cs) {
         cs->must_compute = false;
         switch (r) {
         case SCOPE_HIT:
-            _record(cs, v, true);
+            record(cs, v, true);
             break;
         case SCOPE_WAIT:
-            return _suspend(cs, PH_FLIGHT);
+            return suspendFor(cs, PH_FLIGHT);
         case SCOPE_MISS:
             if (cs->ad->delay_ms > 0 && !hurry)
-                return _suspend(cs, PH_TIMER);
+                return suspendFor(cs, PH_TIMER);
             v = adderCompute(cs->ad, c->a, c->b);
             scopeStore(cs->ad, c->a, c->b, v);
-            _record(cs, v, false);
+            record(cs, v, false);
             break;
         }
     }
-    return _answer(cs);
+    return sendAnswer(cs);
 }
 
 /* Back from a suspension: finish the call that waited. Runs from the
  * handler, or from the completion callback when MHD closed the resumed
  * connection without calling the handler (the client had gone): the value
  * a timer waited for must still be stored, or its waiters wait forever. */
-static void _wake(calcState *cs) {
+static void wakeUp(calcState *cs) {
     const requestCall *c = &cs->req.calls[cs->next];
     cs->suspended = false;
     atomic_fetch_sub(&C.suspended, 1);
     if (cs->phase == PH_TIMER) {
         int64_t v = adderCompute(cs->ad, c->a, c->b);
         scopeStore(cs->ad, c->a, c->b, v); /* wakes any waiters, client or not */
-        _record(cs, v, false);
+        record(cs, v, false);
     } else if (cs->waiter.outcome == SCOPE_MISS) {
         cs->must_compute = true; /* the backend said miss (or failed) */
     } else {
-        _record(cs, cs->waiter.result, true);
+        record(cs, cs->waiter.result, true);
     }
 }
 
 /* Back from a suspension in the handler: finish the call, then go on. */
-static enum MHD_Result _resumed(calcState *cs) {
-    _wake(cs);
-    if (_clientGone(cs->conn))
+static enum MHD_Result afterResume(calcState *cs) {
+    wakeUp(cs);
+    if (clientGone(cs->conn))
         return MHD_NO; /* close it; the completion callback frees the rest */
-    return _run(cs);
+    return runCalls(cs);
 }
 
-static void _bodyFree(calcState *cs) {
+static void bodyFree(calcState *cs) {
     if (cs->body != cs->body_inline)
         free(cs->body);
     cs->body = NULL;
     cs->body_len = cs->body_cap = 0;
 }
 
-static enum MHD_Result _bodyChunk(calcState *cs, const char *data, size_t *size) {
+static enum MHD_Result bodyChunk(calcState *cs, const char *data, size_t *size) {
     size_t n = *size;
     *size = 0;
     if (cs->dropped || n > C.cfg->max_body_bytes - cs->body_len) {
-        _bodyFree(cs); /* too large: _bodyDone answers 413 */
+        bodyFree(cs); /* too large: bodyDone answers 413 */
         cs->dropped += n;
         return cs->dropped <= DROP_MAX_BYTES ? MHD_YES : MHD_NO;
     }
@@ -246,7 +246,7 @@ static enum MHD_Result _bodyChunk(calcState *cs, const char *data, size_t *size)
         bool was_inline = cs->body == cs->body_inline;
         char *grown = was_inline ? malloc(cap) : realloc(cs->body, cap);
         if (!grown)
-            return _fail(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+            return failWith(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
         if (was_inline)
             memcpy(grown, cs->body_inline, cs->body_len);
         cs->body = grown;
@@ -257,24 +257,24 @@ static enum MHD_Result _bodyChunk(calcState *cs, const char *data, size_t *size)
     return MHD_YES;
 }
 
-static enum MHD_Result _bodyDone(calcState *cs) {
+static enum MHD_Result bodyDone(calcState *cs) {
     char err[REQUEST_ERR_LEN];
     if (cs->dropped)
-        return _fail(cs, MHD_HTTP_CONTENT_TOO_LARGE, "the body is larger than max_body_bytes");
+        return failWith(cs, MHD_HTTP_CONTENT_TOO_LARGE, "the body is larger than max_body_bytes");
     static const char empty[1] = "";
     const char *body = cs->body ? cs->body : empty;
     if (cs->body)
         cs->body[cs->body_len] = '\0';
     if (!requestParse(body, cs->body_len, &cs->req, err))
-        return _fail(cs, MHD_HTTP_BAD_REQUEST, err);
-    _bodyFree(cs);         /* parsed: the calls are all we need now */
+        return failWith(cs, MHD_HTTP_BAD_REQUEST, err);
+    bodyFree(cs);          /* parsed: the calls are all we need now */
     if (guardShedding()) { /* above the memory guard: no new instance */
-        _finish(cs);
+        finishWork(cs);
         return guardShed(cs->conn);
     }
     cs->ad = scopeNewAdder(cs->req.has_delay ? cs->req.delay_ms : C.cfg->delay_ms);
     if (!cs->ad)
-        return _fail(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+        return failWith(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
     if (cs->ad->delay_ms > 0 && !atomic_load(&C.hurry)) {
         /* It may suspend. libmicrohttpd 0.9.75 keeps the poll interest a
          * connection had when it was suspended (reading: the request was
@@ -286,7 +286,7 @@ static enum MHD_Result _bodyDone(calcState *cs) {
         cs->phase = PH_SETTLE;
         return MHD_YES;
     }
-    return _run(cs);
+    return runCalls(cs);
 }
 
 /* ---------------------------------------------------------- the handlers */
@@ -305,7 +305,7 @@ static enum MHD_Result refuseEarly(struct MHD_Connection *conn, unsigned status,
 
 /* The first call: refuses at once while shutting down (503) or on a
  * Content-Length over the limit (413); otherwise starts the request. */
-static enum MHD_Result _begin(routeRequest *rq) {
+static enum MHD_Result onBegin(routeRequest *rq) {
     struct MHD_Connection *conn = rq->conn;
     if (atomic_load(&C.shutting_down))
         return refuseEarly(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down");
@@ -320,23 +320,23 @@ static enum MHD_Result _begin(routeRequest *rq) {
     cs->body = cs->body_inline;
     cs->body_cap = sizeof(cs->body_inline);
     cs->start_ns = timerNow();
-    cs->waiter.wake = _flightDone;
+    cs->waiter.wake = flightDone;
     statsRequestBegin();
     atomic_fetch_add(&C.open, 1);
     return MHD_YES;
 }
 
 /* Every later call: body chunks, the end of the body, resumes. */
-static enum MHD_Result _next(routeRequest *rq, const char *data, size_t *size) {
+static enum MHD_Result onNext(routeRequest *rq, const char *data, size_t *size) {
     calcState *cs = (calcState *)rq->state;
     switch (cs->phase) {
     case PH_BODY:
-        return *size ? _bodyChunk(cs, data, size) : _bodyDone(cs);
+        return *size ? bodyChunk(cs, data, size) : bodyDone(cs);
     case PH_SETTLE:
-        return _run(cs);
+        return runCalls(cs);
     case PH_TIMER:
     case PH_FLIGHT:
-        return _resumed(cs);
+        return afterResume(cs);
     case PH_ANSWERED:
         *size = 0; /* a response is queued: drop the rest of the body */
         return MHD_YES;
@@ -346,19 +346,19 @@ static enum MHD_Result _next(routeRequest *rq, const char *data, size_t *size) {
 
 /* libmicrohttpd is done with the request: finish what a resume left undone
  * (its client may have gone) and release its instance. */
-static void _done(routeRequest *rq) {
+static void onDone(routeRequest *rq) {
     calcState *cs = (calcState *)rq->state;
     if (!cs->conn)
-        return; /* refused by _begin: it never began */
+        return; /* refused by onBegin: it never began */
     if (cs->suspended)
-        _wake(cs);          /* resumed, then closed by MHD: its client had gone */
+        wakeUp(cs);         /* resumed, then closed by MHD: its client had gone */
     if (cs->must_compute) { /* others may wait on this value: store it */
         const requestCall *c = &cs->req.calls[cs->next];
         scopeStore(cs->ad, c->a, c->b, adderCompute(cs->ad, c->a, c->b));
         cs->must_compute = false;
     }
-    _finish(cs); /* when it ended without an answer: the client went away */
-    _bodyFree(cs);
+    finishWork(cs); /* when it ended without an answer: the client went away */
+    bodyFree(cs);
     atomic_fetch_sub(&C.open, 1);
 }
 
@@ -367,9 +367,9 @@ static void _done(routeRequest *rq) {
 const routeHandlers calc_handlers = {
     .state_bytes = sizeof(calcState),
     .takes_body = true,
-    .begin = _begin,
-    .next = _next,
-    .done = _done,
+    .begin = onBegin,
+    .next = onNext,
+    .done = onDone,
 };
 
 void calcInit(const config *cfg) {

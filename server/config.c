@@ -108,7 +108,7 @@ static const char *backend_names[] = {"memory", "redis"};
 
 /* The CPUs this process may run on (a container's --cpuset-cpus, taskset),
  * which may be fewer than the machine has. */
-static unsigned _cpusAvailable(void) {
+static unsigned cpusAvailable(void) {
     cpu_set_t set;
     long n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
                                                           : sysconf(_SC_NPROCESSORS_ONLN);
@@ -116,7 +116,7 @@ static unsigned _cpusAvailable(void) {
 }
 
 /* A replica name: letters, digits, '.', '_' and '-', as host names are. */
-static bool _nameOk(const char *s) {
+static bool nameOk(const char *s) {
     if (!*s || strlen(s) >= CONFIG_REPLICA_LEN)
         return false;
     for (; *s; s++)
@@ -128,7 +128,7 @@ static bool _nameOk(const char *s) {
 
 /* A key prefix: printable, no space, and none of SCAN MATCH's glob
  * characters, so that "<prefix>*" matches our keys and only them. */
-static bool _prefixOk(const char *s) {
+static bool prefixOk(const char *s) {
     if (!*s || strlen(s) >= CONFIG_REDIS_PREFIX_LEN)
         return false;
     for (; *s; s++)
@@ -137,7 +137,7 @@ static bool _prefixOk(const char *s) {
     return true;
 }
 
-static void _defaults(config *cfg) {
+static void setDefaults(config *cfg) {
     memset(cfg, 0, sizeof(*cfg));
     cfg->port = 8080;
     strcpy(cfg->bind, "0.0.0.0");
@@ -145,7 +145,7 @@ static void _defaults(config *cfg) {
     cfg->maxsize = 128;
     cfg->delay_ms = 100;
     cfg->instance_bytes = 4096;
-    cfg->threads = _cpusAvailable();
+    cfg->threads = cpusAvailable();
     cfg->max_body_bytes = 16384;
     cfg->max_connections = 4096;
     cfg->timeout_s = 30;
@@ -153,7 +153,7 @@ static void _defaults(config *cfg) {
     strcpy(cfg->redis_url, "redis://127.0.0.1:6379/0");
     strcpy(cfg->redis_prefix, "memoscope:");
     cfg->redis_timeout_ms = RCLI_TIMEOUT_MS;
-    if (gethostname(cfg->replica, sizeof(cfg->replica)) != 0 || !_nameOk(cfg->replica))
+    if (gethostname(cfg->replica, sizeof(cfg->replica)) != 0 || !nameOk(cfg->replica))
         strcpy(cfg->replica, "replica");
     cfg->ttl_ns = CONFIG_TTL_NONE;
     cfg->maxbytes = CONFIG_MAXBYTES_NONE;
@@ -161,7 +161,7 @@ static void _defaults(config *cfg) {
 
 /* Parses a whole decimal string; false on anything else (sign, space, junk,
  * overflow). */
-static bool _parseUnsigned(const char *s, uint64_t *out) {
+static bool parseUnsigned(const char *s, uint64_t *out) {
     if (*s < '0' || *s > '9')
         return false;
     errno = 0;
@@ -225,7 +225,7 @@ static bool parseSeconds(const char *s, uint64_t *ns) {
 }
 
 /* --memory-guard: off, a fraction in (0, 1] written with a point, or bytes. */
-static bool _parseGuard(const char *value, config *cfg) {
+static bool parseGuard(const char *value, config *cfg) {
     if (strcmp(value, "off") == 0) {
         cfg->guard_bytes = 0;
         cfg->guard_fraction = 0;
@@ -250,8 +250,8 @@ static bool _parseGuard(const char *value, config *cfg) {
 }
 
 /* Stores value into the setting's field; false (with a message) if bad. */
-static bool _apply(config *cfg, const setting *st, const char *value, const char *source,
-                   FILE *err) {
+static bool apply(config *cfg, const setting *st, const char *value, const char *source,
+                  FILE *err) {
     char *field = (char *)cfg + st->offset;
     uint64_t v;
 
@@ -283,7 +283,7 @@ static bool _apply(config *cfg, const setting *st, const char *value, const char
                 source, value);
         return false;
     case KIND_GUARD:
-        if (_parseGuard(value, cfg))
+        if (parseGuard(value, cfg))
             return true;
         fprintf(err,
                 "memoscope: bad %s '%s': must be off, a fraction of the limit from 0 to 1 "
@@ -312,7 +312,7 @@ static bool _apply(config *cfg, const setting *st, const char *value, const char
         return false;
     }
     case KIND_PREFIX:
-        if (_prefixOk(value)) {
+        if (prefixOk(value)) {
             strcpy(field, value);
             return true;
         }
@@ -322,7 +322,7 @@ static bool _apply(config *cfg, const setting *st, const char *value, const char
                 source, value, CONFIG_REDIS_PREFIX_LEN - 1);
         return false;
     case KIND_NAME:
-        if (_nameOk(value)) {
+        if (nameOk(value)) {
             strcpy(field, value);
             return true;
         }
@@ -365,7 +365,7 @@ static bool _apply(config *cfg, const setting *st, const char *value, const char
         __attribute__((fallthrough)); /* a number */
     case KIND_UINT:
     case KIND_SIZE:
-        if (!_parseUnsigned(value, &v) || v < st->min || v > st->max) {
+        if (!parseUnsigned(value, &v) || v < st->min || v > st->max) {
             fprintf(err, "memoscope: bad %s '%s': must be an integer from %llu to %llu%s\n", source,
                     value, (unsigned long long)st->min, (unsigned long long)st->max,
                     st->kind == KIND_MAXSIZE ? ", or none" : "");
@@ -380,16 +380,16 @@ static bool _apply(config *cfg, const setting *st, const char *value, const char
     return false;
 }
 
-static const setting *_findFlag(const char *name, size_t len) {
+static const setting *findFlag(const char *name, size_t len) {
     for (size_t i = 0; i < NSETTINGS; i++)
         if (strlen(settings[i].flag) == len && strncmp(settings[i].flag, name, len) == 0)
             return &settings[i];
     return NULL;
 }
 
-static void _usage(FILE *out) {
+static void printUsage(FILE *out) {
     config d;
-    _defaults(&d);
+    setDefaults(&d);
     fprintf(out, "usage: memoscope [--flag value]...\n\n"
                  "An HTTP service that shows what the scope of a memo cache does to memory.\n"
                  "Each flag is also an environment variable; the flag wins.\n\n");
@@ -436,7 +436,7 @@ static void _usage(FILE *out) {
                  "  --version                                   print the version and exit\n");
 }
 
-static bool _given(const bool *given, const char *flag) {
+static bool wasGiven(const bool *given, const char *flag) {
     for (size_t i = 0; i < NSETTINGS; i++)
         if (strcmp(settings[i].flag, flag) == 0)
             return given[i];
@@ -445,11 +445,11 @@ static bool _given(const bool *given, const char *flag) {
 
 /* Settings that have no meaning together exit 2, saying why: a user who
  * sets one expects it to act. */
-static bool _validate(config *cfg, const bool *given, FILE *err) {
+static bool validate(config *cfg, const bool *given, FILE *err) {
     if (cfg->backend == BACKEND_MEMORY) {
         static const char *const redis_only[] = {"redis-url", "redis-prefix", "redis-timeout-ms"};
         for (size_t i = 0; i < sizeof(redis_only) / sizeof(redis_only[0]); i++) {
-            if (_given(given, redis_only[i])) {
+            if (wasGiven(given, redis_only[i])) {
                 fprintf(err,
                         "memoscope: --%s has no meaning with --cache-backend memory "
                         "(set --cache-backend redis to use Redis)\n",
@@ -461,7 +461,7 @@ static bool _validate(config *cfg, const bool *given, FILE *err) {
     }
     if (!configUsesRedis(cfg))
         return true; /* local, off and weak keep their caches in the process */
-    if (_given(given, "maxsize") && cfg->maxsize != MEMO_UNBOUNDED) {
+    if (wasGiven(given, "maxsize") && cfg->maxsize != MEMO_UNBOUNDED) {
         fprintf(err,
                 "memoscope: --maxsize %zu has no meaning with --cache-backend redis in %s scope: "
                 "Redis bounds its entries by TTL or its own maxmemory (leave --maxsize out, or "
@@ -557,14 +557,14 @@ const char *configTtlText(uint64_t ttl_ns, const char *unbounded, char buf[CONFI
 
 configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *err) {
     bool given[NSETTINGS] = {false};
-    _defaults(cfg);
+    setDefaults(cfg);
 
     /* A bad variable is reported, but --help and --version still work: a
      * user reads --help to fix a setting. */
     bool env_bad = false;
     for (size_t i = 0; i < NSETTINGS; i++) {
         const char *v = getenv(settings[i].env);
-        if (v && !_apply(cfg, &settings[i], v, settings[i].env, err))
+        if (v && !apply(cfg, &settings[i], v, settings[i].env, err))
             env_bad = true;
         given[i] |= v != NULL;
     }
@@ -572,7 +572,7 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
-            _usage(out);
+            printUsage(out);
             return CONFIG_EXIT;
         }
         if (strcmp(arg, "--version") == 0) {
@@ -585,7 +585,7 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
         }
         const char *name = arg + 2;
         const char *eq = strchr(name, '=');
-        const setting *st = _findFlag(name, eq ? (size_t)(eq - name) : strlen(name));
+        const setting *st = findFlag(name, eq ? (size_t)(eq - name) : strlen(name));
         if (!st) {
             fprintf(err, "memoscope: unknown flag '%s' (see --help)\n", arg);
             return CONFIG_ERROR;
@@ -600,13 +600,13 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
         }
         char source[32];
         snprintf(source, sizeof(source), "--%s", st->flag);
-        if (!_apply(cfg, st, value, source, err))
+        if (!apply(cfg, st, value, source, err))
             return CONFIG_ERROR;
         given[st - settings] = true;
     }
     if (env_bad)
         return CONFIG_ERROR;
-    if (!_validate(cfg, given, err))
+    if (!validate(cfg, given, err))
         return CONFIG_ERROR;
     return checkMeaning(cfg, err) ? CONFIG_OK : CONFIG_ERROR;
 }

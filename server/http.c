@@ -60,7 +60,7 @@ static struct {
 
 /* Each answers on its call after the first (route.h); none takes a body. */
 
-static enum MHD_Result _stats(routeRequest *rq, const char *data, size_t *size) {
+static enum MHD_Result statsRoute(routeRequest *rq, const char *data, size_t *size) {
     (void)data;
     (void)size;
     char buf[STATS_BUF_BYTES];
@@ -75,7 +75,7 @@ static enum MHD_Result _stats(routeRequest *rq, const char *data, size_t *size) 
                       NULL);
 }
 
-static enum MHD_Result _cache(routeRequest *rq, const char *data, size_t *size) {
+static enum MHD_Result cacheRoute(routeRequest *rq, const char *data, size_t *size) {
     (void)data;
     (void)size;
     char buf[256];
@@ -110,7 +110,7 @@ static enum MHD_Result _cache(routeRequest *rq, const char *data, size_t *size) 
     return replyQueue(rq->conn, MHD_HTTP_OK, REPLY_JSON, buf, textEnd(&t), NULL);
 }
 
-static enum MHD_Result _healthz(routeRequest *rq, const char *data, size_t *size) {
+static enum MHD_Result healthzRoute(routeRequest *rq, const char *data, size_t *size) {
     (void)data;
     (void)size;
     if (!calcTaking())
@@ -118,30 +118,30 @@ static enum MHD_Result _healthz(routeRequest *rq, const char *data, size_t *size
     return replyShared(rq->conn, H.ok);
 }
 
-static enum MHD_Result _page(routeRequest *rq, const char *data, size_t *size) {
+static enum MHD_Result pageRoute(routeRequest *rq, const char *data, size_t *size) {
     (void)data;
     (void)size;
     return replyShared(rq->conn, H.page);
 }
 
-static enum MHD_Result _notFound(routeRequest *rq, const char *data, size_t *size) {
+static enum MHD_Result notFound(routeRequest *rq, const char *data, size_t *size) {
     (void)data;
     (void)size;
     return replyError(rq->conn, MHD_HTTP_NOT_FOUND, "no such path: see GET / for the live page",
                       NULL);
 }
 
-static enum MHD_Result _wrongMethod(routeRequest *rq, const char *data, size_t *size);
+static enum MHD_Result wrongMethod(routeRequest *rq, const char *data, size_t *size);
 
 #define SMALL_ROUTE(fn)                                                                            \
     { .next = (fn) }
 
-static const routeHandlers stats_handlers = SMALL_ROUTE(_stats);
-static const routeHandlers cache_handlers = SMALL_ROUTE(_cache);
-static const routeHandlers healthz_handlers = SMALL_ROUTE(_healthz);
-static const routeHandlers page_handlers = SMALL_ROUTE(_page);
-static const routeHandlers not_found = SMALL_ROUTE(_notFound);
-static const routeHandlers wrong_method = SMALL_ROUTE(_wrongMethod);
+static const routeHandlers stats_handlers = SMALL_ROUTE(statsRoute);
+static const routeHandlers cache_handlers = SMALL_ROUTE(cacheRoute);
+static const routeHandlers healthz_handlers = SMALL_ROUTE(healthzRoute);
+static const routeHandlers page_handlers = SMALL_ROUTE(pageRoute);
+static const routeHandlers not_found = SMALL_ROUTE(notFound);
+static const routeHandlers wrong_method = SMALL_ROUTE(wrongMethod);
 
 /* ------------------------------------------------------------ route table */
 
@@ -160,7 +160,7 @@ static const struct {
     [R_INSTANCES] = {INSTANCES_PATH, "GET, HEAD", &instances_handlers},
 };
 
-static routeId _route(const char *url) {
+static routeId findRoute(const char *url) {
     for (routeId r = 0; r < R_NONE; r++)
         if (strcmp(url, routes[r].path) == 0)
             return r;
@@ -168,7 +168,7 @@ static routeId _route(const char *url) {
 }
 
 /* Is method one of the comma-separated tokens of allow? */
-static bool _allowed(const char *allow, const char *method) {
+static bool allowed(const char *allow, const char *method) {
     size_t m = strlen(method);
     for (const char *p = allow; *p;) {
         size_t n = strcspn(p, ",");
@@ -181,7 +181,7 @@ static bool _allowed(const char *allow, const char *method) {
     return false;
 }
 
-static enum MHD_Result _wrongMethod(routeRequest *rq, const char *data, size_t *size) {
+static enum MHD_Result wrongMethod(routeRequest *rq, const char *data, size_t *size) {
     (void)data;
     (void)size;
     char msg[96];
@@ -196,14 +196,14 @@ static enum MHD_Result _wrongMethod(routeRequest *rq, const char *data, size_t *
 /* ------------------------------------------------------------- dispatcher */
 
 /* The record conns.c keeps of conn's connection (NULL if it has none). */
-static connsEntry *_connEntry(struct MHD_Connection *conn) {
+static connsEntry *connEntry(struct MHD_Connection *conn) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
 }
 
 /* Does the request announce a body? */
-static bool _hasBody(struct MHD_Connection *conn) {
+static bool hasBody(struct MHD_Connection *conn) {
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     return (cl && strtoull(cl, NULL, 10) > 0) ||
@@ -215,25 +215,25 @@ static bool _hasBody(struct MHD_Connection *conn) {
  * every later one goes to the route's next. A request with a body on a
  * route that takes none is answered at once (connection closed) rather
  * than read. */
-static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const char *url,
-                               const char *method, const char *version, const char *data,
-                               size_t *size, void **req_cls) {
+static enum MHD_Result onAccess(void *cls, struct MHD_Connection *conn, const char *url,
+                                const char *method, const char *version, const char *data,
+                                size_t *size, void **req_cls) {
     (void)cls;
     routeRequest *rq = *req_cls;
     if (rq)
         return rq->h->next(rq, data, size);
 
-    connsBusy(_connEntry(conn));
+    connsBusy(connEntry(conn));
     /* Answered on the first call: libmicrohttpd closes the connection. */
     const char *ambiguous = framingCheck(conn, version);
     if (ambiguous)
         return replyError(conn, MHD_HTTP_BAD_REQUEST, ambiguous, NULL);
 
-    routeId r = _route(url);
-    const routeHandlers *h = r == R_NONE                         ? &not_found
-                             : _allowed(routes[r].allow, method) ? routes[r].h
-                                                                 : &wrong_method;
-    if (!h->takes_body && _hasBody(conn)) {
+    routeId r = findRoute(url);
+    const routeHandlers *h = r == R_NONE                        ? &not_found
+                             : allowed(routes[r].allow, method) ? routes[r].h
+                                                                : &wrong_method;
+    if (!h->takes_body && hasBody(conn)) {
         routeRequest now = {conn, method, url, r, h}; /* no state: takes_body is false */
         return h->next(&now, data, size);
     }
@@ -254,15 +254,15 @@ static enum MHD_Result _access(void *cls, struct MHD_Connection *conn, const cha
  * CLOSED notification (an allocation failure inside libmicrohttpd between
  * the two would leave it counted: out of memory, the limit is the least of
  * the troubles). */
-static enum MHD_Result _admit(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
     (void)cls;
     (void)addr;
     (void)addrlen;
     return connsAdmit() ? MHD_YES : MHD_NO;
 }
 
-static void _connectionNotify(void *cls, struct MHD_Connection *conn, void **socket_context,
-                              enum MHD_ConnectionNotificationCode toe) {
+static void connectionNotify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                             enum MHD_ConnectionNotificationCode toe) {
     (void)cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *ci =
@@ -274,11 +274,11 @@ static void _connectionNotify(void *cls, struct MHD_Connection *conn, void **soc
     }
 }
 
-static void _completed(void *cls, struct MHD_Connection *conn, void **req_cls,
-                       enum MHD_RequestTerminationCode toe) {
+static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+                      enum MHD_RequestTerminationCode toe) {
     (void)cls;
     (void)toe;
-    connsIdle(_connEntry(conn));
+    connsIdle(connEntry(conn));
     routeRequest *rq = *req_cls;
     if (!rq)
         return; /* answered on its first call, without state */
@@ -290,7 +290,7 @@ static void _completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* -------------------------------------------------------------------- API */
 
-static bool _address(const config *cfg, struct sockaddr_storage *sa, bool *v6) {
+static bool parseAddress(const config *cfg, struct sockaddr_storage *sa, bool *v6) {
     memset(sa, 0, sizeof(*sa));
     struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
@@ -319,7 +319,7 @@ bool httpStart(const config *cfg, unsigned *port) {
     calcInit(cfg);
     instancesInit(cfg);
     connsInit(cfg->max_connections);
-    if (!_address(cfg, &sa, &v6)) {
+    if (!parseAddress(cfg, &sa, &v6)) {
         fprintf(stderr, "memoscope: bad bind address '%s'\n", cfg->bind);
         return false;
     }
@@ -340,7 +340,7 @@ bool httpStart(const config *cfg, unsigned *port) {
                      (v6 ? MHD_USE_IPv6 : 0);
     /* libmicrohttpd splits its limit evenly between the pool's workers and
      * a worker may be the one to accept every connection: give each worker
-     * room for all of them, so that only _admit's limit applies; twice,
+     * room for all of them, so that only admit's limit applies; twice,
      * for the connections shut down to make room, which stay in the table
      * until libmicrohttpd has closed them. */
     unsigned workers = cfg->threads > 1 ? cfg->threads : 1;
@@ -349,8 +349,8 @@ bool httpStart(const config *cfg, unsigned *port) {
                              : cfg->max_connections * workers * 2;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &sa},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)_completed, NULL},
-        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)_connectionNotify, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL},
+        {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connectionNotify, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, mhd_limit, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},
@@ -358,7 +358,7 @@ bool httpStart(const config *cfg, unsigned *port) {
         {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    H.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, _admit, NULL, _access, NULL,
+    H.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, admit, NULL, onAccess, NULL,
                                 MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!H.daemon) {
         fprintf(stderr, "memoscope: cannot listen on %s port %u: %s\n", cfg->bind, cfg->port,
@@ -377,7 +377,7 @@ bool httpStart(const config *cfg, unsigned *port) {
     return true;
 }
 
-static void _nap(long ns) {
+static void nap(long ns) {
     struct timespec ts = {0, ns};
     nanosleep(&ts, NULL);
 }
@@ -395,21 +395,21 @@ void httpStop(unsigned grace_ms) {
 
         uint64_t deadline = timerNow() + (uint64_t)grace_ms * 1000000ull;
         while (calcOpen() > 0 && timerNow() < deadline)
-            _nap(DRAIN_POLL_NS);
+            nap(DRAIN_POLL_NS);
 
         /* Grace is over: cut every wait short. Nothing suspends any more, so
          * once the last suspended connection has been resumed, stopping the
          * daemon is safe (0.9.75 aborts on a suspended connection). */
         calcHurry();
         while (calcSuspended() > 0)
-            _nap(DRAIN_POLL_NS / 5);
+            nap(DRAIN_POLL_NS / 5);
         /* The last ones resumed have queued their answers, not sent them:
          * stopping now would close their connections with nothing written
          * (seen: 45 of 64 hurried answers lost). A request completes once
          * its answer is sent; give them a bounded moment. */
         uint64_t flush = timerNow() + FLUSH_NS;
         while (calcOpen() > 0 && timerNow() < flush)
-            _nap(DRAIN_POLL_NS / 5);
+            nap(DRAIN_POLL_NS / 5);
 
         MHD_stop_daemon(H.daemon);
         if (listen_fd != MHD_INVALID_SOCKET)

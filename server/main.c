@@ -18,7 +18,7 @@
 #define TIMER_SPARE 64 /* timer slots beyond one per connection */
 
 /* Every connection is a file descriptor: take all the kernel allows us. */
-static void _raiseFileLimit(void) {
+static void raiseFileLimit(void) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
@@ -45,7 +45,7 @@ int main(int argc, char **argv) {
     sigaddset(&stop, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
-    _raiseFileLimit();
+    raiseFileLimit();
 
     statsInit();
     procInit();

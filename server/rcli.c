@@ -48,7 +48,7 @@ static struct {
     int fd;
     bool reading, writing;
     bool drop;            /* set inside a callback: drop the connection after it */
-    const char *dropping; /* why _drop is freeing the context */
+    const char *dropping; /* why dropContext is freeing the context */
     bool logged_down;
     bool logged_refused; /* a refused handshake is said once, whatever came before */
     bool ever_connected;
@@ -64,14 +64,14 @@ static struct {
 
 /* ---------------------------------------------------------------- private */
 
-static uint64_t _now(void) {
+static uint64_t monoNow(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Runs a node's callback and frees it. */
-static void _complete(rcliNode *n, const redisReply *reply) {
+static void complete(rcliNode *n, const redisReply *reply) {
     if (n->counted && (!reply || reply->type == REDIS_REPLY_ERROR))
         atomic_fetch_add_explicit(&R.errors, 1, memory_order_relaxed);
     n->done(n->ctx, reply);
@@ -80,41 +80,41 @@ static void _complete(rcliNode *n, const redisReply *reply) {
 
 /* --- the epoll adapter (hiredis' ev hooks) --- */
 
-static void _watch(void) {
+static void watch(void) {
     struct epoll_event ev = {0};
     ev.events = (R.reading ? EPOLLIN : 0) | (R.writing ? EPOLLOUT : 0);
     ev.data.fd = R.fd;
     epoll_ctl(R.epfd, EPOLL_CTL_MOD, R.fd, &ev);
 }
-static void _addRead(void *p) {
+static void evAddRead(void *p) {
     (void)p;
     if (!R.reading) {
         R.reading = true;
-        _watch();
+        watch();
     }
 }
-static void _delRead(void *p) {
+static void evDelRead(void *p) {
     (void)p;
     if (R.reading) {
         R.reading = false;
-        _watch();
+        watch();
     }
 }
-static void _addWrite(void *p) {
+static void evAddWrite(void *p) {
     (void)p;
     if (!R.writing) {
         R.writing = true;
-        _watch();
+        watch();
     }
 }
-static void _delWrite(void *p) {
+static void evDelWrite(void *p) {
     (void)p;
     if (R.writing) {
         R.writing = false;
-        _watch();
+        watch();
     }
 }
-static void _cleanup(void *p) {
+static void evCleanup(void *p) {
     (void)p;
     if (R.fd >= 0)
         epoll_ctl(R.epfd, EPOLL_CTL_DEL, R.fd, NULL);
@@ -124,10 +124,10 @@ static void _cleanup(void *p) {
 
 /* --- connection life --- */
 
-static void _down(const char *why) {
+static void markDown(const char *why) {
     atomic_store(&R.connected, false);
     R.ac = NULL;
-    R.retry_at = _now() + R.backoff_ms * NS_PER_MS;
+    R.retry_at = monoNow() + R.backoff_ms * NS_PER_MS;
     R.backoff_ms = R.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : R.backoff_ms * 2;
     R.scanning = false;
     if (!R.logged_down) {
@@ -137,7 +137,7 @@ static void _down(const char *why) {
     }
 }
 
-static void _onReply(redisAsyncContext *ac, void *reply, void *privdata) {
+static void onReply(redisAsyncContext *ac, void *reply, void *privdata) {
     (void)ac;
     rcliNode *n = privdata;
     if (R.sent_head == n) { /* replies come in order */
@@ -145,13 +145,13 @@ static void _onReply(redisAsyncContext *ac, void *reply, void *privdata) {
         if (!R.sent_head)
             R.sent_tail = NULL;
     }
-    _complete(n, reply);
+    complete(n, reply);
 }
 
 /* Sends n now; the loop thread only. */
-static void _issue(rcliNode *n) {
-    if (!R.ac || redisAsyncFormattedCommand(R.ac, _onReply, n, n->cmd, n->len) != REDIS_OK) {
-        _complete(n, NULL);
+static void issue(rcliNode *n) {
+    if (!R.ac || redisAsyncFormattedCommand(R.ac, onReply, n, n->cmd, n->len) != REDIS_OK) {
+        complete(n, NULL);
         return;
     }
     atomic_fetch_add_explicit(&R.commands, 1, memory_order_relaxed);
@@ -163,7 +163,7 @@ static void _issue(rcliNode *n) {
     R.sent_tail = n;
 }
 
-static void _handshakeDone(void *ctx, const redisReply *reply) {
+static void handshakeDone(void *ctx, const redisReply *reply) {
     (void)ctx;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
         if (reply && !R.logged_refused) {
@@ -187,23 +187,23 @@ static void _handshakeDone(void *ctx, const redisReply *reply) {
     }
 }
 
-static void _handshakeStep(void *ctx, const redisReply *reply) {
+static void handshakeStep(void *ctx, const redisReply *reply) {
     if (!reply || reply->type == REDIS_REPLY_ERROR)
-        _handshakeDone(ctx, reply);
+        handshakeDone(ctx, reply);
 }
 
-static void _onConnect(const redisAsyncContext *ac, int status) {
+static void onConnect(const redisAsyncContext *ac, int status) {
     (void)ac;
     if (status != REDIS_OK)
-        _down(ac->errstr); /* hiredis frees the context after this */
+        markDown(ac->errstr); /* hiredis frees the context after this */
 }
 
-static void _onDisconnect(const redisAsyncContext *ac, int status) {
+static void onDisconnect(const redisAsyncContext *ac, int status) {
     (void)status;
-    _down(R.dropping ? R.dropping : ac->err ? ac->errstr : "connection closed");
+    markDown(R.dropping ? R.dropping : ac->err ? ac->errstr : "connection closed");
 }
 
-static void _connect(void) {
+static void connectNow(void) {
     const rcliTarget *t = &R.target;
     redisAsyncContext *ac =
         t->unix_socket ? redisAsyncConnectUnix(t->host) : redisAsyncConnect(t->host, (int)t->port);
@@ -212,7 +212,7 @@ static void _connect(void) {
         snprintf(why, sizeof(why), "%s", ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
-        _down(why);
+        markDown(why);
         return;
     }
     R.ac = ac;
@@ -221,33 +221,33 @@ static void _connect(void) {
     struct epoll_event ev = {0};
     ev.data.fd = R.fd;
     epoll_ctl(R.epfd, EPOLL_CTL_ADD, R.fd, &ev);
-    ac->ev.addRead = _addRead;
-    ac->ev.delRead = _delRead;
-    ac->ev.addWrite = _addWrite;
-    ac->ev.delWrite = _delWrite;
-    ac->ev.cleanup = _cleanup;
-    redisAsyncSetConnectCallback(ac, _onConnect); /* waits for the first write event */
-    redisAsyncSetDisconnectCallback(ac, _onDisconnect);
-    R.connect_deadline = _now() + R.timeout_ms * NS_PER_MS;
+    ac->ev.addRead = evAddRead;
+    ac->ev.delRead = evDelRead;
+    ac->ev.addWrite = evAddWrite;
+    ac->ev.delWrite = evDelWrite;
+    ac->ev.cleanup = evCleanup;
+    redisAsyncSetConnectCallback(ac, onConnect); /* waits for the first write event */
+    redisAsyncSetDisconnectCallback(ac, onDisconnect);
+    R.connect_deadline = monoNow() + R.timeout_ms * NS_PER_MS;
 
     char db[16];
     snprintf(db, sizeof(db), "%u", t->db);
     if (t->password[0]) {
         const char *auth[] = {"AUTH", t->user, t->password};
-        rcliNode *n = t->user[0] ? rcliNodeMake(_handshakeStep, NULL, 3, auth, NULL)
-                                 : rcliNodeMake(_handshakeStep, NULL, 2,
+        rcliNode *n = t->user[0] ? rcliNodeMake(handshakeStep, NULL, 3, auth, NULL)
+                                 : rcliNodeMake(handshakeStep, NULL, 2,
                                                 (const char *[]){"AUTH", t->password}, NULL);
         if (n)
-            _issue(n);
+            issue(n);
     }
     if (t->db) {
-        rcliNode *n = rcliNodeMake(_handshakeStep, NULL, 2, (const char *[]){"SELECT", db}, NULL);
+        rcliNode *n = rcliNodeMake(handshakeStep, NULL, 2, (const char *[]){"SELECT", db}, NULL);
         if (n)
-            _issue(n);
+            issue(n);
     }
-    rcliNode *ping = rcliNodeMake(_handshakeDone, NULL, 1, (const char *[]){"PING"}, NULL);
+    rcliNode *ping = rcliNodeMake(handshakeDone, NULL, 1, (const char *[]){"PING"}, NULL);
     if (ping)
-        _issue(ping);
+        issue(ping);
     else
         R.drop = true;
 }
@@ -255,27 +255,27 @@ static void _connect(void) {
 /* Has Redis answered and this thread not read it yet? A loop thread that a
  * busy machine did not schedule in time is not a slow Redis: the reply is
  * read on the next turn instead of counted as a timeout. */
-static bool _unread(void) {
+static bool unread(void) {
     int n = 0;
     return R.fd >= 0 && ioctl(R.fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 /* Frees the context: every command pending on it fails now. */
-static void _drop(const char *why) {
+static void dropContext(const char *why) {
     redisAsyncContext *ac = R.ac;
     if (!ac)
         return;
     R.dropping = why;
-    redisAsyncFree(ac); /* runs the callbacks with NULL, then _onDisconnect */
-    if (R.ac)           /* not connected yet: hiredis calls no _onDisconnect */
-        _down(why);
+    redisAsyncFree(ac); /* runs the callbacks with NULL, then onDisconnect */
+    if (R.ac)           /* not connected yet: hiredis calls no onDisconnect */
+        markDown(why);
     R.dropping = NULL;
     R.sent_head = R.sent_tail = NULL;
 }
 
 /* --- sampling: used_memory and our keys, at most once a second --- */
 
-static void _infoDone(void *ctx, const redisReply *reply) {
+static void infoDone(void *ctx, const redisReply *reply) {
     (void)ctx;
     if (!reply || reply->type != REDIS_REPLY_STRING)
         return;
@@ -284,9 +284,9 @@ static void _infoDone(void *ctx, const redisReply *reply) {
         atomic_store(&R.used_memory, strtoll(p + 12, NULL, 10));
 }
 
-static void _scanStep(const char *cursor);
+static void scanStep(const char *cursor);
 
-static void _scanDone(void *ctx, const redisReply *reply) {
+static void scanDone(void *ctx, const redisReply *reply) {
     (void)ctx;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_STRING) {
@@ -298,37 +298,37 @@ static void _scanDone(void *ctx, const redisReply *reply) {
         atomic_store(&R.keys, (int_fast64_t)R.scan_count);
         R.scanning = false;
     } else {
-        _scanStep(reply->element[0]->str);
+        scanStep(reply->element[0]->str);
     }
 }
 
-static void _scanStep(const char *cursor) {
+static void scanStep(const char *cursor) {
     char match[RCLI_PREFIX_LEN + 2];
     snprintf(match, sizeof(match), "%s*", R.prefix);
     const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", RCLI_SCAN_COUNT};
-    rcliNode *n = rcliNodeMake(_scanDone, NULL, 6, argv, NULL);
+    rcliNode *n = rcliNodeMake(scanDone, NULL, 6, argv, NULL);
     if (n)
-        _issue(n);
+        issue(n);
     else
         R.scanning = false;
 }
 
-static void _sample(uint64_t now) {
+static void sample(uint64_t now) {
     R.next_sample = now + SAMPLE_MS * NS_PER_MS;
-    rcliNode *n = rcliNodeMake(_infoDone, NULL, 2, (const char *[]){"INFO", "memory"}, NULL);
+    rcliNode *n = rcliNodeMake(infoDone, NULL, 2, (const char *[]){"INFO", "memory"}, NULL);
     if (n)
-        _issue(n);
+        issue(n);
     if (!R.scanning) { /* a pass over many keys may take longer than a second */
         R.scanning = true;
         R.scan_count = 0;
-        _scanStep("0");
+        scanStep("0");
     }
 }
 
 /* --- the loop --- */
 
 /* Takes everything queued and sends it (or fails it when down). */
-static bool _drainQueue(void) {
+static bool drainQueue(void) {
     pthread_mutex_lock(&R.lock);
     rcliNode *n = R.qhead;
     R.qhead = R.qtail = NULL;
@@ -337,15 +337,15 @@ static bool _drainQueue(void) {
     while (n) {
         rcliNode *next = n->next;
         if (atomic_load(&R.connected))
-            _issue(n);
+            issue(n);
         else
-            _complete(n, NULL);
+            complete(n, NULL);
         n = next;
     }
     return !stopping;
 }
 
-static int _waitMs(uint64_t now) {
+static int waitMs(uint64_t now) {
     uint64_t next = now + SAMPLE_MS * NS_PER_MS;
     if (!R.ac && R.retry_at < next)
         next = R.retry_at;
@@ -358,14 +358,14 @@ static int _waitMs(uint64_t now) {
     return next <= now ? 0 : (int)((next - now + NS_PER_MS - 1) / NS_PER_MS);
 }
 
-static void *_loop(void *arg) {
+static void *loopThread(void *arg) {
     (void)arg;
     struct epoll_event evs[4];
     for (;;) {
-        uint64_t now = _now();
+        uint64_t now = monoNow();
         if (!R.ac && now >= R.retry_at)
-            _connect();
-        int n = epoll_wait(R.epfd, evs, 4, _waitMs(_now()));
+            connectNow();
+        int n = epoll_wait(R.epfd, evs, 4, waitMs(monoNow()));
         for (int i = 0; i < n; i++) {
             if (evs[i].data.fd == R.evfd) {
                 uint64_t v;
@@ -383,21 +383,21 @@ static void *_loop(void *arg) {
                 redisAsyncHandleWrite(R.ac);
             }
         }
-        if (!_drainQueue())
+        if (!drainQueue())
             break;
-        now = _now();
+        now = monoNow();
         if (R.drop)
-            _drop("handshake failed");
-        else if (R.sent_head && R.sent_head->deadline <= now && !_unread())
-            _drop("no reply within the timeout");
+            dropContext("handshake failed");
+        else if (R.sent_head && R.sent_head->deadline <= now && !unread())
+            dropContext("no reply within the timeout");
         else if (R.ac && !atomic_load(&R.connected) && R.connect_deadline <= now)
-            _drop("cannot connect within the timeout");
+            dropContext("cannot connect within the timeout");
         R.drop = false;
         if (atomic_load(&R.connected) && now >= R.next_sample)
-            _sample(now);
+            sample(now);
     }
     R.logged_down = true; /* a shutdown is no fault to report */
-    _drop("shutting down");
+    dropContext("shutting down");
     return NULL;
 }
 
@@ -418,7 +418,7 @@ bool rcliStart(const rcliTarget *t, const char *url, const char *prefix, unsigne
     R.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = R.evfd};
     if (R.epfd < 0 || R.evfd < 0 || epoll_ctl(R.epfd, EPOLL_CTL_ADD, R.evfd, &ev) != 0 ||
-        pthread_create(&R.thread, NULL, _loop, NULL) != 0) {
+        pthread_create(&R.thread, NULL, loopThread, NULL) != 0) {
         if (R.epfd >= 0)
             close(R.epfd);
         if (R.evfd >= 0)
@@ -430,7 +430,7 @@ bool rcliStart(const rcliTarget *t, const char *url, const char *prefix, unsigne
     return true;
 }
 
-static void _kick(void) {
+static void kick(void) {
     uint64_t one = 1;
     if (write(R.evfd, &one, sizeof(one)) < 0) {
         /* the counter is full: the loop is awake anyway */
@@ -443,9 +443,9 @@ void rcliStop(void) {
     pthread_mutex_lock(&R.lock);
     R.stopping = true;
     pthread_mutex_unlock(&R.lock);
-    _kick();
+    kick();
     pthread_join(R.thread, NULL);
-    _drainQueue(); /* anything queued meanwhile fails: not connected */
+    drainQueue(); /* anything queued meanwhile fails: not connected */
     close(R.epfd);
     close(R.evfd);
     pthread_mutex_destroy(&R.lock);
@@ -470,7 +470,7 @@ bool rcliSend(rcliDone done, void *ctx, int argc, const char *const *argv, const
     /* One wake-up per batch: the loop takes the whole queue when it runs,
      * and it runs every queued command of a turn in one write. */
     if (was_empty && !pthread_equal(pthread_self(), R.thread))
-        _kick();
+        kick();
     return true;
 }
 
@@ -499,5 +499,5 @@ const char *rcli__prefix(void) {
 }
 
 uint64_t rcli__now(void) {
-    return _now();
+    return monoNow();
 }

@@ -10,7 +10,7 @@
 
 /* ----------------------------------------------------------- RESP nodes */
 
-static size_t _digits(size_t v) {
+static size_t digits(size_t v) {
     size_t n = 1;
     while (v >= 10) {
         v /= 10;
@@ -21,10 +21,10 @@ static size_t _digits(size_t v) {
 
 rcliNode *rcliNodeMake(rcliDone done, void *ctx, int argc, const char *const *argv,
                        const size_t *lens) {
-    size_t len = 1 + _digits((size_t)argc) + 2;
+    size_t len = 1 + digits((size_t)argc) + 2;
     for (int i = 0; i < argc; i++) {
         size_t l = lens ? lens[i] : strlen(argv[i]);
-        len += 1 + _digits(l) + 2 + l + 2;
+        len += 1 + digits(l) + 2 + l + 2;
     }
     rcliNode *n = malloc(sizeof(*n) + len + 1);
     if (!n)
@@ -63,7 +63,7 @@ typedef struct clearJob {
 } clearJob;
 
 /* Counts one answered command; true when the job can send on. */
-static bool _answered(clearJob *j, bool ok, bool last) {
+static bool nodeAnswered(clearJob *j, bool ok, bool last) {
     pthread_mutex_lock(&j->lock);
     j->outstanding--;
     j->failed |= !ok;
@@ -75,18 +75,18 @@ static bool _answered(clearJob *j, bool ok, bool last) {
     return go_on;
 }
 
-static bool _send(clearJob *j, rcliDone done, int argc, const char *const *argv,
-                  const size_t *lens) {
+static bool sendNode(clearJob *j, rcliDone done, int argc, const char *const *argv,
+                     const size_t *lens) {
     pthread_mutex_lock(&j->lock);
     j->outstanding++; /* before the send: its answer may come at once */
     pthread_mutex_unlock(&j->lock);
     if (rcliSend(done, j, argc, argv, lens))
         return true;
-    _answered(j, false, true);
+    nodeAnswered(j, false, true);
     return false;
 }
 
-static void _unlinked(void *ctx, const redisReply *reply) {
+static void unlinked(void *ctx, const redisReply *reply) {
     clearJob *j = ctx;
     bool ok = reply && reply->type == REDIS_REPLY_INTEGER;
     if (ok) {
@@ -94,24 +94,24 @@ static void _unlinked(void *ctx, const redisReply *reply) {
         j->removed += reply->integer;
         pthread_mutex_unlock(&j->lock);
     }
-    _answered(j, ok, false);
+    nodeAnswered(j, ok, false);
 }
 
-static void _ended(void *ctx, const redisReply *reply) {
-    _answered(ctx, reply && reply->type != REDIS_REPLY_ERROR, true);
+static void ended(void *ctx, const redisReply *reply) {
+    nodeAnswered(ctx, reply && reply->type != REDIS_REPLY_ERROR, true);
 }
 
-static void _scan(clearJob *j, const char *cursor);
+static void scan(clearJob *j, const char *cursor);
 
 /* Replies come in order: the PING sent after the last UNLINK answers after
  * it, so the job's count is complete when the PING's reply comes. */
-static void _scanned(void *ctx, const redisReply *reply) {
+static void scanned(void *ctx, const redisReply *reply) {
     clearJob *j = ctx;
     bool ok = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
               reply->element[0]->type == REDIS_REPLY_STRING &&
               reply->element[1]->type == REDIS_REPLY_ARRAY &&
               reply->element[1]->elements <= UNLINK_MAX_KEYS;
-    if (!_answered(j, ok, false))
+    if (!nodeAnswered(j, ok, false))
         return;
     const redisReply *keys = reply->element[1];
     if (keys->elements > 0) {
@@ -123,27 +123,27 @@ static void _scanned(void *ctx, const redisReply *reply) {
             argv[i + 1] = keys->element[i]->str;
             lens[i + 1] = keys->element[i]->len;
         }
-        if (!_send(j, _unlinked, (int)keys->elements + 1, argv, lens))
+        if (!sendNode(j, unlinked, (int)keys->elements + 1, argv, lens))
             return;
     }
     if (strcmp(reply->element[0]->str, "0") != 0)
-        _scan(j, reply->element[0]->str);
+        scan(j, reply->element[0]->str);
     else
-        _send(j, _ended, 1, (const char *[]){"PING"}, NULL);
+        sendNode(j, ended, 1, (const char *[]){"PING"}, NULL);
 }
 
-static void _scan(clearJob *j, const char *cursor) {
+static void scan(clearJob *j, const char *cursor) {
     char match[RCLI_PREFIX_LEN + 2];
     snprintf(match, sizeof(match), "%s*", rcli__prefix());
     const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", RCLI_SCAN_COUNT};
-    _send(j, _scanned, 6, argv, NULL);
+    sendNode(j, scanned, 6, argv, NULL);
 }
 
 long long rcliClearPrefix(void) {
     clearJob j = {.outstanding = 0, .last_sent = false, .failed = false, .removed = 0};
     pthread_mutex_init(&j.lock, NULL);
     pthread_cond_init(&j.cond, NULL);
-    _scan(&j, "0");
+    scan(&j, "0");
     /* Bounded: every step is a command with a timeout, and a failed one
      * ends the job. */
     pthread_mutex_lock(&j.lock);

@@ -8,13 +8,13 @@
 #define DEFAULT_PORT 6379
 #define MAX_DB 1000000
 
-static bool _fail(char *err, size_t cap, const char *msg) {
+static bool urlFail(char *err, size_t cap, const char *msg) {
     snprintf(err, cap, "%s", msg);
     return false;
 }
 
 /* A whole decimal number in [0, max]; false on anything else. */
-static bool _number(const char *s, size_t n, unsigned max, unsigned *out) {
+static bool urlNumber(const char *s, size_t n, unsigned max, unsigned *out) {
     if (n == 0 || n > 9)
         return false;
     unsigned v = 0;
@@ -29,7 +29,7 @@ static bool _number(const char *s, size_t n, unsigned max, unsigned *out) {
     return true;
 }
 
-static bool _copy(char *dst, size_t cap, const char *src, size_t n) {
+static bool copy(char *dst, size_t cap, const char *src, size_t n) {
     if (n >= cap)
         return false;
     memcpy(dst, src, n);
@@ -37,16 +37,16 @@ static bool _copy(char *dst, size_t cap, const char *src, size_t n) {
     return true;
 }
 
-static bool _parseUnix(const char *rest, rcliTarget *t, char *err, size_t errcap) {
+static bool parseUnix(const char *rest, rcliTarget *t, char *err, size_t errcap) {
     const char *q = strchr(rest, '?');
     size_t n = q ? (size_t)(q - rest) : strlen(rest);
     if (n == 0 || rest[0] != '/')
-        return _fail(err, errcap, "a unix:// URL needs an absolute socket path (unix:///path)");
-    if (!_copy(t->host, sizeof(t->host), rest, n))
-        return _fail(err, errcap, "the socket path is too long");
+        return urlFail(err, errcap, "a unix:// URL needs an absolute socket path (unix:///path)");
+    if (!copy(t->host, sizeof(t->host), rest, n))
+        return urlFail(err, errcap, "the socket path is too long");
     if (q) {
-        if (strncmp(q, "?db=", 4) != 0 || !_number(q + 4, strlen(q + 4), MAX_DB, &t->db))
-            return _fail(err, errcap, "the only query a unix:// URL takes is ?db=N");
+        if (strncmp(q, "?db=", 4) != 0 || !urlNumber(q + 4, strlen(q + 4), MAX_DB, &t->db))
+            return urlFail(err, errcap, "the only query a unix:// URL takes is ?db=N");
     }
     return true;
 }
@@ -55,13 +55,13 @@ bool rcliParseUrl(const char *url, rcliTarget *t, char *err, size_t errcap) {
     memset(t, 0, sizeof(*t));
     t->port = DEFAULT_PORT;
     if (strlen(url) >= RCLI_URL_LEN)
-        return _fail(err, errcap, "the URL is too long");
+        return urlFail(err, errcap, "the URL is too long");
     if (strncmp(url, "unix://", 7) == 0) {
         t->unix_socket = true;
-        return _parseUnix(url + 7, t, err, errcap);
+        return parseUnix(url + 7, t, err, errcap);
     }
     if (strncmp(url, "redis://", 8) != 0)
-        return _fail(err, errcap, "must start with redis:// or unix://");
+        return urlFail(err, errcap, "must start with redis:// or unix://");
     const char *p = url + 8;
     const char *slash = strchr(p, '/');
     const char *end = slash ? slash : p + strlen(p);
@@ -73,22 +73,23 @@ bool rcliParseUrl(const char *url, rcliTarget *t, char *err, size_t errcap) {
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         if (!colon)
-            return _fail(err, errcap, "credentials must be :password@ or user:password@");
-        if (!_copy(t->user, sizeof(t->user), p, (size_t)(colon - p)) ||
-            !_copy(t->password, sizeof(t->password), colon + 1, (size_t)(at - colon - 1)))
-            return _fail(err, errcap, "the credentials are too long");
+            return urlFail(err, errcap, "credentials must be :password@ or user:password@");
+        if (!copy(t->user, sizeof(t->user), p, (size_t)(colon - p)) ||
+            !copy(t->password, sizeof(t->password), colon + 1, (size_t)(at - colon - 1)))
+            return urlFail(err, errcap, "the credentials are too long");
         p = at + 1;
     }
     const char *colon = memchr(p, ':', (size_t)(end - p));
     const char *host_end = colon ? colon : end;
     if (host_end == p)
-        return _fail(err, errcap, "the URL names no host");
-    if (!_copy(t->host, sizeof(t->host), p, (size_t)(host_end - p)))
-        return _fail(err, errcap, "the host is too long");
-    if (colon && (!_number(colon + 1, (size_t)(end - colon - 1), 65535, &t->port) || t->port == 0))
-        return _fail(err, errcap, "the port must be a number from 1 to 65535");
-    if (slash && slash[1] && !_number(slash + 1, strlen(slash + 1), MAX_DB, &t->db))
-        return _fail(err, errcap, "the database must be a number (redis://host:port/N)");
+        return urlFail(err, errcap, "the URL names no host");
+    if (!copy(t->host, sizeof(t->host), p, (size_t)(host_end - p)))
+        return urlFail(err, errcap, "the host is too long");
+    if (colon &&
+        (!urlNumber(colon + 1, (size_t)(end - colon - 1), 65535, &t->port) || t->port == 0))
+        return urlFail(err, errcap, "the port must be a number from 1 to 65535");
+    if (slash && slash[1] && !urlNumber(slash + 1, strlen(slash + 1), MAX_DB, &t->db))
+        return urlFail(err, errcap, "the database must be a number (redis://host:port/N)");
     return true;
 }
 

@@ -19,7 +19,7 @@
  * integers. The contract wants JSON integers: look at the text itself. cJSON
  * also takes any control character for whitespace and 01 for a number; JSON
  * takes neither (found by fuzz/fuzz_request). */
-static bool _numbersAreIntegers(const char *s, size_t len, char err[REQUEST_ERR_LEN]) {
+static bool numbersAreIntegers(const char *s, size_t len, char err[REQUEST_ERR_LEN]) {
     bool in_string = false, nul = false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
@@ -59,8 +59,8 @@ static bool _numbersAreIntegers(const char *s, size_t len, char err[REQUEST_ERR_
     return true;
 }
 
-static bool _integer(const cJSON *item, const char *name, int64_t lo, int64_t hi, int64_t *out,
-                     char err[REQUEST_ERR_LEN]) {
+static bool readInteger(const cJSON *item, const char *name, int64_t lo, int64_t hi, int64_t *out,
+                        char err[REQUEST_ERR_LEN]) {
     if (!item)
         FAIL("field '%s' is missing", name);
     if (!cJSON_IsNumber(item))
@@ -73,8 +73,8 @@ static bool _integer(const cJSON *item, const char *name, int64_t lo, int64_t hi
 }
 
 /* Every key of obj must be in allowed (NULL-terminated) and appear once. */
-static bool _onlyKnownFields(const cJSON *obj, const char *const *allowed, const char *where,
-                             char err[REQUEST_ERR_LEN]) {
+static bool onlyKnownFields(const cJSON *obj, const char *const *allowed, const char *where,
+                            char err[REQUEST_ERR_LEN]) {
     for (const cJSON *f = obj->child; f; f = f->next) {
         bool known = false;
         for (const char *const *a = allowed; *a; a++)
@@ -88,26 +88,26 @@ static bool _onlyKnownFields(const cJSON *obj, const char *const *allowed, const
     return true;
 }
 
-static bool _pair(const cJSON *obj, requestCall *call, char err[REQUEST_ERR_LEN]) {
-    return _integer(cJSON_GetObjectItemCaseSensitive(obj, "a"), "a", -REQUEST_MAX_INT,
-                    REQUEST_MAX_INT, &call->a, err) &&
-           _integer(cJSON_GetObjectItemCaseSensitive(obj, "b"), "b", -REQUEST_MAX_INT,
-                    REQUEST_MAX_INT, &call->b, err);
+static bool pair(const cJSON *obj, requestCall *call, char err[REQUEST_ERR_LEN]) {
+    return readInteger(cJSON_GetObjectItemCaseSensitive(obj, "a"), "a", -REQUEST_MAX_INT,
+                       REQUEST_MAX_INT, &call->a, err) &&
+           readInteger(cJSON_GetObjectItemCaseSensitive(obj, "b"), "b", -REQUEST_MAX_INT,
+                       REQUEST_MAX_INT, &call->b, err);
 }
 
-static bool _parseRoot(const cJSON *root, requestBody *out, char err[REQUEST_ERR_LEN]) {
+static bool parseRoot(const cJSON *root, requestBody *out, char err[REQUEST_ERR_LEN]) {
     static const char *const top_fields[] = {"a", "b", "calls", "delay_ms", NULL};
     static const char *const call_fields[] = {"a", "b", NULL};
 
     if (!cJSON_IsObject(root))
         FAIL("the body must be a JSON object");
-    if (!_onlyKnownFields(root, top_fields, "the body", err))
+    if (!onlyKnownFields(root, top_fields, "the body", err))
         return false;
 
     const cJSON *delay = cJSON_GetObjectItemCaseSensitive(root, "delay_ms");
     if (delay) {
         int64_t d;
-        if (!_integer(delay, "delay_ms", 0, REQUEST_MAX_DELAY_MS, &d, err))
+        if (!readInteger(delay, "delay_ms", 0, REQUEST_MAX_DELAY_MS, &d, err))
             return false;
         out->has_delay = true;
         out->delay_ms = (unsigned)d;
@@ -116,7 +116,7 @@ static bool _parseRoot(const cJSON *root, requestBody *out, char err[REQUEST_ERR
     const cJSON *calls = cJSON_GetObjectItemCaseSensitive(root, "calls");
     if (!calls) {
         out->ncalls = 1;
-        return _pair(root, &out->calls[0], err);
+        return pair(root, &out->calls[0], err);
     }
     if (cJSON_GetObjectItemCaseSensitive(root, "a") || cJSON_GetObjectItemCaseSensitive(root, "b"))
         FAIL("give either 'a' and 'b', or 'calls', not both");
@@ -132,7 +132,7 @@ static bool _parseRoot(const cJSON *root, requestBody *out, char err[REQUEST_ERR
             FAIL("calls[%u] must be an object with 'a' and 'b'", i);
         char where[32];
         snprintf(where, sizeof(where), "calls[%u]", i);
-        if (!_onlyKnownFields(c, call_fields, where, err) || !_pair(c, &out->calls[i], err))
+        if (!onlyKnownFields(c, call_fields, where, err) || !pair(c, &out->calls[i], err))
             return false;
     }
     out->ncalls = i;
@@ -147,7 +147,7 @@ bool requestParse(const char *body, size_t len, requestBody *out, char err[REQUE
         FAIL("the body is empty: send a JSON object such as {\"a\": 1, \"b\": 2}");
     if (memchr(body, '\0', len))
         FAIL("the body is not JSON: it holds a NUL byte");
-    if (!_numbersAreIntegers(body, len, err))
+    if (!numbersAreIntegers(body, len, err))
         return false;
 
     const char *end = NULL;
@@ -155,7 +155,7 @@ bool requestParse(const char *body, size_t len, requestBody *out, char err[REQUE
     cJSON *root = cJSON_ParseWithLengthOpts(body, len + 1, &end, 1);
     if (!root)
         FAIL("the body is not JSON (or nests deeper than %d levels)", CJSON_NESTING_LIMIT);
-    bool ok = _parseRoot(root, out, err);
+    bool ok = parseRoot(root, out, err);
     cJSON_Delete(root);
     return ok;
 }

@@ -47,28 +47,28 @@ static struct {
 
 /* ---------------------------------------------------------------- private */
 
-static void _count(atomic_uint_fast64_t *c) {
+static void rscope__count(atomic_uint_fast64_t *c) {
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
-static size_t _sharedKey(char *buf, int64_t a, int64_t b) {
+static size_t sharedKey(char *buf, int64_t a, int64_t b) {
     return (size_t)snprintf(buf, KEY_LEN, "%sshared:%lld:%lld", RS.cfg->redis_prefix, (long long)a,
                             (long long)b);
 }
 
-static size_t _lockKey(char *buf, int64_t a, int64_t b) {
+static size_t lockKey(char *buf, int64_t a, int64_t b) {
     return (size_t)snprintf(buf, KEY_LEN, "%slock:shared:%lld:%lld", RS.cfg->redis_prefix,
                             (long long)a, (long long)b);
 }
 
-static size_t _globalKey(char *buf, const adder *ad, int64_t a, int64_t b) {
+static size_t globalKey(char *buf, const adder *ad, int64_t a, int64_t b) {
     return (size_t)snprintf(buf, KEY_LEN, "%sglobal:%s:%llu:%lld:%lld", RS.cfg->redis_prefix,
                             RS.cfg->replica, (unsigned long long)ad->id, (long long)a,
                             (long long)b);
 }
 
 /* A stored value: a whole decimal int64, nothing else. */
-static bool _value(const redisReply *r, int64_t *out) {
+static bool rscope__value(const redisReply *r, int64_t *out) {
     if (!r || r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= VALUE_LEN)
         return false;
     char *end;
@@ -80,28 +80,28 @@ static bool _value(const redisReply *r, int64_t *out) {
     return true;
 }
 
-static bool _get(rcliDone done, void *ctx, const char *key, size_t len) {
+static bool get(rcliDone done, void *ctx, const char *key, size_t len) {
     const char *argv[] = {"GET", key};
     size_t lens[] = {3, len};
     return rcliSend(done, ctx, 2, argv, lens);
 }
 
-static void _ignored(void *ctx, const redisReply *reply) {
+static void ignored(void *ctx, const redisReply *reply) {
     (void)ctx;
     (void)reply; /* a failed store or unlock is counted by rcli; nothing waits on it */
 }
 
 /* SET key value [PX ttl]: fire and forget. */
-static void _set(const char *key, size_t len, int64_t value) {
+static void set(const char *key, size_t len, int64_t value) {
     char v[VALUE_LEN], ttl[VALUE_LEN];
     int vl = snprintf(v, sizeof(v), "%lld", (long long)value);
     snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)RS.ttl_ms);
     const char *argv[] = {"SET", key, v, "PX", ttl};
     size_t lens[] = {3, len, (size_t)vl, 2, strlen(ttl)};
-    rcliSend(_ignored, NULL, RS.ttl_ms ? 5 : 3, argv, lens);
+    rcliSend(ignored, NULL, RS.ttl_ms ? 5 : 3, argv, lens);
 }
 
-static void _wake(scopeWaiter *w, scopeLookupResult outcome, int64_t value) {
+static void rscope__wake(scopeWaiter *w, scopeLookupResult outcome, int64_t value) {
     w->outcome = outcome;
     w->result = value;
     w->wake(w);
@@ -109,20 +109,20 @@ static void _wake(scopeWaiter *w, scopeLookupResult outcome, int64_t value) {
 
 /* --- global --- */
 
-static void _globalGot(void *ctx, const redisReply *reply) {
+static void globalGot(void *ctx, const redisReply *reply) {
     int64_t v;
-    if (_value(reply, &v)) {
-        _count(&RS.hits);
-        _wake(ctx, SCOPE_HIT, v);
+    if (rscope__value(reply, &v)) {
+        rscope__count(&RS.hits);
+        rscope__wake(ctx, SCOPE_HIT, v);
     } else {
-        _count(&RS.misses);
-        _wake(ctx, SCOPE_MISS, 0);
+        rscope__count(&RS.misses);
+        rscope__wake(ctx, SCOPE_MISS, 0);
     }
 }
 
 /* --- shared: the flight table --- */
 
-static flight **_slot(int64_t a, int64_t b) {
+static flight **rscope__slot(int64_t a, int64_t b) {
     uint64_t h = (uint64_t)a * 0x9e3779b97f4a7c15ull ^ (uint64_t)b * 0xc2b2ae3d27d4eb4full;
     flight **slot = &RS.flights[(h >> 32) & (FLIGHT_BUCKETS - 1)];
     while (*slot && ((*slot)->a != a || (*slot)->b != b))
@@ -131,103 +131,103 @@ static flight **_slot(int64_t a, int64_t b) {
 }
 
 /* The leader computes (a miss, or Redis failed): its store ends the flight. */
-static void _leaderComputes(flight *f) {
+static void leaderComputes(flight *f) {
     scopeWaiter *leader = f->leader; /* f may be gone once unlocked */
     pthread_mutex_lock(&RS.lock);
     f->state = F_COMPUTING;
     pthread_mutex_unlock(&RS.lock);
-    _count(&RS.misses);
-    _wake(leader, SCOPE_MISS, 0);
+    rscope__count(&RS.misses);
+    rscope__wake(leader, SCOPE_MISS, 0);
 }
 
 /* The value came from Redis: every request of the flight has it. Waiters
  * count as coalesced when it was computed while they waited. */
-static void _resolve(flight *f, int64_t v, bool computed) {
+static void resolve(flight *f, int64_t v, bool computed) {
     pthread_mutex_lock(&RS.lock);
-    flight **slot = _slot(f->a, f->b);
+    flight **slot = rscope__slot(f->a, f->b);
     *slot = f->next;
     pthread_mutex_unlock(&RS.lock);
     scopeWaiter *w = f->waiters;
-    _wake(f->leader, SCOPE_HIT, v);
+    rscope__wake(f->leader, SCOPE_HIT, v);
     while (w) {
         scopeWaiter *next = w->next; /* w may be freed once woken */
-        _count(&RS.hits);
+        rscope__count(&RS.hits);
         if (computed)
-            _count(&RS.coalesced);
-        _wake(w, SCOPE_HIT, v);
+            rscope__count(&RS.coalesced);
+        rscope__wake(w, SCOPE_HIT, v);
         w = next;
     }
     free(f);
 }
 
-static void _polled(void *ctx, const redisReply *reply);
+static void polled(void *ctx, const redisReply *reply);
 
-static void _pollFire(timer *t) {
+static void pollFire(timer *t) {
     flight *f = (flight *)((char *)t - offsetof(flight, tm));
     char key[KEY_LEN];
-    size_t len = _sharedKey(key, f->a, f->b);
-    if (!_get(_polled, f, key, len))
-        _leaderComputes(f);
+    size_t len = sharedKey(key, f->a, f->b);
+    if (!get(polled, f, key, len))
+        leaderComputes(f);
 }
 
 /* Another replica holds the lock: ask again in POLL_MS, until its value
  * comes or the time it should have taken has passed. */
-static void _poll(flight *f) {
-    if (timerNow() >= f->poll_deadline_ns || !timerAdd(&f->tm, POLL_MS, _pollFire))
-        _leaderComputes(f); /* the holder died or is late: compute without it */
+static void rscope__poll(flight *f) {
+    if (timerNow() >= f->poll_deadline_ns || !timerAdd(&f->tm, POLL_MS, pollFire))
+        leaderComputes(f); /* the holder died or is late: compute without it */
 }
 
-static void _polled(void *ctx, const redisReply *reply) {
+static void polled(void *ctx, const redisReply *reply) {
     flight *f = ctx;
     int64_t v;
-    if (_value(reply, &v)) {
-        _count(&RS.hits);
-        _count(&RS.coalesced);
-        _resolve(f, v, true);
+    if (rscope__value(reply, &v)) {
+        rscope__count(&RS.hits);
+        rscope__count(&RS.coalesced);
+        resolve(f, v, true);
     } else if (reply && reply->type == REDIS_REPLY_NIL) {
-        _poll(f);
+        rscope__poll(f);
     } else {
-        _leaderComputes(f);
+        leaderComputes(f);
     }
 }
 
-static void _locked(void *ctx, const redisReply *reply) {
+static void locked(void *ctx, const redisReply *reply) {
     flight *f = ctx;
     if (reply && reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "OK") == 0) {
         f->has_lock = true; /* read by the leader's store, after the wake */
-        _leaderComputes(f);
+        leaderComputes(f);
     } else if (reply && reply->type == REDIS_REPLY_NIL) {
         f->poll_deadline_ns = timerNow() + ((uint64_t)f->delay_ms + rcliTimeoutMs()) * 1000000ull;
-        _poll(f);
+        rscope__poll(f);
     } else {
-        _leaderComputes(f);
+        leaderComputes(f);
     }
 }
 
-static void _sharedGot(void *ctx, const redisReply *reply) {
+static void sharedGot(void *ctx, const redisReply *reply) {
     flight *f = ctx;
     int64_t v;
-    if (_value(reply, &v)) {
-        _count(&RS.hits);
-        _resolve(f, v, false);
+    if (rscope__value(reply, &v)) {
+        rscope__count(&RS.hits);
+        resolve(f, v, false);
         return;
     }
     if (reply && reply->type == REDIS_REPLY_NIL) {
         /* SET lock 1 NX PX: held for the computation and a timeout more. */
         char key[KEY_LEN], px[VALUE_LEN];
-        size_t len = _lockKey(key, f->a, f->b);
+        size_t len = lockKey(key, f->a, f->b);
         snprintf(px, sizeof(px), "%u", f->delay_ms + 2 * rcliTimeoutMs());
         const char *argv[] = {"SET", key, "1", "NX", "PX", px};
         size_t lens[] = {3, len, 1, 2, 2, strlen(px)};
-        if (rcliSend(_locked, f, 6, argv, lens))
+        if (rcliSend(locked, f, 6, argv, lens))
             return;
     }
-    _leaderComputes(f);
+    leaderComputes(f);
 }
 
-static scopeLookupResult _sharedLookup(adder *ad, int64_t a, int64_t b, scopeWaiter *w) {
+static scopeLookupResult sharedLookup(adder *ad, int64_t a, int64_t b, scopeWaiter *w) {
     pthread_mutex_lock(&RS.lock);
-    flight **slot = _slot(a, b);
+    flight **slot = rscope__slot(a, b);
     if (*slot) {
         w->next = (*slot)->waiters;
         (*slot)->waiters = w;
@@ -237,7 +237,7 @@ static scopeLookupResult _sharedLookup(adder *ad, int64_t a, int64_t b, scopeWai
     flight *f = calloc(1, sizeof(*f));
     if (!f) { /* this miss just does not coalesce */
         pthread_mutex_unlock(&RS.lock);
-        _count(&RS.misses);
+        rscope__count(&RS.misses);
         return SCOPE_MISS;
     }
     f->a = a;
@@ -249,13 +249,13 @@ static scopeLookupResult _sharedLookup(adder *ad, int64_t a, int64_t b, scopeWai
     pthread_mutex_unlock(&RS.lock);
 
     char key[KEY_LEN];
-    size_t len = _sharedKey(key, a, b);
-    if (_get(_sharedGot, f, key, len))
+    size_t len = sharedKey(key, a, b);
+    if (get(sharedGot, f, key, len))
         return SCOPE_WAIT;
     pthread_mutex_lock(&RS.lock); /* Redis is down: compute, and end it in the store */
     f->state = F_COMPUTING;
     pthread_mutex_unlock(&RS.lock);
-    _count(&RS.misses);
+    rscope__count(&RS.misses);
     return SCOPE_MISS;
 }
 
@@ -290,16 +290,16 @@ scopeLookupResult rscopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result,
                                bool allow_wait) {
     (void)result;      /* a value always comes through the waiter */
     if (!allow_wait) { /* shutting down: no more waiting on anything */
-        _count(&RS.misses);
+        rscope__count(&RS.misses);
         return SCOPE_MISS;
     }
     if (RS.cfg->scope == SCOPE_SHARED)
-        return _sharedLookup(ad, a, b, w);
+        return sharedLookup(ad, a, b, w);
     char key[KEY_LEN];
-    size_t len = _globalKey(key, ad, a, b);
-    if (_get(_globalGot, w, key, len))
+    size_t len = globalKey(key, ad, a, b);
+    if (get(globalGot, w, key, len))
         return SCOPE_WAIT;
-    _count(&RS.misses);
+    rscope__count(&RS.misses);
     return SCOPE_MISS;
 }
 
@@ -307,11 +307,11 @@ void rscopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
     char key[KEY_LEN];
     if (RS.cfg->scope == SCOPE_GLOBAL) {
         if (rcliConnected())
-            _set(key, _globalKey(key, ad, a, b), result);
+            set(key, globalKey(key, ad, a, b), result);
         return;
     }
     pthread_mutex_lock(&RS.lock);
-    flight **slot = _slot(a, b);
+    flight **slot = rscope__slot(a, b);
     flight *f = *slot;
     if (f && f->state == F_COMPUTING)
         *slot = f->next;
@@ -320,12 +320,12 @@ void rscopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
     pthread_mutex_unlock(&RS.lock);
 
     if (rcliConnected()) { /* pipelined: both leave in one write */
-        _set(key, _sharedKey(key, a, b), result);
+        set(key, sharedKey(key, a, b), result);
         if (f && f->has_lock) {
-            size_t len = _lockKey(key, a, b);
+            size_t len = lockKey(key, a, b);
             const char *argv[] = {"DEL", key};
             size_t lens[] = {3, len};
-            rcliSend(_ignored, NULL, 2, argv, lens);
+            rcliSend(ignored, NULL, 2, argv, lens);
         }
     }
     if (!f)
@@ -334,9 +334,9 @@ void rscopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
     free(f);
     while (w) {
         scopeWaiter *next = w->next;
-        _count(&RS.hits);
-        _count(&RS.coalesced);
-        _wake(w, SCOPE_HIT, result);
+        rscope__count(&RS.hits);
+        rscope__count(&RS.coalesced);
+        rscope__wake(w, SCOPE_HIT, result);
         w = next;
     }
 }

@@ -71,7 +71,7 @@ _Static_assert(sizeof(pairKey) == 2 * sizeof(int64_t), "pairKey has padding");
 /* A global key's release drops the entry's reference to its instance. ctx is
  * the cache's (NULL: nobody counts) or, during a clear, the clear's own
  * counter of the instances it freed (memoClearWith). */
-static void _globalRelease(void *ctx, void *key) {
+static void globalRelease(void *ctx, void *key) {
     if (adderRelease(((globalKey *)key)->ad) && ctx)
         (*(uint64_t *)ctx)++;
 }
@@ -95,11 +95,11 @@ static size_t weakWeight(void *ctx, const void *key, const void *val) {
     return sizeof(globalKey) + sizeof(int64_t);
 }
 
-static uint64_t _pairHash(const void *key) {
+static uint64_t pairHash(const void *key) {
     return memoHashBytes(key, sizeof(pairKey));
 }
 
-static bool _pairEqual(const void *k1, const void *k2) {
+static bool pairEqual(const void *k1, const void *k2) {
     const pairKey *x = k1, *y = k2;
     return x->a == y->a && x->b == y->b;
 }
@@ -108,7 +108,7 @@ static bool _pairEqual(const void *k1, const void *k2) {
  * instance, the owner's weight, counted once however many entries name it. */
 static const memoType global_type = {.key_size = sizeof(globalKey),
                                      .val_size = sizeof(int64_t),
-                                     .key_release = _globalRelease,
+                                     .key_release = globalRelease,
                                      .owner = keyOwner};
 static const memoType weak_type = {.key_size = sizeof(globalKey),
                                    .val_size = sizeof(int64_t),
@@ -138,23 +138,23 @@ static void sweepTick(timer *t) {
     atomic_store(&S.sweep_out, false);
 }
 
-static flight **_flightSlot(const pairKey *k) {
-    flight **slot = &S.flights[_pairHash(k) & (FLIGHT_BUCKETS - 1)];
-    while (*slot && !_pairEqual(&(*slot)->key, k))
+static flight **flightSlot(const pairKey *k) {
+    flight **slot = &S.flights[pairHash(k) & (FLIGHT_BUCKETS - 1)];
+    while (*slot && !pairEqual(&(*slot)->key, k))
         slot = &(*slot)->next;
     return slot;
 }
 
 /* shared scope: a waiting caller never does its own lookup (it would count
  * a miss), so the flight table is asked first, under the cache's lock. */
-static scopeLookupResult _sharedLookup(int64_t a, int64_t b, int64_t *result, scopeWaiter *w,
-                                       bool allow_wait) {
+static scopeLookupResult sharedLookup(int64_t a, int64_t b, int64_t *result, scopeWaiter *w,
+                                      bool allow_wait) {
     pairKey k = {a, b};
     bool coalesce = allow_wait && S.maxsize != 0; /* maxsize 0 caches nothing */
     scopeLookupResult r;
 
     memoLock(S.cache);
-    flight **slot = coalesce ? _flightSlot(&k) : NULL;
+    flight **slot = coalesce ? flightSlot(&k) : NULL;
     if (slot && *slot) {
         w->next = (*slot)->waiters;
         (*slot)->waiters = w;
@@ -177,13 +177,13 @@ static scopeLookupResult _sharedLookup(int64_t a, int64_t b, int64_t *result, sc
     return r;
 }
 
-static void _sharedStore(int64_t a, int64_t b, int64_t result) {
+static void sharedStore(int64_t a, int64_t b, int64_t result) {
     pairKey k = {a, b};
     scopeWaiter *waiters = NULL;
 
     memoLock(S.cache);
     do_memoPut(S.cache, &k, &result);
-    flight **slot = _flightSlot(&k);
+    flight **slot = flightSlot(&k);
     flight *f = *slot;
     if (f) {
         *slot = f->next;
@@ -286,7 +286,7 @@ scopeLookupResult scopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result, 
         return memoGet(ad->cache, &k, result) ? SCOPE_HIT : SCOPE_MISS;
     }
     case SCOPE_SHARED:
-        return _sharedLookup(a, b, result, waiter, allow_wait);
+        return sharedLookup(a, b, result, waiter, allow_wait);
     case SCOPE_OFF:
         break;
     }
@@ -316,7 +316,7 @@ void scopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
         break;
     }
     case SCOPE_SHARED:
-        _sharedStore(a, b, result);
+        sharedStore(a, b, result);
         break;
     case SCOPE_OFF:
         break;

@@ -19,7 +19,7 @@ static atomic_uint_fast64_t req_errors;
 /* ---------------------------------------------------------------- private */
 
 /* Resident pages from /proc/self/statm, read without stdio (no allocation). */
-static uint64_t _rssBytes(void) {
+static uint64_t rssBytes(void) {
     char buf[128];
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -63,7 +63,7 @@ void statsTake(statsSnapshot *s, const config *cfg) {
     s->instances = adderGetCounters();
     s->ages = adderAges();
     s->cache = scopeGetCounters();
-    s->rss_bytes = _rssBytes();
+    s->rss_bytes = rssBytes();
     s->heap_bytes = heapBytes();
     s->guard = guardRead();
     if (configUsesRedis(cfg))
@@ -71,7 +71,7 @@ void statsTake(statsSnapshot *s, const config *cfg) {
 }
 
 /* A sampled figure: null (JSON) until the first sample. */
-static void _sampled(textBuf *t, const char *name, int64_t v) {
+static void writeSampled(textBuf *t, const char *name, int64_t v) {
     if (v < 0)
         textf(t, ",\"%s\":null", name);
     else
@@ -79,7 +79,7 @@ static void _sampled(textBuf *t, const char *name, int64_t v) {
 }
 
 /* The backend object of /stats: where the process-wide caches live. */
-static void _backendJson(const statsSnapshot *s, textBuf *t) {
+static void backendJson(const statsSnapshot *s, textBuf *t) {
     const config *c = s->cfg;
     if (!configUsesRedis(c)) {
         textf(t, ",\"backend\":{\"kind\":\"%s\"", configBackendName(c->backend));
@@ -100,13 +100,13 @@ static void _backendJson(const statsSnapshot *s, textBuf *t) {
           url, c->redis_prefix, c->replica, b->connected ? "true" : "false",
           (unsigned long long)b->commands, (unsigned long long)b->round_trips,
           (unsigned long long)b->errors, (unsigned long long)b->reconnects);
-    _sampled(t, "keys", b->keys);
-    _sampled(t, "used_memory_bytes", b->used_memory);
+    writeSampled(t, "keys", b->keys);
+    writeSampled(t, "used_memory_bytes", b->used_memory);
     textf(t, "}");
 }
 
 /* The backend's figures in /metrics, when global and shared use Redis. */
-static void _backendPrometheus(const statsSnapshot *s, textBuf *t) {
+static void backendPrometheus(const statsSnapshot *s, textBuf *t) {
     const rcliCounters *b = &s->backend;
     const struct {
         const char *name, *type, *help;
@@ -168,7 +168,7 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
           (unsigned long long)s->rss_bytes, (unsigned long long)s->heap_bytes);
     guardFormatJson(&s->guard, &t);
     TEXT_LIT(&t, "}");
-    _backendJson(s, &t);
+    backendJson(s, &t);
     TEXT_LIT(&t, "}\n");
     return textEnd(&t);
 }
@@ -242,6 +242,6 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
     procFigures proc = procRead();
     procFormatPrometheus(&proc, &t);
     if (configUsesRedis(c))
-        _backendPrometheus(s, &t);
+        backendPrometheus(s, &t);
     return textEnd(&t);
 }

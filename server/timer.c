@@ -21,19 +21,19 @@ static struct {
 
 /* ---------------------------------------------------------------- private */
 
-static bool _before(const timer *x, const timer *y) {
+static bool before(const timer *x, const timer *y) {
     return x->deadline_ns != y->deadline_ns ? x->deadline_ns < y->deadline_ns : x->seq < y->seq;
 }
 
-static void _swap(size_t i, size_t j) {
+static void swap(size_t i, size_t j) {
     timer *t = T.heap[i];
     T.heap[i] = T.heap[j];
     T.heap[j] = t;
 }
 
 static void do_siftUp(size_t i) {
-    while (i > 0 && _before(T.heap[i], T.heap[(i - 1) / 2])) {
-        _swap(i, (i - 1) / 2);
+    while (i > 0 && before(T.heap[i], T.heap[(i - 1) / 2])) {
+        swap(i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
 }
@@ -41,13 +41,13 @@ static void do_siftUp(size_t i) {
 static void do_siftDown(size_t i) {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < T.len && _before(T.heap[l], T.heap[m]))
+        if (l < T.len && before(T.heap[l], T.heap[m]))
             m = l;
-        if (r < T.len && _before(T.heap[r], T.heap[m]))
+        if (r < T.len && before(T.heap[r], T.heap[m]))
             m = r;
         if (m == i)
             return;
-        _swap(i, m);
+        swap(i, m);
         i = m;
     }
 }
@@ -59,7 +59,7 @@ static timer *do_pop(void) {
     return top;
 }
 
-static void *_run(void *arg) {
+static void *run(void *arg) {
     (void)arg;
     pthread_mutex_lock(&T.lock);
     for (;;) {
@@ -105,7 +105,7 @@ bool timerStart(size_t capacity) {
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&T.cond, &attr);
     pthread_condattr_destroy(&attr);
-    if (pthread_create(&T.thread, NULL, _run, NULL) != 0) {
+    if (pthread_create(&T.thread, NULL, run, NULL) != 0) {
         pthread_cond_destroy(&T.cond);
         free(T.heap);
         T.heap = NULL;

@@ -79,7 +79,7 @@ uint64_t nowMs(void) {
 /* ---------------------------------------------------------------- server */
 
 /* Reads the server's stderr until the startup line gives the port. */
-static bool _readPort(server *s) {
+static bool readPort(server *s) {
     char buf[4096];
     size_t len = 0;
     uint64_t deadline = nowMs() + START_TIMEOUT_MS;
@@ -127,7 +127,7 @@ bool serverStart(server *s, const char *const *args) {
     close(pipefd[1]);
     s->log_fd = pipefd[0];
     liveAdd(s);
-    if (!_readPort(s)) {
+    if (!readPort(s)) {
         fprintf(stderr, "  the server did not start\n");
         serverStop(s, SIGKILL, 1000);
         return false;
@@ -136,7 +136,7 @@ bool serverStart(server *s, const char *const *args) {
 }
 
 /* Copies what the server wrote since the startup line to our stderr. */
-static void _drainLog(server *s) {
+static void drainLog(server *s) {
     char buf[4096];
     int flags = fcntl(s->log_fd, F_GETFL);
     fcntl(s->log_fd, F_SETFL, flags | O_NONBLOCK);
@@ -154,7 +154,7 @@ int serverStop(server *s, int sig, unsigned timeout_ms) {
     pid_t r;
     struct timespec nap = {0, 5000000};
     while ((r = waitpid(s->pid, &status, WNOHANG)) == 0 && nowMs() < deadline) {
-        _drainLog(s); /* keep the pipe from filling while it stops */
+        drainLog(s); /* keep the pipe from filling while it stops */
         nanosleep(&nap, NULL);
     }
     if (r == 0) {
@@ -166,7 +166,7 @@ int serverStop(server *s, int sig, unsigned timeout_ms) {
     } else {
         status = 128 + WTERMSIG(status);
     }
-    _drainLog(s);
+    drainLog(s);
     close(s->log_fd);
     liveRemove(s->pid);
     s->pid = 0;
@@ -175,7 +175,7 @@ int serverStop(server *s, int sig, unsigned timeout_ms) {
 
 /* ---------------------------------------------------------------- HTTP */
 
-static size_t _collect(char *data, size_t size, size_t n, void *arg) {
+static size_t collect(char *data, size_t size, size_t n, void *arg) {
     reply *r = arg;
     size_t add = size * n;
     char *grown = realloc(r->body, r->len + add + 1);
@@ -188,7 +188,7 @@ static size_t _collect(char *data, size_t size, size_t n, void *arg) {
     return add;
 }
 
-static size_t _header(char *data, size_t size, size_t n, void *arg) {
+static size_t header(char *data, size_t size, size_t n, void *arg) {
     reply *r = arg;
     size_t len = size * n;
     static const struct {
@@ -216,8 +216,8 @@ static size_t _header(char *data, size_t size, size_t n, void *arg) {
 }
 
 /* An easy handle set up for one request whose answer goes into r. */
-static CURL *_easy(const server *s, const char *method, const char *path, const char *body,
-                   reply *r) {
+static CURL *easyHandle(const server *s, const char *method, const char *path, const char *body,
+                        reply *r) {
     char url[256];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", s->port, path);
     CURL *c = curl_easy_init();
@@ -231,9 +231,9 @@ static CURL *_easy(const server *s, const char *method, const char *path, const 
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
     }
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, _collect);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, _header);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -243,7 +243,7 @@ static CURL *_easy(const server *s, const char *method, const char *path, const 
 
 reply httpDo(const server *s, const char *method, const char *path, const char *body) {
     reply r = {0};
-    CURL *c = _easy(s, method, path, body, &r);
+    CURL *c = easyHandle(s, method, path, body, &r);
     if (c && curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_easy_cleanup(c);
@@ -252,13 +252,13 @@ reply httpDo(const server *s, const char *method, const char *path, const char *
     return r;
 }
 
-static void *_many(void *arg) {
+static void *many(void *arg) {
     httpMany *m = arg;
     CURLM *multi = curl_multi_init();
     CURL **easy = calloc(m->n, sizeof(*easy));
     curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, 0L);
     for (size_t i = 0; i < m->n; i++) {
-        easy[i] = _easy(m->s, m->method, m->path, m->bodies[i], &m->replies[i]);
+        easy[i] = easyHandle(m->s, m->method, m->path, m->bodies[i], &m->replies[i]);
         curl_multi_add_handle(multi, easy[i]);
     }
     int running = 1;
@@ -283,7 +283,7 @@ bool httpManyStart(httpMany *m) {
     m->replies = calloc(m->n, sizeof(*m->replies));
     if (!m->replies)
         return false;
-    return pthread_create(&m->thread, NULL, _many, m) == 0;
+    return pthread_create(&m->thread, NULL, many, m) == 0;
 }
 
 void httpManyJoin(httpMany *m) {
@@ -359,7 +359,7 @@ int rawRead(int fd, unsigned timeout_ms, char *out, size_t cap) {
 
 /* cJSON gives the structure; the number's own text gives its exact value
  * (cJSON holds numbers as doubles, exact only up to 2^53). */
-static const char *_findKey(const char *json, const char *path, char *key, size_t keycap) {
+static const char *findKey(const char *json, const char *path, char *key, size_t keycap) {
     const char *p = json;
     const char *seg = path;
     while (*seg) {
@@ -384,7 +384,7 @@ long long jsonInt(const char *json, const char *path) {
         return LLONG_MIN;
     cJSON_Delete(root);
     char key[128];
-    const char *p = _findKey(json, path, key, sizeof(key));
+    const char *p = findKey(json, path, key, sizeof(key));
     if (!p || !(*p == '-' || (*p >= '0' && *p <= '9')))
         return LLONG_MIN;
     errno = 0;

@@ -45,7 +45,7 @@ typedef struct snapshot {
     long long hits, misses, currsize; /* GET /cache */
 } snapshot;
 
-static snapshot _take(const server *s) {
+static snapshot take(const server *s) {
     snapshot sn;
     reply r = httpDo(s, "GET", "/stats", NULL);
     sn.created = jsonInt(r.body, "instances.created");
@@ -61,9 +61,9 @@ static snapshot _take(const server *s) {
 }
 
 /* Nothing made, nothing live, nothing in flight, the cache untouched. */
-static void _unchanged(const server *s, const snapshot *before, const char *what) {
+static void unchanged(const server *s, const snapshot *before, const char *what) {
     checkContext("after: %s", what);
-    snapshot now = _take(s);
+    snapshot now = take(s);
     CHECK_EQ(now.created, before->created);
     CHECK_EQ(now.live, 0);
     CHECK_EQ(now.in_flight, 0);
@@ -74,13 +74,13 @@ static void _unchanged(const server *s, const snapshot *before, const char *what
 }
 
 /* Starts a shared-scope server whose cache holds one entry. */
-static bool _primed(server *s, const char *const *args, snapshot *sn) {
+static bool startPrimed(server *s, const char *const *args, snapshot *sn) {
     if (!serverStart(s, args))
         return false;
     reply r = httpDo(s, "POST", "/calculate", "{\"a\": 20, \"b\": 22}");
     CHECK_EQ(r.status, 200);
     replyFree(&r);
-    *sn = _take(s);
+    *sn = take(s);
     CHECK_EQ(sn->currsize, 1);
     CHECK_EQ(sn->created, 1);
     return true;
@@ -88,7 +88,7 @@ static bool _primed(server *s, const char *const *args, snapshot *sn) {
 
 /* Is body {"error": "<non-empty message>"} and nothing else, with the
  * fragment (if any) in the message? */
-static bool _isError(const char *body, const char *fragment) {
+static bool isError(const char *body, const char *fragment) {
     cJSON *root = cJSON_Parse(body);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
     bool ok = cJSON_IsObject(root) && cJSON_GetArraySize(root) == 1 && cJSON_IsString(e) &&
@@ -112,7 +112,7 @@ typedef struct rawReply {
 /* Reads until the server closes (every raw request says Connection: close)
  * or the deadline passes, then finds the final status line (after any
  * 100 Continue). A reset after an answer keeps the answer. */
-static void _readReply(int fd, unsigned timeout_ms, rawReply *r) {
+static void readReply(int fd, unsigned timeout_ms, rawReply *r) {
     size_t cap = 4096;
     r->text = malloc(cap);
     r->len = 0;
@@ -160,7 +160,7 @@ static rawReply rawDo(const server *s, const void *request, size_t len) {
         return r;
     }
     rawSendAll(fd, request, len);
-    _readReply(fd, RAW_TIMEOUT_MS, &r);
+    readReply(fd, RAW_TIMEOUT_MS, &r);
     close(fd);
     return r;
 }
@@ -171,7 +171,7 @@ static void rawFree(rawReply *r) {
 }
 
 /* "POST /calculate" with body sent as one chunk per chunk_bytes. */
-static char *_chunked(const char *body, size_t len, size_t chunk_bytes, size_t *out_len) {
+static char *chunkedRequest(const char *body, size_t len, size_t chunk_bytes, size_t *out_len) {
     size_t cap = 256 + len + (len / chunk_bytes + 2) * 16;
     char *req = malloc(cap);
     size_t n = (size_t)snprintf(req, cap,
@@ -190,7 +190,7 @@ static char *_chunked(const char *body, size_t len, size_t chunk_bytes, size_t *
 }
 
 /* "POST /calculate" with a Content-Length body of len bytes. */
-static char *_withLength(const char *body, size_t len, size_t *out_len) {
+static char *withLength(const char *body, size_t len, size_t *out_len) {
     size_t cap = 256 + len;
     char *req = malloc(cap);
     size_t n = (size_t)snprintf(req, cap,
@@ -203,7 +203,7 @@ static char *_withLength(const char *body, size_t len, size_t *out_len) {
 }
 
 /* {"a": 1, "b": 2} padded with spaces to exactly len bytes. */
-static char *_paddedBody(size_t len) {
+static char *paddedBody(size_t len) {
     static const char json[] = "{\"a\": 1, \"b\": 2}";
     char *b = malloc(len + 1);
     memset(b, ' ', len);
@@ -299,7 +299,7 @@ static const badBody bad_bodies[] = {
 static void every_bad_body_gets_400_and_changes_nothing(void) {
     server s;
     snapshot before;
-    if (!_primed(&s, SHARED, &before)) {
+    if (!startPrimed(&s, SHARED, &before)) {
         CHECK(false);
         return;
     }
@@ -314,9 +314,9 @@ static void every_bad_body_gets_400_and_changes_nothing(void) {
         reply r = httpDo(&s, "POST", "/calculate", c->body ? c->body : deep);
         CHECK_EQ(r.status, 400);
         CHECK(strncmp(r.content_type, "application/json", 16) == 0);
-        CHECK(_isError(r.body, c->fragment));
+        CHECK(isError(r.body, c->fragment));
         replyFree(&r);
-        _unchanged(&s, &before, c->what);
+        unchanged(&s, &before, c->what);
     }
     CHECK_EQ(statsInt(&s, "requests.errors"),
              (long long)(sizeof(bad_bodies) / sizeof(bad_bodies[0])));
@@ -371,15 +371,15 @@ static void calls_over_64_get_400(void) {
     snprintf(batch + n, sizeof(batch) - n, "]}");
     server s;
     snapshot before;
-    if (!_primed(&s, SHARED, &before)) {
+    if (!startPrimed(&s, SHARED, &before)) {
         CHECK(false);
         return;
     }
     reply r = httpDo(&s, "POST", "/calculate", batch);
     CHECK_EQ(r.status, 400);
-    CHECK(_isError(r.body, "1 to 64 calls, not 65"));
+    CHECK(isError(r.body, "1 to 64 calls, not 65"));
     replyFree(&r);
-    _unchanged(&s, &before, "65 calls");
+    unchanged(&s, &before, "65 calls");
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -388,7 +388,7 @@ static void nul_bytes_in_the_body_get_400(void) {
     static const char nul_in_key[] = "{\"a\0\": 1, \"b\": 2}";
     server s;
     snapshot before;
-    if (!_primed(&s, SHARED, &before)) {
+    if (!startPrimed(&s, SHARED, &before)) {
         CHECK(false);
         return;
     }
@@ -398,14 +398,14 @@ static void nul_bytes_in_the_body_get_400(void) {
     } cases[] = {{with_nul, sizeof(with_nul) - 1}, {nul_in_key, sizeof(nul_in_key) - 1}};
     for (size_t i = 0; i < 2; i++) {
         size_t len;
-        char *req = _withLength(cases[i].body, cases[i].len, &len);
+        char *req = withLength(cases[i].body, cases[i].len, &len);
         rawReply r = rawDo(&s, req, len);
         CHECK_EQ(r.status, 400);
-        CHECK(_isError(r.body, "NUL"));
+        CHECK(isError(r.body, "NUL"));
         rawFree(&r);
         free(req);
     }
-    _unchanged(&s, &before, "NUL bytes");
+    unchanged(&s, &before, "NUL bytes");
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -422,26 +422,26 @@ static void nesting_100000_deep_gets_an_answer(void) {
 
     server s;
     snapshot before;
-    if (_primed(&s, SHARED, &before)) {
+    if (startPrimed(&s, SHARED, &before)) {
         reply r = httpDo(&s, "POST", "/calculate", brackets);
         CHECK_EQ(r.status, 413);
-        CHECK(_isError(r.body, "larger than max_body_bytes"));
+        CHECK(isError(r.body, "larger than max_body_bytes"));
         replyFree(&r);
-        _unchanged(&s, &before, "100,000 [ at the default limit");
+        unchanged(&s, &before, "100,000 [ at the default limit");
         CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
     }
 
     const char *const roomy[] = {"--cache-scope",    "shared",       "--delay-ms", "0",
                                  "--max-body-bytes", BIG_BODY_LIMIT, NULL};
-    if (_primed(&s, roomy, &before)) {
+    if (startPrimed(&s, roomy, &before)) {
         const char *bodies[] = {brackets, objects};
         for (size_t i = 0; i < 2; i++) {
             reply r = httpDo(&s, "POST", "/calculate", bodies[i]);
             CHECK_EQ(r.status, 400);
-            CHECK(_isError(r.body, "nests deeper"));
+            CHECK(isError(r.body, "nests deeper"));
             replyFree(&r);
         }
-        _unchanged(&s, &before, "100,000 levels of [ and of {\"a\":");
+        unchanged(&s, &before, "100,000 levels of [ and of {\"a\":");
         CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
     } else {
         CHECK(false);
@@ -455,31 +455,31 @@ static void nesting_100000_deep_gets_an_answer(void) {
 static void a_body_at_the_limit_is_read_and_one_over_gets_413(void) {
     server s;
     snapshot before;
-    if (!_primed(&s, SHARED, &before)) {
+    if (!startPrimed(&s, SHARED, &before)) {
         CHECK(false);
         return;
     }
-    char *at = _paddedBody(MAX_BODY), *over = _paddedBody(MAX_BODY + 1);
+    char *at = paddedBody(MAX_BODY), *over = paddedBody(MAX_BODY + 1);
     size_t len;
 
     reply r = httpDo(&s, "POST", "/calculate", over); /* with Content-Length */
     CHECK_EQ(r.status, 413);
-    CHECK(_isError(r.body, "larger than max_body_bytes"));
+    CHECK(isError(r.body, "larger than max_body_bytes"));
     replyFree(&r);
 
-    char *req = _chunked(over, MAX_BODY + 1, 1000, &len); /* no Content-Length */
+    char *req = chunkedRequest(over, MAX_BODY + 1, 1000, &len); /* no Content-Length */
     rawReply rr = rawDo(&s, req, len);
     CHECK_EQ(rr.status, 413);
-    CHECK(_isError(rr.body, "larger than max_body_bytes"));
+    CHECK(isError(rr.body, "larger than max_body_bytes"));
     rawFree(&rr);
     free(req);
-    _unchanged(&s, &before, "one byte over the limit");
+    unchanged(&s, &before, "one byte over the limit");
 
     r = httpDo(&s, "POST", "/calculate", at);
     CHECK_EQ(r.status, 200);
     CHECK_EQ(jsonInt(r.body, "result"), 3);
     replyFree(&r);
-    req = _chunked(at, MAX_BODY, 1000, &len);
+    req = chunkedRequest(at, MAX_BODY, 1000, &len);
     rr = rawDo(&s, req, len);
     CHECK_EQ(rr.status, 200);
     CHECK_EQ(jsonInt(rr.body, "result"), 3);
@@ -494,27 +494,27 @@ static void a_body_at_the_limit_is_read_and_one_over_gets_413(void) {
 static void a_chunked_body_over_the_limit_gets_413(void) {
     server s;
     snapshot before;
-    if (!_primed(&s, SHARED, &before)) {
+    if (!startPrimed(&s, SHARED, &before)) {
         CHECK(false);
         return;
     }
     size_t body_len = 100000, len;
-    char *body = _paddedBody(body_len);
-    char *req = _chunked(body, body_len, 4096, &len);
+    char *body = paddedBody(body_len);
+    char *req = chunkedRequest(body, body_len, 4096, &len);
     rawReply r = rawDo(&s, req, len);
     CHECK_EQ(r.status, 413);
-    CHECK(_isError(r.body, "larger than max_body_bytes"));
+    CHECK(isError(r.body, "larger than max_body_bytes"));
     rawFree(&r);
     free(req);
     free(body);
-    _unchanged(&s, &before, "a 100 KB chunked body");
+    unchanged(&s, &before, "a 100 KB chunked body");
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
 static void a_huge_chunked_body_is_refused_without_being_read(void) {
     server s;
     snapshot before;
-    if (!_primed(&s, SHARED, &before)) {
+    if (!startPrimed(&s, SHARED, &before)) {
         CHECK(false);
         return;
     }
@@ -554,7 +554,7 @@ static void a_huge_chunked_body_is_refused_without_being_read(void) {
         sent += (size_t)n;
     }
     rawReply r;
-    _readReply(fd, RAW_TIMEOUT_MS, &r);
+    readReply(fd, RAW_TIMEOUT_MS, &r);
     close(fd);
     fprintf(stderr, "  sent %zu of %u bytes in %llu ms; answer: %ld\n", sent, HUGE_CHUNKED_BYTES,
             (unsigned long long)(nowMs() - t0), r.status);
@@ -564,7 +564,7 @@ static void a_huge_chunked_body_is_refused_without_being_read(void) {
     CHECK(r.status == 0 || r.status == 413);
     rawFree(&r);
     free(chunk);
-    _unchanged(&s, &before, "a 32 MB chunked body");
+    unchanged(&s, &before, "a 32 MB chunked body");
 
     reply ok = httpDo(&s, "GET", "/healthz", NULL);
     CHECK_EQ(ok.status, 200);
@@ -597,7 +597,7 @@ static void a_wrong_method_on_each_route_gets_405_with_allow(void) {
     };
     server s;
     snapshot before;
-    if (!_primed(&s, SHARED, &before)) {
+    if (!startPrimed(&s, SHARED, &before)) {
         CHECK(false);
         return;
     }
@@ -610,11 +610,11 @@ static void a_wrong_method_on_each_route_gets_405_with_allow(void) {
         reply r = httpDo(&s, method, path, with_body ? "{\"a\": 1, \"b\": 2}" : NULL);
         CHECK_EQ(r.status, 405);
         CHECK_STR_EQ(r.allow, cases[i / 2].allow);
-        CHECK(head || _isError(r.body, path));
+        CHECK(head || isError(r.body, path));
         replyFree(&r);
     }
     checkContext(NULL);
-    _unchanged(&s, &before, "wrong methods");
+    unchanged(&s, &before, "wrong methods");
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -623,7 +623,7 @@ static void unknown_paths_get_404(void) {
                                         "/stats/x", "/../etc/passwd", "//calculate"};
     server s;
     snapshot before;
-    if (!_primed(&s, SHARED, &before)) {
+    if (!startPrimed(&s, SHARED, &before)) {
         CHECK(false);
         return;
     }
@@ -632,13 +632,13 @@ static void unknown_paths_get_404(void) {
         for (size_t m = 0; m < 2; m++) {
             reply r = httpDo(&s, methods[m], paths[i], m ? "{\"a\": 1, \"b\": 2}" : NULL);
             CHECK_EQ(r.status, 404);
-            CHECK(_isError(r.body, "no such path"));
+            CHECK(isError(r.body, "no such path"));
             if (r.status != 404)
                 fprintf(stderr, "  ... case: %s %s\n", methods[m], paths[i]);
             replyFree(&r);
         }
     }
-    _unchanged(&s, &before, "unknown paths");
+    unchanged(&s, &before, "unknown paths");
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -649,7 +649,7 @@ static void unknown_paths_get_404(void) {
 static void header_floods_are_refused_and_the_server_goes_on(void) {
     server s;
     snapshot before;
-    if (!_primed(&s, SHARED, &before)) {
+    if (!startPrimed(&s, SHARED, &before)) {
         CHECK(false);
         return;
     }
@@ -688,7 +688,7 @@ static void header_floods_are_refused_and_the_server_goes_on(void) {
     reply ok = httpDo(&s, "GET", "/healthz", NULL);
     CHECK_EQ(ok.status, 200);
     replyFree(&ok);
-    _unchanged(&s, &before, "header floods");
+    unchanged(&s, &before, "header floods");
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -706,7 +706,7 @@ static void broken_request_lines_get_an_answer_or_a_close(void) {
     };
     server s;
     snapshot before;
-    if (!_primed(&s, SHARED, &before)) {
+    if (!startPrimed(&s, SHARED, &before)) {
         CHECK(false);
         return;
     }
@@ -721,7 +721,7 @@ static void broken_request_lines_get_an_answer_or_a_close(void) {
     reply ok = httpDo(&s, "GET", "/healthz", NULL);
     CHECK_EQ(ok.status, 200);
     replyFree(&ok);
-    _unchanged(&s, &before, "broken request lines");
+    unchanged(&s, &before, "broken request lines");
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 

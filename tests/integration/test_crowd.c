@@ -46,7 +46,7 @@ _Static_assert(sizeof(SLOW_BODY) - 1 == 34, "SLOW's Content-Length");
 /* ------------------------------------------------------------ raw sockets */
 
 /* A TCP connection to the server from source address from (127.0.0.x). */
-static int _connectFrom(const server *s, const char *from) {
+static int connectFrom(const server *s, const char *from) {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
@@ -64,7 +64,7 @@ static int _connectFrom(const server *s, const char *from) {
 
 /* Has the server closed fd (EOF or reset)? Waits up to ms; data the server
  * sent is read and dropped. */
-static bool _closedWithin(int fd, unsigned ms) {
+static bool closedWithin(int fd, unsigned ms) {
     uint64_t deadline = nowMs() + ms;
     char buf[512];
     do {
@@ -78,12 +78,12 @@ static bool _closedWithin(int fd, unsigned ms) {
     return false;
 }
 
-static bool _stillOpen(int fd) {
-    return !_closedWithin(fd, 0);
+static bool stillOpen(int fd) {
+    return !closedWithin(fd, 0);
 }
 
 /* Sends KEEP on fd and reads its answer: the connection is then idle. */
-static bool _served(int fd) {
+static bool wasServed(int fd) {
     char body[256];
     return rawSendAll(fd, KEEP, sizeof(KEEP) - 1) &&
            rawRead(fd, PROMPT_MS, body, sizeof(body)) == 200 && strstr(body, KEEP_OK) != NULL;
@@ -94,7 +94,7 @@ static bool _served(int fd) {
  * (the kernel's receive queues and CLOSE_WAIT sockets, /proc/net/tcp): each
  * request sent is then in the server's hands, and the table holds exactly
  * the connections still open. */
-static bool _serverSettled(const server *s, unsigned ms) {
+static bool serverSettled(const server *s, unsigned ms) {
     uint64_t deadline = nowMs() + ms;
     do {
         FILE *f = fopen("/proc/net/tcp", "r");
@@ -120,8 +120,8 @@ static bool _serverSettled(const server *s, unsigned ms) {
 
 /* GET /healthz on a fresh connection from 127.0.0.1: its status, 0 when
  * closed unanswered within PROMPT_MS. */
-static int _healthz(const server *s, const char *from) {
-    int fd = _connectFrom(s, from);
+static int healthzFrom(const server *s, const char *from) {
+    int fd = connectFrom(s, from);
     if (fd < 0)
         return 0;
     static const char req[] = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
@@ -131,7 +131,7 @@ static int _healthz(const server *s, const char *from) {
     return st;
 }
 
-static void _closeAll(int *fds, size_t n) {
+static void closeAll(int *fds, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (fds[i] >= 0)
             close(fds[i]);
@@ -145,41 +145,41 @@ static void idle_connections_make_room_oldest_first(void) {
     REQUIRE(serverStart(&s, args));
     int fds[LIMIT];
     size_t served = 0;
-    REQUIRE(_serverSettled(&s, SETTLE_MS)); /* the harness's own connections are gone */
+    REQUIRE(serverSettled(&s, SETTLE_MS)); /* the harness's own connections are gone */
     for (int i = 0; i < LIMIT; i++) {
-        fds[i] = _connectFrom(&s, "127.0.0.1");
-        served += fds[i] >= 0 && _served(fds[i]);
+        fds[i] = connectFrom(&s, "127.0.0.1");
+        served += fds[i] >= 0 && wasServed(fds[i]);
     }
     REQUIRE_EQ(served, LIMIT); /* the table is full of idle keep-alive connections */
 
     /* A newcomer is served at once, and the oldest idle one made room. */
     uint64_t t0 = nowMs();
-    int first = _connectFrom(&s, "127.0.0.1");
-    CHECK(first >= 0 && _served(first));
+    int first = connectFrom(&s, "127.0.0.1");
+    CHECK(first >= 0 && wasServed(first));
     fprintf(stderr, "  a newcomer to a full table of idle connections: served in %llu ms\n",
             (unsigned long long)(nowMs() - t0));
-    CHECK(_closedWithin(fds[0], PROMPT_MS));
+    CHECK(closedWithin(fds[0], PROMPT_MS));
     size_t open = 0;
     for (int i = 1; i < LIMIT; i++)
-        open += _stillOpen(fds[i]);
+        open += stillOpen(fds[i]);
     CHECK_EQ(open, LIMIT - 1);
 
     /* A newcomer that stays (idle after its answer) takes the next
      * oldest's place; the one after it, the next. */
-    int stay = _connectFrom(&s, "127.0.0.1");
-    CHECK(stay >= 0 && _served(stay));
-    CHECK(_closedWithin(fds[1], PROMPT_MS));
-    CHECK(_stillOpen(stay));
-    CHECK(_served(fds[2])); /* served again: now younger than fds[3] */
-    int next = _connectFrom(&s, "127.0.0.1");
-    CHECK(next >= 0 && _served(next));
-    CHECK(_closedWithin(fds[3], PROMPT_MS));
-    CHECK(_stillOpen(fds[2]));
+    int stay = connectFrom(&s, "127.0.0.1");
+    CHECK(stay >= 0 && wasServed(stay));
+    CHECK(closedWithin(fds[1], PROMPT_MS));
+    CHECK(stillOpen(stay));
+    CHECK(wasServed(fds[2])); /* served again: now younger than fds[3] */
+    int next = connectFrom(&s, "127.0.0.1");
+    CHECK(next >= 0 && wasServed(next));
+    CHECK(closedWithin(fds[3], PROMPT_MS));
+    CHECK(stillOpen(fds[2]));
     close(first);
     close(stay);
     close(next);
-    CHECK(_served(fds[LIMIT - 1])); /* the youngest is still served */
-    _closeAll(fds, LIMIT);
+    CHECK(wasServed(fds[LIMIT - 1])); /* the youngest is still served */
+    closeAll(fds, LIMIT);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -190,18 +190,18 @@ static void a_table_of_busy_connections_refuses_newcomers_at_once(void) {
     int fds[LIMIT];
     size_t sent = 0;
     for (int i = 0; i < LIMIT; i++) {
-        fds[i] = _connectFrom(&s, "127.0.0.1");
+        fds[i] = connectFrom(&s, "127.0.0.1");
         sent += fds[i] >= 0 && rawSendAll(fds[i], SLOW, sizeof(SLOW) - 1);
     }
     REQUIRE_EQ(sent, LIMIT);
-    REQUIRE(_serverSettled(&s, SETTLE_MS)); /* every connection is in a request */
+    REQUIRE(serverSettled(&s, SETTLE_MS)); /* every connection is in a request */
 
     /* No room, and none to make: newcomers are closed at once. */
     for (int i = 0; i < 3; i++) {
-        int fd = _connectFrom(&s, "127.0.0.1");
+        int fd = connectFrom(&s, "127.0.0.1");
         if (fd < 0)
             continue; /* refused by the kernel: also at once */
-        CHECK(_closedWithin(fd, PROMPT_MS));
+        CHECK(closedWithin(fd, PROMPT_MS));
         close(fd);
     }
     /* ... and no busy connection was closed for them: each gets its answer. */
@@ -213,8 +213,8 @@ static void a_table_of_busy_connections_refuses_newcomers_at_once(void) {
     }
     CHECK_EQ(answered, LIMIT);
     /* Now idle, they make room again. */
-    CHECK_EQ(_healthz(&s, "127.0.0.1"), 200);
-    _closeAll(fds, LIMIT);
+    CHECK_EQ(healthzFrom(&s, "127.0.0.1"), 200);
+    closeAll(fds, LIMIT);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -227,26 +227,26 @@ static void one_address_is_held_to_max_connections_per_ip(void) {
     int fds[PER_IP + 1];
     size_t served = 0;
     for (int i = 0; i < PER_IP; i++) {
-        fds[i] = _connectFrom(&s, "127.0.0.2");
-        served += fds[i] >= 0 && _served(fds[i]);
+        fds[i] = connectFrom(&s, "127.0.0.2");
+        served += fds[i] >= 0 && wasServed(fds[i]);
     }
     CHECK_EQ(served, PER_IP);
     /* One more from the same address is closed unanswered... */
-    fds[PER_IP] = _connectFrom(&s, "127.0.0.2");
+    fds[PER_IP] = connectFrom(&s, "127.0.0.2");
     REQUIRE(fds[PER_IP] >= 0);
-    CHECK(!_served(fds[PER_IP]));
+    CHECK(!wasServed(fds[PER_IP]));
     /* ... while other addresses are served, */
-    CHECK_EQ(_healthz(&s, "127.0.0.3"), 200);
-    CHECK_EQ(_healthz(&s, "127.0.0.4"), 200);
+    CHECK_EQ(healthzFrom(&s, "127.0.0.3"), 200);
+    CHECK_EQ(healthzFrom(&s, "127.0.0.4"), 200);
     /* and the address gets its place back when one of its own closes. */
     close(fds[0]);
     fds[0] = -1;
     uint64_t deadline = nowMs() + SETTLE_MS;
     int st = 0;
     while (st != 200 && nowMs() < deadline)
-        st = _healthz(&s, "127.0.0.2");
+        st = healthzFrom(&s, "127.0.0.2");
     CHECK_EQ(st, 200);
-    _closeAll(fds, PER_IP + 1);
+    closeAll(fds, PER_IP + 1);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -257,11 +257,11 @@ static void without_the_setting_one_address_may_hold_many(void) {
     int fds[UNLIMITED_FROM];
     size_t served = 0;
     for (int i = 0; i < UNLIMITED_FROM; i++) {
-        fds[i] = _connectFrom(&s, "127.0.0.2");
-        served += fds[i] >= 0 && _served(fds[i]);
+        fds[i] = connectFrom(&s, "127.0.0.2");
+        served += fds[i] >= 0 && wasServed(fds[i]);
     }
     CHECK_EQ(served, UNLIMITED_FROM);
-    _closeAll(fds, UNLIMITED_FROM);
+    closeAll(fds, UNLIMITED_FROM);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 

@@ -30,8 +30,8 @@ static const char *const SHARED[] = {"--cache-scope", "shared", "--delay-ms", "0
 /* Sends req on a fresh connection, optionally half-closes, and reads all
  * the server sends until it closes or READ_MS pass. Returns the bytes read
  * (NUL-terminated in out) and sets *closed when the server closed. */
-static size_t _exchange(const server *s, const char *req, size_t len, bool half_close, char *out,
-                        size_t cap, bool *closed) {
+static size_t exchange(const server *s, const char *req, size_t len, bool half_close, char *out,
+                       size_t cap, bool *closed) {
     size_t got = 0;
     *closed = false;
     out[0] = '\0';
@@ -61,12 +61,12 @@ static size_t _exchange(const server *s, const char *req, size_t len, bool half_
     return got;
 }
 
-static int _status(const char *answer) {
+static int statusOf(const char *answer) {
     return strncmp(answer, "HTTP/1.", 7) == 0 ? atoi(answer + 9) : 0;
 }
 
 /* How many status lines ("HTTP/1.1 NNN ") the server wrote. */
-static int _answers(const char *answer) {
+static int answers(const char *answer) {
     int n = 0;
     for (const char *p = answer; (p = strstr(p, "HTTP/1.1 ")) != NULL; p++)
         n += p[9] >= '1' && p[9] <= '5' && p[10] >= '0' && p[10] <= '9' && p[11] >= '0' &&
@@ -74,7 +74,7 @@ static int _answers(const char *answer) {
     return n;
 }
 
-static const char *_body(const char *answer) {
+static const char *bodyOf(const char *answer) {
     const char *end = strstr(answer, "\r\n\r\n");
     return end ? end + 4 : "";
 }
@@ -133,13 +133,13 @@ static void ambiguous_framing_gets_400_and_a_closed_connection(void) {
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const ambiguous *c = &cases[i];
         bool closed;
-        _exchange(&s, c->request, strlen(c->request), false, answer, sizeof(answer), &closed);
+        exchange(&s, c->request, strlen(c->request), false, answer, sizeof(answer), &closed);
         checkContext("case: %s\n  ... got: %s", c->what, answer);
-        CHECK_EQ(_status(answer), 400);
-        CHECK_EQ(_answers(answer), 1); /* no second request ran */
+        CHECK_EQ(statusOf(answer), 400);
+        CHECK_EQ(answers(answer), 1); /* no second request ran */
         CHECK(closed);
-        CHECK(strstr(_body(answer), "{\"error\":\"") == _body(answer));
-        CHECK(strstr(_body(answer), c->fragment) != NULL);
+        CHECK(strstr(bodyOf(answer), "{\"error\":\"") == bodyOf(answer));
+        CHECK(strstr(bodyOf(answer), c->fragment) != NULL);
     }
     checkContext(NULL);
     /* Nothing was computed: every case was refused before its body. */
@@ -167,10 +167,10 @@ static void unambiguous_framing_is_served(void) {
     char answer[ANSWER_CAP];
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         bool closed;
-        _exchange(&s, ok[i].request, strlen(ok[i].request), true, answer, sizeof(answer), &closed);
+        exchange(&s, ok[i].request, strlen(ok[i].request), true, answer, sizeof(answer), &closed);
         checkContext("case: %s\n  ... got: %s", ok[i].what, answer);
-        CHECK_EQ(_status(answer), 200);
-        CHECK(strstr(_body(answer), "\"result\":3") != NULL);
+        CHECK_EQ(statusOf(answer), 200);
+        CHECK(strstr(bodyOf(answer), "\"result\":3") != NULL);
     }
     checkContext(NULL);
     CHECK_EQ(statsInt(&s, "requests.errors"), 0);
@@ -191,8 +191,8 @@ static void a_content_length_the_library_refuses_is_closed_without_work(void) {
     char answer[ANSWER_CAP];
     for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
         bool closed;
-        _exchange(&s, reqs[i], strlen(reqs[i]), false, answer, sizeof(answer), &closed);
-        int st = _status(answer);
+        exchange(&s, reqs[i], strlen(reqs[i]), false, answer, sizeof(answer), &closed);
+        int st = statusOf(answer);
         CHECK(st == 400 || st == 413);
         CHECK(closed);
     }
@@ -207,21 +207,21 @@ static void a_content_length_the_library_refuses_is_closed_without_work(void) {
 
 /* Sends a POST /calculate of body and half-closes; answer gets all the
  * server wrote. Returns whether the server closed the connection after. */
-static bool _halfClosed(const server *s, const char *body, char answer[ANSWER_CAP]) {
+static bool halfClosed(const server *s, const char *body, char answer[ANSWER_CAP]) {
     char req[512];
     int n = snprintf(req, sizeof(req), CALC "Host: x\r\nContent-Length: %zu\r\n\r\n%s",
                      strlen(body), body);
     bool closed;
-    _exchange(s, req, (size_t)n, true, answer, ANSWER_CAP, &closed);
+    exchange(s, req, (size_t)n, true, answer, ANSWER_CAP, &closed);
     return closed;
 }
 
-static void _halfClosedGetsItsAnswer(const server *s, const char *body, const char *want) {
+static void halfClosedGetsItsAnswer(const server *s, const char *body, const char *want) {
     char answer[ANSWER_CAP];
-    bool closed = _halfClosed(s, body, answer);
+    bool closed = halfClosed(s, body, answer);
     checkContext("body: %s\n  ... got: %s", body, answer);
-    CHECK_EQ(_status(answer), 200);
-    CHECK(strstr(_body(answer), want) != NULL);
+    CHECK_EQ(statusOf(answer), 200);
+    CHECK(strstr(bodyOf(answer), want) != NULL);
     CHECK(closed); /* once answered, the end of its stream closes it */
     checkContext(NULL);
 }
@@ -230,15 +230,15 @@ static void a_half_closed_client_gets_its_answer_whatever_the_delay(void) {
     const char *const args[] = {"--cache-scope", "off", NULL};
     server s;
     REQUIRE(serverStart(&s, args));
-    _halfClosedGetsItsAnswer(&s, "{\"a\": 1, \"b\": 2, \"delay_ms\": 0}", "\"result\":3");
-    _halfClosedGetsItsAnswer(&s, "{\"a\": 1, \"b\": 2, \"delay_ms\": 5}", "\"result\":3");
-    _halfClosedGetsItsAnswer(&s, "{\"a\": 1, \"b\": 2, \"delay_ms\": 300}", "\"result\":3");
+    halfClosedGetsItsAnswer(&s, "{\"a\": 1, \"b\": 2, \"delay_ms\": 0}", "\"result\":3");
+    halfClosedGetsItsAnswer(&s, "{\"a\": 1, \"b\": 2, \"delay_ms\": 5}", "\"result\":3");
+    halfClosedGetsItsAnswer(&s, "{\"a\": 1, \"b\": 2, \"delay_ms\": 300}", "\"result\":3");
     /* A batch suspends once per call. */
-    _halfClosedGetsItsAnswer(&s,
-                             "{\"calls\": [{\"a\": 1, \"b\": 2}, {\"a\": 3, \"b\": 4}], "
-                             "\"delay_ms\": 50}",
-                             "{\"results\":[{\"result\":3,\"cached\":false},"
-                             "{\"result\":7,\"cached\":false}]");
+    halfClosedGetsItsAnswer(&s,
+                            "{\"calls\": [{\"a\": 1, \"b\": 2}, {\"a\": 3, \"b\": 4}], "
+                            "\"delay_ms\": 50}",
+                            "{\"results\":[{\"result\":3,\"cached\":false},"
+                            "{\"result\":7,\"cached\":false}]");
     CHECK_EQ(waitStatsInt(&s, "requests.in_flight", 0, READ_MS), 0);
     CHECK_EQ(statsInt(&s, "requests.errors"), 0);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
@@ -250,9 +250,9 @@ typedef struct halfClosedWaiter {
     char answer[ANSWER_CAP];
 } halfClosedWaiter;
 
-static void *_waiter(void *arg) {
+static void *waiterThread(void *arg) {
     halfClosedWaiter *w = arg;
-    _halfClosed(w->s, "{\"a\": 40, \"b\": 2}", w->answer);
+    halfClosed(w->s, "{\"a\": 40, \"b\": 2}", w->answer);
     return NULL;
 }
 
@@ -272,13 +272,13 @@ static void half_closed_clients_of_one_flight_are_all_answered(void) {
     CHECK(fd >= 0 && rawSendAll(fd, req, (size_t)n));
     shutdown(fd, SHUT_WR);
     CHECK_EQ(waitStatsInt(&s, "cache.misses", 1, READ_MS), 1);
-    REQUIRE(pthread_create(&w.thread, NULL, _waiter, &w) == 0);
+    REQUIRE(pthread_create(&w.thread, NULL, waiterThread, &w) == 0);
     CHECK_EQ(rawRead(fd, READ_MS, answer, sizeof(answer)), 200);
     CHECK(strstr(answer, "\"result\":42,\"cached\":false") != NULL);
     close(fd);
     pthread_join(w.thread, NULL);
-    CHECK_EQ(_status(w.answer), 200);
-    CHECK(strstr(_body(w.answer), "\"result\":42,\"cached\":true") != NULL);
+    CHECK_EQ(statusOf(w.answer), 200);
+    CHECK(strstr(bodyOf(w.answer), "\"result\":42,\"cached\":true") != NULL);
     CHECK_EQ(statsInt(&s, "cache.coalesced"), 1);
     CHECK_EQ(statsInt(&s, "cache.misses"), 1);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);

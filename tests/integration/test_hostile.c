@@ -53,14 +53,14 @@ static const char KEEP_OK[] = "\"result\":3";
 /* ------------------------------------------------------------ raw sockets */
 
 /* A connected TCP socket to the server, non-blocking; -1 on failure. */
-static int _connect(const server *s) {
+static int connectTo(const server *s) {
     int fd = rawConnect(s);
     if (fd >= 0)
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return fd;
 }
 
-static bool _send(int fd, const void *buf, size_t len) {
+static bool sendBytes(int fd, const void *buf, size_t len) {
     const char *p = buf;
     uint64_t deadline = nowMs() + PROMPT_MS;
     while (len > 0 && nowMs() < deadline) {
@@ -79,7 +79,7 @@ static bool _send(int fd, const void *buf, size_t len) {
 }
 
 /* Closes with a reset instead of a FIN, as a crashed client would. */
-static void _abort(int fd) {
+static void resetConnection(int fd) {
     struct linger lg = {1, 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
@@ -87,7 +87,7 @@ static void _abort(int fd) {
 
 /* Reads until want appears in what the server sent, it closes, or timeout_ms
  * passes. Returns whether want came. */
-static bool _readUntil(int fd, const char *want, unsigned timeout_ms) {
+static bool readUntil(int fd, const char *want, unsigned timeout_ms) {
     char buf[4096];
     size_t len = 0;
     uint64_t deadline = nowMs() + timeout_ms;
@@ -112,7 +112,7 @@ static bool _readUntil(int fd, const char *want, unsigned timeout_ms) {
 
 /* Has the server closed fd (EOF or reset)? Does not wait. Data the server
  * sent is read and dropped. */
-static bool _closed(int fd) {
+static bool isClosed(int fd) {
     char buf[512];
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
@@ -125,10 +125,10 @@ static bool _closed(int fd) {
 
 /* Milliseconds until the server closes fd, or -1 if it is still open after
  * timeout_ms. */
-static long _closedWithin(int fd, unsigned timeout_ms) {
+static long closedWithin(int fd, unsigned timeout_ms) {
     uint64_t t0 = nowMs(), deadline = t0 + timeout_ms;
     for (;;) {
-        if (_closed(fd))
+        if (isClosed(fd))
             return (long)(nowMs() - t0);
         uint64_t now = nowMs();
         if (now >= deadline)
@@ -140,7 +140,7 @@ static long _closedWithin(int fd, unsigned timeout_ms) {
 
 /* The slowest of PROBES fresh /healthz requests, in ms; a failed one counts
  * as UINT_MAX. */
-static unsigned _probeHealthz(const server *s) {
+static unsigned probeHealthz(const server *s) {
     unsigned worst = 0;
     for (int i = 0; i < PROBES; i++) {
         uint64_t t0 = nowMs();
@@ -154,15 +154,15 @@ static unsigned _probeHealthz(const server *s) {
 }
 
 /* Opens up to n connections into fds; returns how many opened. */
-static size_t _openMany(const server *s, int *fds, size_t n) {
+static size_t openMany(const server *s, int *fds, size_t n) {
     size_t i;
     for (i = 0; i < n; i++)
-        if ((fds[i] = _connect(s)) < 0)
+        if ((fds[i] = connectTo(s)) < 0)
             break;
     return i;
 }
 
-static void _closeAll(int *fds, size_t n) {
+static void closeAll(int *fds, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (fds[i] >= 0)
             close(fds[i]);
@@ -170,7 +170,7 @@ static void _closeAll(int *fds, size_t n) {
 
 /* How many descriptors the server process holds now (each accepted
  * connection is one). */
-static size_t _serverFds(const server *s) {
+static size_t serverFds(const server *s) {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/fd", (int)s->pid);
     DIR *d = opendir(path);
@@ -184,7 +184,7 @@ static size_t _serverFds(const server *s) {
 }
 
 /* Every connection must hold this many descriptors in this process. */
-static bool _raiseFileLimit(rlim_t want) {
+static bool raiseFileLimit(rlim_t want) {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return false;
@@ -202,28 +202,28 @@ static bool _raiseFileLimit(rlim_t want) {
 
 static void idle_connections_do_not_starve_a_fresh_client(void) {
     const char *const args[] = {"--delay-ms", "0", "--threads", "2", NULL};
-    CHECK(_raiseFileLimit(IDLE_CONNECTIONS + FD_HEADROOM));
+    CHECK(raiseFileLimit(IDLE_CONNECTIONS + FD_HEADROOM));
     server s;
     if (!serverStart(&s, args)) {
         CHECK(false);
         return;
     }
     int *fds = calloc(IDLE_CONNECTIONS, sizeof(int));
-    size_t n = _openMany(&s, fds, IDLE_CONNECTIONS);
+    size_t n = openMany(&s, fds, IDLE_CONNECTIONS);
     CHECK_EQ(n, IDLE_CONNECTIONS);
 
     /* Once the server has taken them all in (a burst of connections waits
      * in the kernel's queue until accepted), a fresh client is served at
      * once, whatever they do not say. */
     uint64_t t0 = nowMs(), deadline = t0 + SETTLE_MS;
-    while (_serverFds(&s) < n && nowMs() < deadline) {
+    while (serverFds(&s) < n && nowMs() < deadline) {
         struct timespec nap = {0, 10000000L};
         nanosleep(&nap, NULL);
     }
-    CHECK(_serverFds(&s) >= n);
+    CHECK(serverFds(&s) >= n);
     fprintf(stderr, "  %zu connections accepted in %llu ms\n", n,
             (unsigned long long)(nowMs() - t0));
-    unsigned worst = _probeHealthz(&s);
+    unsigned worst = probeHealthz(&s);
     fprintf(stderr, "  %zu idle connections: slowest of %d fresh /healthz %u ms\n", n, PROBES,
             worst);
     CHECK(worst < PROMPT_MS);
@@ -232,17 +232,17 @@ static void idle_connections_do_not_starve_a_fresh_client(void) {
      * last one opened is answered. */
     size_t dropped = 0;
     for (size_t i = 0; i < n; i++)
-        dropped += _closed(fds[i]);
+        dropped += isClosed(fds[i]);
     CHECK_EQ(dropped, 0);
-    CHECK(n > 0 && _send(fds[n - 1], HEALTHZ, sizeof(HEALTHZ) - 1));
-    CHECK(n > 0 && _readUntil(fds[n - 1], HEALTHZ_OK, PROMPT_MS * 5));
+    CHECK(n > 0 && sendBytes(fds[n - 1], HEALTHZ, sizeof(HEALTHZ) - 1));
+    CHECK(n > 0 && readUntil(fds[n - 1], HEALTHZ_OK, PROMPT_MS * 5));
 
     /* SIGTERM with all of them still open: a clean exit within the grace. */
     t0 = nowMs();
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
     fprintf(stderr, "  stopped with %zu connections open in %llu ms\n", n,
             (unsigned long long)(nowMs() - t0));
-    _closeAll(fds, n);
+    closeAll(fds, n);
     free(fds);
 }
 
@@ -255,17 +255,17 @@ static void idle_connections_time_out(void) {
         return;
     }
     int fds[SILENT + KEPT_ALIVE];
-    CHECK_EQ(_openMany(&s, fds, SILENT + KEPT_ALIVE), SILENT + KEPT_ALIVE);
+    CHECK_EQ(openMany(&s, fds, SILENT + KEPT_ALIVE), SILENT + KEPT_ALIVE);
     /* Some say nothing at all; some finish one request and stay. */
     for (int i = SILENT; i < SILENT + KEPT_ALIVE; i++) {
-        CHECK(_send(fds[i], KEEP, sizeof(KEEP) - 1));
-        CHECK(_readUntil(fds[i], KEEP_OK, PROMPT_MS * 5));
+        CHECK(sendBytes(fds[i], KEEP, sizeof(KEEP) - 1));
+        CHECK(readUntil(fds[i], KEEP_OK, PROMPT_MS * 5));
     }
     uint64_t t0 = nowMs();
     long earliest = LONG_MAX, latest = 0;
     for (int i = 0; i < SILENT + KEPT_ALIVE; i++) {
         uint64_t now = nowMs() - t0;
-        long ms = _closedWithin(fds[i], now < IDLE_LATEST_MS ? IDLE_LATEST_MS - (unsigned)now : 0);
+        long ms = closedWithin(fds[i], now < IDLE_LATEST_MS ? IDLE_LATEST_MS - (unsigned)now : 0);
         CHECK(ms >= 0); /* closed by the server in time */
         if (ms >= 0) {
             ms += (long)now;
@@ -276,8 +276,8 @@ static void idle_connections_time_out(void) {
     fprintf(stderr, "  --timeout-s %s: idle connections closed after %ld to %ld ms\n",
             IDLE_TIMEOUT_S, earliest, latest);
     CHECK(earliest >= IDLE_EARLIEST_MS);
-    _closeAll(fds, SILENT + KEPT_ALIVE);
-    CHECK(_probeHealthz(&s) < PROMPT_MS);
+    closeAll(fds, SILENT + KEPT_ALIVE);
+    CHECK(probeHealthz(&s) < PROMPT_MS);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -291,19 +291,19 @@ static void slowloris_does_not_block_others(void) {
         return;
     }
     int fds[SLOW_CONNECTIONS];
-    size_t n = _openMany(&s, fds, SLOW_CONNECTIONS);
+    size_t n = openMany(&s, fds, SLOW_CONNECTIONS);
     CHECK_EQ(n, SLOW_CONNECTIONS);
 
     /* Every connection sends its request line, then crawls through one more
      * header a byte per step; a fresh client asks between steps. */
     for (size_t i = 0; i < n; i++)
-        CHECK(_send(fds[i], line, sizeof(line) - 1));
+        CHECK(sendBytes(fds[i], line, sizeof(line) - 1));
     unsigned worst = 0;
     struct timespec step = {0, SLOW_STEP_MS * 1000000L};
     for (int round = 0; round < SLOW_ROUNDS; round++) {
         for (size_t i = 0; i < n; i++)
-            CHECK(_send(fds[i], &crawl[round % (sizeof(crawl) - 1)], 1));
-        unsigned w = _probeHealthz(&s);
+            CHECK(sendBytes(fds[i], &crawl[round % (sizeof(crawl) - 1)], 1));
+        unsigned w = probeHealthz(&s);
         worst = w > worst ? w : worst;
         nanosleep(&step, NULL); /* the attacker's pace, not a wait for a result */
     }
@@ -314,9 +314,10 @@ static void slowloris_does_not_block_others(void) {
     /* They were served, only slowly: finishing their headers gets answers. */
     size_t answered = 0;
     for (size_t i = 0; i < n; i++)
-        answered += _send(fds[i], "\r\n\r\n", 4) && _readUntil(fds[i], HEALTHZ_OK, PROMPT_MS * 5);
+        answered +=
+            sendBytes(fds[i], "\r\n\r\n", 4) && readUntil(fds[i], HEALTHZ_OK, PROMPT_MS * 5);
     CHECK_EQ(answered, n);
-    _closeAll(fds, n);
+    closeAll(fds, n);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -332,13 +333,13 @@ static void clients_that_vanish_mid_body_leave_nothing_behind(void) {
         return;
     }
     int fds[VANISHERS];
-    CHECK_EQ(_openMany(&s, fds, VANISHERS), VANISHERS);
+    CHECK_EQ(openMany(&s, fds, VANISHERS), VANISHERS);
     for (int i = 0; i < VANISHERS; i++)
-        CHECK(_send(fds[i], half, sizeof(half) - 1));
+        CHECK(sendBytes(fds[i], half, sizeof(half) - 1));
     CHECK_EQ(waitStatsInt(&s, "requests.in_flight", VANISHERS, SETTLE_MS), VANISHERS);
     for (int i = 0; i < VANISHERS; i++) {
         if (i % 2)
-            _abort(fds[i]);
+            resetConnection(fds[i]);
         else
             close(fds[i]);
     }
@@ -359,21 +360,21 @@ static void clients_that_vanish_mid_delay_leave_nothing_behind(void) {
         return;
     }
     int fds[VANISHERS];
-    CHECK_EQ(_openMany(&s, fds, VANISHERS), VANISHERS);
+    CHECK_EQ(openMany(&s, fds, VANISHERS), VANISHERS);
     for (int i = 0; i < VANISHERS; i++) {
         char req[256];
         int len = snprintf(req, sizeof(req),
                            "POST /calculate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                            "Content-Length: %d\r\n\r\n{\"a\":%d,\"b\":2}",
                            (int)strlen("{\"a\":100,\"b\":2}"), 100 + i);
-        CHECK(_send(fds[i], req, (size_t)len));
+        CHECK(sendBytes(fds[i], req, (size_t)len));
     }
     /* All of them are waiting out their delay, each holding an instance. */
     CHECK_EQ(waitStatsInt(&s, "instances.live", VANISHERS, SETTLE_MS), VANISHERS);
     CHECK_EQ(statsInt(&s, "requests.in_flight"), VANISHERS);
     for (int i = 0; i < VANISHERS; i++) {
         if (i % 2)
-            _abort(fds[i]);
+            resetConnection(fds[i]);
         else
             close(fds[i]);
     }
@@ -400,8 +401,8 @@ static void a_vanished_leader_still_feeds_its_followers(void) {
         CHECK(false);
         return;
     }
-    int leader = _connect(&s);
-    CHECK(leader >= 0 && _send(leader, req, (size_t)len));
+    int leader = connectTo(&s);
+    CHECK(leader >= 0 && sendBytes(leader, req, (size_t)len));
     CHECK_EQ(waitStatsInt(&s, "requests.in_flight", 1, SETTLE_MS), 1);
 
     enum { FOLLOWERS = 4 };
@@ -410,7 +411,7 @@ static void a_vanished_leader_still_feeds_its_followers(void) {
         .s = &s, .method = "POST", .path = "/calculate", .bodies = bodies, .n = FOLLOWERS};
     CHECK(httpManyStart(&many));
     CHECK_EQ(waitStatsInt(&s, "requests.in_flight", 1 + FOLLOWERS, SETTLE_MS), 1 + FOLLOWERS);
-    _abort(leader);
+    resetConnection(leader);
 
     httpManyJoin(&many);
     for (int i = 0; i < FOLLOWERS; i++) {

@@ -21,7 +21,7 @@ static config cfgFor(scopeKind kind, size_t maxsize) {
     return c;
 }
 
-static void _neverWoken(scopeWaiter *w) {
+static void neverWoken(scopeWaiter *w) {
     (void)w;
     CHECK(!"a waiter was woken in a test that never waits");
 }
@@ -29,7 +29,7 @@ static void _neverWoken(scopeWaiter *w) {
 /* One request for calculate(a, b); returns whether it was a hit. */
 static bool request(int64_t a, int64_t b) {
     adder *ad = scopeNewAdder(0);
-    scopeWaiter w = {.wake = _neverWoken};
+    scopeWaiter w = {.wake = neverWoken};
     int64_t v;
     bool hit = scopeLookup(ad, a, b, &v, &w, true) == SCOPE_HIT;
     if (!hit) {
@@ -139,7 +139,7 @@ static void shared_hits_across_requests_and_holds_no_instance(void) {
 }
 
 static int woken;
-static void _countWake(scopeWaiter *w) {
+static void countWake(scopeWaiter *w) {
     CHECK_EQ(w->result, 30);
     woken++;
 }
@@ -153,7 +153,7 @@ static void shared_concurrent_misses_wait_for_the_one_in_flight(void) {
     adder *others[3];
     for (int i = 0; i < 3; i++) {
         others[i] = scopeNewAdder(0);
-        w[i].wake = _countWake;
+        w[i].wake = countWake;
         CHECK(scopeLookup(others[i], 10, 20, &v, &w[i], true) == SCOPE_WAIT);
     }
     CHECK_EQ(woken, 0);
@@ -179,7 +179,7 @@ static void shared_maxsize_zero_neither_caches_nor_coalesces(void) {
     begin(SCOPE_SHARED, 0);
     adder *ad = scopeNewAdder(0);
     int64_t v;
-    scopeWaiter w = {.wake = _neverWoken};
+    scopeWaiter w = {.wake = neverWoken};
     CHECK(scopeLookup(ad, 1, 1, &v, &w, true) == SCOPE_MISS);
     CHECK(scopeLookup(ad, 1, 1, &v, &w, true) == SCOPE_MISS);
     scopeStore(ad, 1, 1, 2);
@@ -224,7 +224,7 @@ static scopeCounters counters(void) {
 
 static void weak_hits_within_an_instance_and_its_entries_leave_with_it(void) {
     begin(SCOPE_WEAK, 128);
-    scopeWaiter w = {.wake = _neverWoken};
+    scopeWaiter w = {.wake = neverWoken};
     adder *one = scopeNewAdder(0), *two = scopeNewAdder(0);
     int64_t v;
     CHECK(scopeLookup(one, 1, 2, &v, &w, true) == SCOPE_MISS);
@@ -254,7 +254,7 @@ enum { WEAK_THREADS = 4, WEAK_REQUESTS = 2000 };
  * entries and two hits per instance, released as soon as it is done. */
 static void *weakWorker(void *arg) {
     (void)arg;
-    scopeWaiter w = {.wake = _neverWoken};
+    scopeWaiter w = {.wake = neverWoken};
     for (int i = 0; i < WEAK_REQUESTS; i++) {
         adder *ad = scopeNewAdder(0);
         if (!ad)
@@ -302,7 +302,7 @@ static void global_maxbytes_counts_each_instance_once(void) {
     config c = cfgFor(SCOPE_GLOBAL, MEMO_UNBOUNDED);
     c.maxbytes = 3 * one; /* three instances, however many entries */
     CHECK(scopeInit(&c));
-    scopeWaiter w = {.wake = _neverWoken};
+    scopeWaiter w = {.wake = neverWoken};
     adder *batch = scopeNewAdder(0);
     for (int k = 0; k < 5; k++) {
         int64_t v;
@@ -342,7 +342,7 @@ static void local_and_shared_entries_weigh_their_own_records(void) {
     c.maxbytes = 48; /* two entries per instance */
     CHECK(scopeInit(&c));
     adder *ad = scopeNewAdder(0);
-    scopeWaiter w = {.wake = _neverWoken};
+    scopeWaiter w = {.wake = neverWoken};
     for (int k = 0; k < 3; k++) {
         int64_t v;
         CHECK(scopeLookup(ad, k, 0, &v, &w, true) == SCOPE_MISS);

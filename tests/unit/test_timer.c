@@ -33,7 +33,7 @@ static struct {
     size_t n;
 } fired = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
-static void _record(timer *t) {
+static void record(timer *t) {
     probe *p = (probe *)t;
     p->fired_ns = timerNow();
     pthread_mutex_lock(&fired.lock);
@@ -43,25 +43,25 @@ static void _record(timer *t) {
     pthread_mutex_unlock(&fired.lock);
 }
 
-static size_t _firedCount(void) {
+static size_t firedCount(void) {
     pthread_mutex_lock(&fired.lock);
     size_t n = fired.n;
     pthread_mutex_unlock(&fired.lock);
     return n;
 }
 
-static void _reset(void) {
+static void reset(void) {
     pthread_mutex_lock(&fired.lock);
     fired.n = 0;
     pthread_mutex_unlock(&fired.lock);
 }
 
 /* Polls until n timers have fired or SETTLE_MS passes; returns the count. */
-static size_t _waitFired(size_t n) {
+static size_t waitFired(size_t n) {
     uint64_t deadline = timerNow() + SETTLE_MS * NS_PER_MS;
     struct timespec nap = {0, 1000000};
     size_t got;
-    while ((got = _firedCount()) < n && timerNow() < deadline)
+    while ((got = firedCount()) < n && timerNow() < deadline)
         nanosleep(&nap, NULL);
     return got;
 }
@@ -74,7 +74,7 @@ static struct {
     bool entered, released;
 } gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, false};
 
-static void _hold(timer *t) {
+static void hold(timer *t) {
     (void)t;
     pthread_mutex_lock(&gate.lock);
     gate.entered = true;
@@ -84,16 +84,16 @@ static void _hold(timer *t) {
     pthread_mutex_unlock(&gate.lock);
 }
 
-static void _holdThread(timer *t) {
+static void holdThread(timer *t) {
     gate.entered = gate.released = false;
-    CHECK(timerAdd(t, 0, _hold));
+    CHECK(timerAdd(t, 0, hold));
     pthread_mutex_lock(&gate.lock);
     while (!gate.entered)
         pthread_cond_wait(&gate.cond, &gate.lock);
     pthread_mutex_unlock(&gate.lock);
 }
 
-static void _releaseThread(void) {
+static void releaseThread(void) {
     pthread_mutex_lock(&gate.lock);
     gate.released = true;
     pthread_cond_broadcast(&gate.cond);
@@ -107,14 +107,14 @@ static void timers_fire_in_deadline_order_not_in_the_order_added(void) {
     static const int expect[] = {3, 1, 6, 4, 2, 5, 0};
     enum { N = sizeof(delays) / sizeof(delays[0]) };
     probe p[N];
-    _reset();
+    reset();
     CHECK(timerStart(16));
     uint64_t t0 = timerNow();
     for (int i = 0; i < N; i++) {
         p[i].id = i;
-        CHECK(timerAdd(&p[i].tm, delays[i], _record));
+        CHECK(timerAdd(&p[i].tm, delays[i], record));
     }
-    CHECK_EQ(_waitFired(N), N);
+    CHECK_EQ(waitFired(N), N);
     for (int i = 0; i < N; i++) {
         CHECK_EQ(fired.order[i], expect[i]);
         CHECK(p[i].fired_ns >= t0 + delays[i] * NS_PER_MS); /* never early */
@@ -123,9 +123,9 @@ static void timers_fire_in_deadline_order_not_in_the_order_added(void) {
 }
 
 /* The heap's own push, with a deadline chosen by the test. */
-static void _addAt(probe *p, uint64_t deadline_ns) {
+static void addAt(probe *p, uint64_t deadline_ns) {
     pthread_mutex_lock(&T.lock);
-    p->tm.cb = _record;
+    p->tm.cb = record;
     p->tm.deadline_ns = deadline_ns;
     p->tm.seq = T.next_seq++;
     T.heap[T.len++] = &p->tm;
@@ -137,19 +137,19 @@ static void ties_fire_in_the_order_they_were_added(void) {
     enum { N = 200 };
     static probe p[N];
     timer holder;
-    _reset();
+    reset();
     CHECK(timerStart(N + 1));
-    _holdThread(&holder);
+    holdThread(&holder);
     /* Two deadlines, interleaved: every timer ties with half the others. A
      * heap is not stable, so without the sequence number ties come out
      * shuffled. */
     uint64_t now = timerNow();
     for (int i = 0; i < N; i++) {
         p[i].id = i;
-        _addAt(&p[i], i % 2 ? now - 1 : now - 2);
+        addAt(&p[i], i % 2 ? now - 1 : now - 2);
     }
-    _releaseThread();
-    CHECK_EQ(_waitFired(N), N);
+    releaseThread();
+    CHECK_EQ(waitFired(N), N);
     for (int i = 0; i < N / 2; i++) {
         CHECK_EQ(fired.order[i], 2 * i);             /* the earlier deadline first */
         CHECK_EQ(fired.order[N / 2 + i], 2 * i + 1); /* then the later, in order */
@@ -160,13 +160,13 @@ static void ties_fire_in_the_order_they_were_added(void) {
 static void equal_delays_fire_in_the_order_added(void) {
     enum { N = 100 };
     static probe p[N];
-    _reset();
+    reset();
     CHECK(timerStart(N));
     for (int i = 0; i < N; i++) {
         p[i].id = i;
-        CHECK(timerAdd(&p[i].tm, 20, _record));
+        CHECK(timerAdd(&p[i].tm, 20, record));
     }
-    CHECK_EQ(_waitFired(N), N);
+    CHECK_EQ(waitFired(N), N);
     for (int i = 0; i < N; i++)
         CHECK_EQ(fired.order[i], i);
     timerStop();
@@ -175,19 +175,19 @@ static void equal_delays_fire_in_the_order_added(void) {
 static void thousands_pending_fire_sorted_and_a_full_heap_refuses(void) {
     static probe p[MANY + 1];
     timer holder;
-    _reset();
+    reset();
     CHECK(timerStart(MANY));
-    _holdThread(&holder); /* so that none fires and makes room meanwhile */
+    holdThread(&holder); /* so that none fires and makes room meanwhile */
     /* Delays in a scrambled order (a permutation of 0..99 ms, 50 of each). */
     for (int i = 0; i < MANY; i++) {
         p[i].id = i;
-        CHECK(timerAdd(&p[i].tm, (unsigned)(i * 37 % 100), _record));
+        CHECK(timerAdd(&p[i].tm, (unsigned)(i * 37 % 100), record));
     }
     p[MANY].id = MANY;
-    CHECK(!timerAdd(&p[MANY].tm, 0, _record)); /* full: refused, nothing done */
-    _releaseThread();
-    CHECK_EQ(_waitFired(MANY), MANY);
-    CHECK_EQ(_firedCount(), MANY);
+    CHECK(!timerAdd(&p[MANY].tm, 0, record)); /* full: refused, nothing done */
+    releaseThread();
+    CHECK_EQ(waitFired(MANY), MANY);
+    CHECK_EQ(firedCount(), MANY);
     int out_of_order = 0;
     for (int i = 1; i < MANY; i++) {
         probe *prev = &p[fired.order[i - 1]], *cur = &p[fired.order[i]];
@@ -196,28 +196,28 @@ static void thousands_pending_fire_sorted_and_a_full_heap_refuses(void) {
     }
     CHECK_EQ(out_of_order, 0);
     /* Room again once they fired. */
-    CHECK(timerAdd(&p[MANY].tm, 0, _record));
-    CHECK_EQ(_waitFired(MANY + 1), MANY + 1);
+    CHECK(timerAdd(&p[MANY].tm, 0, record));
+    CHECK_EQ(waitFired(MANY + 1), MANY + 1);
     timerStop();
 }
 
 static void hurry_fires_pending_and_new_timers_at_once(void) {
     enum { N = 10 };
     static probe p[N + 1];
-    _reset();
+    reset();
     CHECK(timerStart(N + 1));
     uint64_t t0 = timerNow();
     for (int i = 0; i < N; i++) {
         p[i].id = i;
-        CHECK(timerAdd(&p[i].tm, 60000 + (unsigned)(N - i), _record)); /* a minute away */
+        CHECK(timerAdd(&p[i].tm, 60000 + (unsigned)(N - i), record)); /* a minute away */
     }
     timerHurry();
-    CHECK_EQ(_waitFired(N), N);
+    CHECK_EQ(waitFired(N), N);
     for (int i = 0; i < N; i++)
         CHECK_EQ(fired.order[i], N - 1 - i); /* still in deadline order */
     p[N].id = N;
-    CHECK(timerAdd(&p[N].tm, 60000, _record));
-    CHECK_EQ(_waitFired(N + 1), N + 1);
+    CHECK(timerAdd(&p[N].tm, 60000, record));
+    CHECK_EQ(waitFired(N + 1), N + 1);
     CHECK(timerNow() - t0 < SETTLE_MS * NS_PER_MS); /* nobody waited a minute */
     timerStop();
 }
@@ -225,43 +225,43 @@ static void hurry_fires_pending_and_new_timers_at_once(void) {
 static void stop_fires_what_is_still_pending(void) {
     enum { N = 5 };
     probe p[N];
-    _reset();
+    reset();
     CHECK(timerStart(N));
     for (int i = 0; i < N; i++) {
         p[i].id = i;
-        CHECK(timerAdd(&p[i].tm, 60000, _record));
+        CHECK(timerAdd(&p[i].tm, 60000, record));
     }
     uint64_t t0 = timerNow();
     timerStop(); /* returns after every callback ran */
-    CHECK_EQ(_firedCount(), N);
+    CHECK_EQ(firedCount(), N);
     CHECK(timerNow() - t0 < SETTLE_MS * NS_PER_MS);
 }
 
 static void after_stop_a_timer_is_refused_not_written_to_a_freed_heap(void) {
     probe late = {.id = 7};
-    _reset();
+    reset();
     CHECK(timerStart(4));
     timerStop();
-    CHECK(!timerAdd(&late.tm, 5, _record)); /* the heap is gone: no room */
-    CHECK(timerStart(1));                   /* and a new start works as the first */
-    CHECK(timerAdd(&late.tm, 5, _record));
-    CHECK_EQ(_waitFired(1), 1);
+    CHECK(!timerAdd(&late.tm, 5, record)); /* the heap is gone: no room */
+    CHECK(timerStart(1));                  /* and a new start works as the first */
+    CHECK(timerAdd(&late.tm, 5, record));
+    CHECK_EQ(waitFired(1), 1);
     timerStop();
 }
 
 static probe chained;
-static void _chain(timer *t) {
+static void chain(timer *t) {
     (void)t;
     chained.id = 99;
-    timerAdd(&chained.tm, 5, _record);
+    timerAdd(&chained.tm, 5, record);
 }
 
 static void a_timer_added_from_a_callback_fires_too(void) {
     timer first;
-    _reset();
+    reset();
     CHECK(timerStart(2));
-    CHECK(timerAdd(&first, 5, _chain));
-    CHECK_EQ(_waitFired(1), 1);
+    CHECK(timerAdd(&first, 5, chain));
+    CHECK_EQ(waitFired(1), 1);
     CHECK_EQ(fired.order[0], 99);
     timerStop();
 }

@@ -56,6 +56,8 @@ typedef struct setting {
 #define MAX_BYTES (1ull << 62)                 /* beyond any machine; no overflow in sums */
 #define NS_PER_S 1000000000ull
 #define TTL_DIGITS 9 /* fraction digits a nanosecond count can hold */
+#define MIN_CONNECTION_MEMORY 2048
+#define MAX_CONNECTION_MEMORY (1u << 20)
 
 static const setting settings[] = {
     {"port", "MEMOSCOPE_PORT", KIND_UINT, FIELD(port), 0, 65535,
@@ -75,6 +77,9 @@ static const setting settings[] = {
      MAX_BODY_BYTES, "larger request bodies get 413"},
     {"max-connections", "MEMOSCOPE_MAX_CONNECTIONS", KIND_UINT, FIELD(max_connections), 1,
      MAX_CONNECTIONS, "open connections at most; more are refused at once"},
+    {"connection-memory-bytes", "MEMOSCOPE_CONNECTION_MEMORY_BYTES", KIND_SIZE,
+     FIELD(connection_memory_bytes), MIN_CONNECTION_MEMORY, MAX_CONNECTION_MEMORY,
+     "memory pool of each connection: request line, headers, answer headers"},
     {"max-connections-per-ip", "MEMOSCOPE_MAX_CONNECTIONS_PER_IP", KIND_UINT,
      FIELD(max_connections_per_ip), 0, MAX_CONNECTIONS,
      "open connections from one client address at most (0 = no limit)"},
@@ -157,6 +162,7 @@ static void setDefaults(config *cfg) {
         strcpy(cfg->replica, "replica");
     cfg->ttl_ns = CONFIG_TTL_NONE;
     cfg->maxbytes = CONFIG_MAXBYTES_NONE;
+    cfg->connection_memory_bytes = 8192; /* README "Per-connection memory": measured */
 }
 
 /* Parses a whole decimal string; false on anything else (sign, space, junk,

@@ -35,6 +35,7 @@ typedef struct config {
     size_t max_body_bytes;
     unsigned max_connections;
     unsigned max_connections_per_ip; /* 0: no limit */
+    size_t connection_memory_bytes;  /* libmicrohttpd's memory pool per connection */
     unsigned timeout_s;
     uint64_t memory_limit; /* bytes; 0 = the cgroup's (--memory-limit) */
     uint64_t guard_bytes;  /* --memory-guard in bytes, or 0 */

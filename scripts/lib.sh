@@ -19,7 +19,7 @@ NODE_PKGS="nodejs npm" # 40-browser, only where no node and npm are found (nodes
 # its network plugins (-p), debootstrap for a base image made here.
 CONTAINER_PKGS="podman runc containernetworking-plugins iptables debootstrap curl python3"
 LOADTEST_PKGS="wrk gnuplot-nox python3 redis-server nginx-light" # 60-loadtest, loadtest/run.sh
-BENCH_PKGS="wrk python3 python3-flask valgrind" # 70-bench-smoke, bench/*.sh
+BENCH_PKGS="wrk python3 python3-flask valgrind redis-server redis-tools" # 70-bench-smoke, bench/*.sh
 STAGE_PKGS="$FUZZ_PKGS $BROWSER_PKGS $CONTAINER_PKGS $LOADTEST_PKGS $BENCH_PKGS"
 
 # need_stage_pkgs: everything the stages use, up front (each stage still

@@ -25,4 +25,7 @@ bench/bench_scrape.sh --sizes 0,20000 --grow-s 20 --scrapes 20 --rounds 1 --load
 say "bench smoke: bench_heap.sh (one 1 s round, 20,000 instances cleared)"
 bench/bench_heap.sh --rounds 1 --seconds 1 --clear-instances 20000 --decay-s 1
 
+say "bench smoke: bench_redis.sh (one 1 s round at 16 connections)"
+RUNS=1 DURATION=1 CONNS=16 bench/bench_redis.sh build/server/memoscope
+
 say "bench smoke stage passed in $(($(date +%s) - t0)) s"

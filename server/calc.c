@@ -10,7 +10,7 @@
  *   ANSWERED a response is queued; what the client still sends is dropped
  *
  * Its state (calcState) lives in the request's routeRequest (route.h),
- * made zeroed by http.c and freed by it after calcDone, whatever the outcome.
+ * made zeroed by http.c and freed by it after onDone, whatever the outcome.
  */
 #include "calc.h"
 

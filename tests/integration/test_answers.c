@@ -2,7 +2,8 @@
  * every answer ends with a newline (two curls print on two lines), every
  * answered POST /calculate counts once in requests.total (so that errors
  * never outnumber it), GET /cache in off scope shows no cache, the GET
- * routes answer HEAD, and a port already taken is exit status 1. */
+ * routes answer HEAD, a port already taken is exit status 1, and --help
+ * prints and exits 0 even with a bad MEMOSCOPE_* variable. */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,34 +177,72 @@ static void get_routes_answer_head_with_headers_only(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+/* Runs the binary with args (NULL-terminated) and, when env is not NULL, one
+ * more NAME=VALUE in its environment; its stdout and stderr together go to
+ * out (cap bytes, NUL-terminated; the rest is read and dropped). Returns its
+ * exit status, or -1 when it did not exit normally. */
+static int runBinary(const char *const *args, const char *env, char *out, size_t cap) {
+    const char *argv[16] = {MEMOSCOPE_BIN};
+    size_t argc = 1;
+    for (size_t i = 0; args[i] && argc < 15; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    int fds[2];
+    if (pipe(fds) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], STDERR_FILENO);
+        close(fds[0]);
+        if (env)
+            putenv((char *)env);
+        execv(MEMOSCOPE_BIN, (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    char drop[4096];
+    ssize_t r;
+    for (;;) {
+        bool room = len < cap - 1;
+        r = room ? read(fds[0], out + len, cap - 1 - len) : read(fds[0], drop, sizeof(drop));
+        if (r <= 0)
+            break;
+        if (room)
+            len += (size_t)r;
+    }
+    out[len] = '\0';
+    close(fds[0]);
+    int status = 0;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+        return -1;
+    return WEXITSTATUS(status);
+}
+
 static void a_port_already_taken_exits_1(void) {
     server s;
     CHECK(serverStart(&s, NULL));
-    char port[16];
+    char port[16], msg[512];
     snprintf(port, sizeof(port), "%u", s.port);
-    int errpipe[2];
-    CHECK(pipe(errpipe) == 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(errpipe[1], STDERR_FILENO);
-        execl(MEMOSCOPE_BIN, MEMOSCOPE_BIN, "--bind", "127.0.0.1", "--port", port, (char *)NULL);
-        _exit(127);
-    }
-    close(errpipe[1]);
-    char msg[512] = "";
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof(msg) - 1 && (r = read(errpipe[0], msg + len, sizeof(msg) - 1 - len)) > 0)
-        len += (size_t)r;
-    msg[len] = '\0';
-    close(errpipe[0]);
-    int status = 0;
-    CHECK(waitpid(pid, &status, 0) == pid);
-    CHECK(WIFEXITED(status));
-    CHECK_EQ(WEXITSTATUS(status), 1);
+    const char *const args[] = {"--bind", "127.0.0.1", "--port", port, NULL};
+    CHECK_EQ(runBinary(args, NULL, msg, sizeof(msg)), 1);
     CHECK(strstr(msg, "cannot listen on 127.0.0.1 port") != NULL);
     CHECK(strstr(msg, "Address already in use") != NULL);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0); /* the first one is untouched */
+}
+
+static void help_prints_and_exits_0_despite_a_bad_variable(void) {
+    char out[8192];
+    const char *const help[] = {"--help", NULL};
+    CHECK_EQ(runBinary(help, "MEMOSCOPE_THREADS=0", out, sizeof(out)), 0);
+    CHECK(strstr(out, "bad MEMOSCOPE_THREADS '0'") != NULL); /* what to fix */
+    CHECK(strstr(out, "usage: memoscope") != NULL);
+    CHECK(strstr(out, "MEMOSCOPE_THREADS") != NULL);
+    const char *const version[] = {"--version", NULL};
+    CHECK_EQ(runBinary(version, "MEMOSCOPE_THREADS=0", out, sizeof(out)), 0);
+    const char *const serve[] = {"--bind", "127.0.0.1", "--port", "0", NULL};
+    CHECK_EQ(runBinary(serve, "MEMOSCOPE_THREADS=0", out, sizeof(out)), 2); /* not served */
 }
 
 int main(void) {
@@ -214,6 +253,7 @@ int main(void) {
         TEST(cache_info_in_off_scope_shows_no_cache),
         TEST(get_routes_answer_head_with_headers_only),
         TEST(a_port_already_taken_exits_1),
+        TEST(help_prints_and_exits_0_despite_a_bad_variable),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

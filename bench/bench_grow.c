@@ -17,7 +17,7 @@
  *   clear_ms    how long memoClear took on the clearing thread in all
  *   worst_cpu_us  the slowest miss + put's time on the CPU, bounded above:
  *               the thread's CPU time (CLOCK_THREAD_CPUTIME_ID, read every
- *               256 operations) of the window that holds it, when that is
+ *               64 operations) of the window that holds it, when that is
  *               less than its wall time; what the code costs, without the
  *               time a busy machine kept the thread off the CPU
  *
@@ -48,7 +48,7 @@
 /* ------------------------------------------------------------------ types */
 
 #define BENCH_HITS 1000000
-#define BENCH_WINDOW 256 /* operations between two reads of the thread's CPU time */
+#define BENCH_WINDOW 64 /* operations between two reads of the thread's CPU time */
 #define BENCH_SUB 16     /* histogram buckets per octave */
 #define BENCH_OCTAVES 48
 

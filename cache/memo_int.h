@@ -59,6 +59,7 @@ struct memo {
     size_t bytes;               /* currbytes */
     memoTable t[2];
     size_t move;        /* next bucket of t[0] to move, or MEMO_NOT_MOVING */
+    size_t given_back;  /* bytes of t[0] whose pages went back to the kernel */
     size_t max_buckets; /* a bounded cache's table stops growing here */
     memoLink lru;       /* sentinel: next = least, prev = most recently used */
     memoLink by_time;   /* sentinel (TTL): next = oldest store */

@@ -17,6 +17,8 @@
 #include "memo_int.h"
 
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ types */
 
@@ -24,6 +26,13 @@
 #define MEMO_CHUNK_MIN 8
 #define MEMO_CHUNK_MAX 4096
 #define MEMO_CHUNK_SHARE 16
+/* A moving table of at least MEMO_GIVE_BACK_MIN bytes gives the kernel its
+ * pages back MEMO_GIVE_BACK_SPAN bytes at a time, as the move leaves them
+ * behind, so that the free of the old table at the end unmaps nothing still
+ * resident (unmapping 64 MiB of resident pages took milliseconds in one put
+ * at 10 million entries). */
+#define MEMO_GIVE_BACK_MIN ((size_t)1 << 20)
+#define MEMO_GIVE_BACK_SPAN ((size_t)64 * 1024)
 
 /* ---------------------------------------------------------------- private */
 
@@ -41,6 +50,32 @@ static void memo__maybeGrow(memo *m) {
     m->t[1].buckets = b;
     m->t[1].mask = n * 2 - 1;
     m->move = 0;
+    m->given_back = 0;
+}
+
+/* Gives back the whole pages of t[0] below bucket m->move (all moved, all
+ * NULL: a page given back reads as zeros, the same NULLs) that were not
+ * given back yet. Only whole pages inside the block, so that the
+ * allocator's own words around it are never touched. */
+static void memo__giveBack(memo *m) {
+#ifdef MADV_DONTNEED
+    static size_t page;
+    if (page == 0) {
+        long p = sysconf(_SC_PAGESIZE);
+        page = p > 0 ? (size_t)p : 4096;
+    }
+    uintptr_t base = (uintptr_t)m->t[0].buckets;
+    uintptr_t from = (base + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t to = (base + m->move * sizeof(memoEntry *)) & ~(uintptr_t)(page - 1);
+    if (from < base + m->given_back)
+        from = base + m->given_back;
+    if (to > from) {
+        madvise((void *)from, to - from, MADV_DONTNEED); /* advice: failure changes nothing */
+        m->given_back = to - base;
+    }
+#else
+    (void)m;
+#endif
 }
 
 /* ------------------------------------------------------------ module API */
@@ -116,8 +151,12 @@ void memo__moveStep(memo *m, size_t buckets) {
             *slot = e;
             e = next;
         }
-        if (++m->move <= m->t[0].mask)
+        if (++m->move <= m->t[0].mask) {
+            if (m->move % (MEMO_GIVE_BACK_SPAN / sizeof(memoEntry *)) == 0 &&
+                (m->t[0].mask + 1) * sizeof(memoEntry *) >= MEMO_GIVE_BACK_MIN)
+                memo__giveBack(m);
             continue;
+        }
         /* Done: the new table is the table. The old one is freed by
          * memoUnlock, after the lock (a big free unmaps many pages). */
         free(m->unused_table);

@@ -188,6 +188,26 @@ static void caseMoveAcrossOwnerDrop(void) {
     checkReleasedOnce(0, n);
 }
 
+/* A big table (1 MiB of buckets and more) gives its pages back as its move
+ * leaves them: the move still finds every key, before and after it ends. */
+static void caseBigMoveGivesPagesBack(void) {
+    reset();
+    memo *m = memoCreate(&growType, MEMO_UNBOUNDED, NULL);
+    REQUIRE_NOT_NULL(m);
+    int64_t n = 0;
+    fillUntilMoving(m, &n, 131073); /* the move from 2^17 buckets (1 MiB) */
+    while (memoGetInfo(m).moving && n < 190000)
+        REQUIRE(put(m, n++)); /* well past the first 64 KiB given back */
+    for (int64_t id = 0; id < n; id += 3)
+        CHECK(has(m, id));
+    while (memoSweep(m, 1000))
+        ;
+    for (int64_t id = 0; id < n; id++)
+        CHECK(has(m, id));
+    memoDestroy(m);
+    checkReleasedOnce(0, n);
+}
+
 /* Destroy mid-move releases everything once (ASan and valgrind: no leak). */
 static void caseMoveAcrossDestroy(void) {
     reset();
@@ -354,6 +374,7 @@ int main(int argc, char **argv) {
         TEST(caseMoveAcrossClear),          /* mid-move: clear, then grow again */
         TEST(caseMoveAcrossOwnerDrop),      /* mid-move: drop an owner */
         TEST(caseMoveAcrossDestroy),        /* mid-move: destroy */
+        TEST(caseBigMoveGivesPagesBack),    /* a big move gives pages back */
         TEST(caseClearReleasesOutsideLock), /* a clear's releases run after its lock */
         TEST(caseClearRacesGets),           /* threads get/put while clears run */
         TEST(caseSipHashMatchesCPython),    /* SipHash-1-3 = CPython's bytes hash */

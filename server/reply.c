@@ -6,18 +6,27 @@
 
 #define ERROR_BYTES 512
 
-enum MHD_Result replyQueue(struct MHD_Connection *conn, unsigned status, const char *type,
-                           const char *body, size_t len, const char *allow) {
+/* The one place an answer is copied into a response and queued: its
+ * Content-Type, Cache-Control: no-store when no_store, Allow when given. */
+static enum MHD_Result queueCopy(struct MHD_Connection *conn, unsigned status, const char *type,
+                                 const char *body, size_t len, bool no_store, const char *allow) {
     struct MHD_Response *r =
         MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
     if (!r)
         return MHD_NO;
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (no_store)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (allow)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
     enum MHD_Result ret = MHD_queue_response(conn, status, r);
     MHD_destroy_response(r);
+    return ret;
+}
+
+enum MHD_Result replyQueue(struct MHD_Connection *conn, unsigned status, const char *type,
+                           const char *body, size_t len, const char *allow) {
+    enum MHD_Result ret = queueCopy(conn, status, type, body, len, true, allow);
     if (status >= 400 && ret == MHD_YES) /* an answer the client will get */
         statsError();
     return ret;
@@ -78,14 +87,7 @@ enum MHD_Result replyResultsQueue(struct MHD_Connection *conn, const replyResult
     size_t len = replyResultsText(&t, r);
     if (len == 0) /* cannot happen (the assertion above): but never send a cut answer */
         return replyError(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "the answer does not fit", NULL);
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)buf, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, REPLY_JSON);
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, resp);
-    MHD_destroy_response(resp);
-    return ret;
+    return queueCopy(conn, MHD_HTTP_OK, REPLY_JSON, buf, len, false, NULL);
 }
 
 enum MHD_Result replyShared(struct MHD_Connection *conn, struct MHD_Response *r) {

@@ -37,7 +37,7 @@ DELAY_MS=${DELAY_MS:-50}
 WRK_THREADS=${WRK_THREADS:-2}
 SERVER_ARGS=${SERVER_ARGS:-}
 BENCH_LOCK=${BENCH_LOCK:-/tmp/memoscope-bench.lock}
-MHD_POOL_KIB=32 # libmicrohttpd's default MHD_OPTION_CONNECTION_MEMORY_LIMIT
+MHD_POOL_KIB=8 # memoscope's default --connection-memory-bytes (MHD_OPTION_CONNECTION_MEMORY_LIMIT)
 script=$root/bench/slow/post.lua
 
 if [ ! -x "$bin" ]; then

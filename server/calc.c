@@ -22,6 +22,7 @@
 
 #include "adder.h"
 #include "container.h"
+#include "duration.h"
 #include "guard.h"
 #include "reply.h"
 #include "request.h"
@@ -59,6 +60,7 @@ typedef struct calcState {
     bool must_compute; /* the backend woke us with a miss: compute this call */
     bool suspended;    /* counted in H.suspended; the handler has not run since */
     bool ended;        /* counted out of requests in flight */
+    bool all_cached;   /* answered 200 with every call a hit (duration's label) */
     char body_inline[BODY_INLINE_BYTES];
 } calcState;
 
@@ -146,6 +148,9 @@ static enum MHD_Result sendAnswer(calcState *cs) {
         .elapsed_tenths_ms = (timerNow() - cs->start_ns + NS_PER_TENTH_MS / 2) / NS_PER_TENTH_MS,
     };
     finishWork(cs);
+    cs->all_cached = true;
+    for (unsigned i = 0; i < cs->req.ncalls; i++)
+        cs->all_cached = cs->all_cached && cs->cached[i];
     return replyResultsQueue(cs->conn, &r);
 }
 
@@ -359,6 +364,8 @@ static void onDone(routeRequest *rq) {
     }
     finishWork(cs); /* when it ended without an answer: the client went away */
     bodyFree(cs);
+    durationObserve(cs->all_cached ? DURATION_CALC_CACHED : DURATION_CALC_MISSED,
+                    timerNow() - cs->start_ns);
     atomic_fetch_sub(&C.open, 1);
 }
 

@@ -19,6 +19,7 @@
 #include <microhttpd.h>
 
 #include "calc.h"
+#include "duration.h"
 #include "conns.h"
 #include "framing.h"
 #include "guard.h"
@@ -234,13 +235,14 @@ static enum MHD_Result onAccess(void *cls, struct MHD_Connection *conn, const ch
                              : allowed(routes[r].allow, method) ? routes[r].h
                                                                 : &wrong_method;
     if (!h->takes_body && hasBody(conn)) {
-        routeRequest now = {conn, method, url, r, h}; /* no state: takes_body is false */
+        routeRequest now = {conn, method, url,
+                            r,    h,      timerNow()}; /* no state: takes_body is false */
         return h->next(&now, data, size);
     }
     rq = calloc(1, sizeof(*rq) + h->state_bytes);
     if (!rq)
         return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-    *rq = (routeRequest){conn, method, url, r, h};
+    *rq = (routeRequest){conn, method, url, r, h, timerNow()};
     *req_cls = rq;
     return h->begin ? h->begin(rq) : MHD_YES;
 }
@@ -284,6 +286,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return; /* answered on its first call, without state */
     if (rq->h->done)
         rq->h->done(rq);
+    if (rq->h != &calc_handlers) /* calc times itself, with its cached label */
+        durationObserve(rq->route == R_CALCULATE ? DURATION_CALC_MISSED : DURATION_ROUTE(rq->route),
+                        timerNow() - rq->start_ns);
     free(rq);
     *req_cls = NULL;
 }
@@ -318,6 +323,10 @@ bool httpStart(const config *cfg, unsigned *port) {
     H.cfg = cfg;
     calcInit(cfg);
     instancesInit(cfg);
+    durationName(DURATION_CALC_CACHED, routes[R_CALCULATE].path, "true");
+    durationName(DURATION_CALC_MISSED, routes[R_CALCULATE].path, "false");
+    for (routeId r = R_CALCULATE + 1; r <= R_NONE; r++)
+        durationName(DURATION_ROUTE(r), r == R_NONE ? "other" : routes[r].path, NULL);
     connsInit(cfg->max_connections);
     if (!parseAddress(cfg, &sa, &v6)) {
         fprintf(stderr, "memoscope: bad bind address '%s'\n", cfg->bind);

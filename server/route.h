@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <microhttpd.h>
 
@@ -31,6 +32,7 @@ typedef struct routeRequest {
     const char *url;        /* libmicrohttpd's (the path, no query), valid as long */
     unsigned route;         /* http.c's route id (a 404 has its own) */
     const routeHandlers *h; /* the route's handlers, or the 404/405 ones */
+    uint64_t start_ns;      /* timerNow() at the first call (request durations) */
     max_align_t state[];    /* the route's own state: h->state_bytes, zeroed */
 } routeRequest;
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "duration.h"
 #include "heap.h"
 #include "text.h"
 #include "timer.h"
@@ -243,5 +244,6 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
     procFormatPrometheus(&proc, &t);
     if (configUsesRedis(c))
         backendPrometheus(s, &t);
+    durationFormat(&t);
     return textEnd(&t);
 }

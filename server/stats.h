@@ -51,6 +51,6 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap);
 size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap);
 
 /* Big enough for either format. */
-#define STATS_BUF_BYTES 16384
+#define STATS_BUF_BYTES 65536
 
 #endif /* STATS_H */

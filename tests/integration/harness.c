@@ -327,7 +327,7 @@ bool rawSendAll(int fd, const void *buf, size_t len) {
 }
 
 int rawRead(int fd, unsigned timeout_ms, char *out, size_t cap) {
-    char buf[8192];
+    char buf[131072]; /* /metrics, with its histograms, is ~20 KiB */
     size_t len = 0;
     uint64_t deadline = nowMs() + timeout_ms;
     for (;;) {

@@ -11,6 +11,10 @@
 # WARMUP s, measures DURATION s with bench/ceiling.lua at CONNS connections,
 # and reads the server's utime + stime from /proc over the measured seconds.
 # Settings: ROUNDS=7 DURATION=3 WARMUP=1 CONNS=64 SCOPE=shared KEYS=10.
+# MODE=instructions counts instead, once per binary, the user-space
+# instructions per request under callgrind (only while a c=8 load of
+# DURATION s runs; memset apart, as bench_ceiling.sh does): deterministic
+# where CPU time on a shared machine is not.
 # Holds /tmp/memoscope-bench.lock per measurement, like the other benchmarks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,6 +53,38 @@ measure() { # BIN -> prints "cpu_us_per_request req_per_s"
     python3 -c 'import json,sys; j=json.loads(sys.argv[1]); t=(int(sys.argv[2]))/int(sys.argv[3]);
 print("%.3f %.0f" % (t*1e6/j["requests"], j["requests"]/(j["duration_us"]/1e6)))' "$json" "$((t1 - t0))" "$tick"
 }
+
+instructions() { # BIN -> prints "instructions_per_request_without_memset requests"
+    exec 9>>"$LOCK"; flock -w 900 9
+    rm -f "$work"/cg.*
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/cg.%p" \
+        "$1" --bind 127.0.0.1 --port 0 --cache-scope "$SCOPE" --delay-ms 0 --threads 1 2>"$work/log" &
+    pid=$!
+    local port=
+    for _ in $(seq 200); do
+        port=$(grep -o 'port=[0-9]*' "$work/log" | head -1 | cut -d= -f2 || true)
+        [ -n "$port" ] && break; sleep 0.1
+    done
+    local url=http://127.0.0.1:$port json
+    callgrind_control -i on "$pid" >/dev/null 2>&1
+    json=$(wrk -t1 -c8 -d"$DURATION"s -s bench/ceiling.lua "$url" -- "$KEYS" | sed -n 's/^CEILING_JSON //p')
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    kill "$pid"; wait "$pid" || true
+    pid=
+    flock -u 9
+    local dump total memset
+    dump=$(ls "$work"/cg.*.1)
+    total=$(sed -n 's/^totals: //p' "$dump")
+    memset=$(callgrind_annotate --threshold=100 "$dump" | awk '/memset/ { gsub(",", "", $1); s += $1 } END { print s + 0 }')
+    python3 -c 'import json,sys; j=json.loads(sys.argv[1]); print("%.0f %d" % ((int(sys.argv[2]) - int(sys.argv[3])) / j["requests"], j["requests"]))' "$json" "$total" "$memset"
+}
+
+if [ "${MODE:-cpu}" = instructions ]; then
+    for b in "${bins[@]}"; do
+        printf '%-50s instructions/request (memset apart) %s\n' "$b" "$(instructions "$b")"
+    done
+    exit 0
+fi
 
 for r in $(seq "$ROUNDS"); do
     for i in "${!bins[@]}"; do

@@ -9,6 +9,7 @@
 #include "calc.h"
 #include "cgroup.h"
 #include "proc.h"
+#include "rcli.h"
 #include "reply.h"
 #include "stats.h"
 #include "text.h"
@@ -82,9 +83,20 @@ static enum MHD_Result guard__readyz(routeRequest *rq, const char *data, size_t 
         return replyError(rq->conn, MHD_HTTP_SERVICE_UNAVAILABLE, why, NULL);
     }
     /* The cache backend's state is said here, never made a reason to be
-     * unready: a cache outage must not take every replica out at once. */
-    static const char ready[] = "{\"status\":\"ready\",\"cache_backend\":\"memory\"}\n";
-    return replyQueue(rq->conn, MHD_HTTP_OK, REPLY_JSON, ready, sizeof(ready) - 1, NULL);
+     * unready: a cache outage must not take every replica out at once
+     * (their answers are still correct, computed without the cache). */
+    char buf[ANSWER_BYTES];
+    textBuf t = textOn(buf, sizeof(buf));
+    textf(&t, "{\"status\":\"ready\",\"cache_backend\":\"%s\"", configBackendName(G.cfg->backend));
+    if (configUsesRedis(G.cfg)) {
+        bool up = rcliConnected();
+        textf(&t, ",\"cache_backend_up\":%s", up ? "true" : "false");
+        if (!up)
+            TEXT_LIT(&t, ",\"note\":\"the cache backend is down: answers are computed without "
+                         "it (slower, still correct), so this replica stays ready\"");
+    }
+    TEXT_LIT(&t, "}\n");
+    return replyQueue(rq->conn, MHD_HTTP_OK, REPLY_JSON, buf, textEnd(&t), NULL);
 }
 
 const routeHandlers readyz_handlers = {.next = guard__readyz};

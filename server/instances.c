@@ -34,14 +34,20 @@ static bool instances__positive(const char *s, uint64_t *out) {
 
 /* One live instance as the contract writes it. In global scope the cache
  * entries whose key names the instance hold its other references (each
- * entry one); in the other scopes nothing but its request holds it. */
+ * entry one); in the other scopes nothing but its request holds it. With
+ * the redis backend Redis holds keys, not instances: the answer says so
+ * rather than scanning Redis. */
 static void instances__one(textBuf *t, const config *cfg, const adderView *v) {
-    unsigned entries = cfg->scope == SCOPE_GLOBAL ? v->other_refs : 0;
+    bool redis = configUsesRedis(cfg);
+    unsigned entries = cfg->scope == SCOPE_GLOBAL && !redis ? v->other_refs : 0;
     textf(t,
           "{\"id\":%llu,\"alive\":true,\"age_s\":%.3f,\"bytes\":%zu,"
-          "\"held_by\":{\"requests\":%u,\"cache_entries\":%u}}",
+          "\"held_by\":{\"requests\":%u,\"cache_entries\":%u%s}}",
           (unsigned long long)v->id, (double)v->age_ns / NS_PER_S, v->bytes,
-          v->in_request ? 1u : 0u, entries);
+          v->in_request ? 1u : 0u, entries,
+          redis ? ",\"note\":\"cache backend redis: Redis holds keys, not instances; an "
+                  "instance dies with its request\""
+                : "");
 }
 
 static enum MHD_Result instances__queue(struct MHD_Connection *conn, textBuf *t) {

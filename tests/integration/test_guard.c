@@ -161,10 +161,32 @@ static void without_a_guard_nothing_is_shed(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+/* A cache backend that is down leaves the replica ready (its answers are
+ * still correct, computed without the cache); the body says it is down.
+ * Port 1 on loopback refuses every connection. */
+static void a_down_cache_backend_leaves_the_replica_ready(void) {
+    const char *const args[] = {"--cache-backend", "redis",  "--redis-url", "redis://127.0.0.1:1/0",
+                                "--cache-scope",   "shared", "--maxsize",   "none",
+                                "--delay-ms",      "0",      NULL};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    reply r = httpDo(&s, "GET", "/readyz", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK(strstr(r.body, "\"cache_backend\":\"redis\"") != NULL);
+    CHECK(strstr(r.body, "\"cache_backend_up\":false") != NULL);
+    CHECK(strstr(r.body, "the cache backend is down") != NULL);
+    replyFree(&r);
+    r = httpDo(&s, "POST", "/calculate", "{\"a\": 1, \"b\": 2}");
+    CHECK_EQ(r.status, 200); /* answered without the cache */
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 int main(void) {
     static const harnessTest tests[] = {
         TEST(the_guard_sheds_above_it_and_recovers_after_a_clear),
         TEST(without_a_guard_nothing_is_shed),
+        TEST(a_down_cache_backend_leaves_the_replica_ready),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

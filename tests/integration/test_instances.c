@@ -241,6 +241,38 @@ static void a_request_holds_its_instance_while_it_runs_in_every_scope(void) {
     }
 }
 
+/* With the redis backend Redis holds keys, not instances: an instance dies
+ * with its request, and the answer says so (Redis is down here: port 1
+ * refuses; the request is answered without the cache all the same). */
+static void with_redis_instances_die_with_their_request_and_the_answer_says_so(void) {
+    const char *const args[] = {"--cache-backend", "redis",  "--redis-url", "redis://127.0.0.1:1/0",
+                                "--cache-scope",   "global", "--maxsize",   "none",
+                                "--delay-ms",      SLOW_MS,  NULL};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    static const char *const body[] = {"{\"a\": 5, \"b\": 6}"};
+    httpMany m = {&s, "POST", "/calculate", body, 1, NULL, 0};
+    REQUIRE(httpManyStart(&m));
+    cJSON *o = waitAlive(&s, 1);
+    CHECK(o != NULL);
+    if (o) {
+        CHECK_EQ(num(o, "held_by", "requests"), 1);
+        CHECK_EQ(num(o, "held_by", "cache_entries"), 0);
+        const cJSON *note = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(o, "held_by"), "note");
+        CHECK(cJSON_IsString(note) && strstr(note->valuestring, "Redis holds keys") != NULL);
+        cJSON_Delete(o);
+    }
+    httpManyJoin(&m);
+    CHECK_EQ(m.replies[0].status, 200);
+    replyFree(&m.replies[0]);
+    free(m.replies);
+    reply r = getInstance(&s, 1);
+    CHECK(strcmp(r.body, "{\"id\":1,\"alive\":false}\n") == 0);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 /* ------------------------------------------------------------ the figures */
 
 static void stats_and_metrics_give_the_oldest_age_and_counts_by_age(void) {
@@ -318,6 +350,7 @@ int main(void) {
         TEST(bad_ids_get_400_unknown_ones_404_in_every_scope),
         TEST(global_cache_entries_hold_instances_until_the_clear),
         TEST(a_request_holds_its_instance_while_it_runs_in_every_scope),
+        TEST(with_redis_instances_die_with_their_request_and_the_answer_says_so),
         TEST(stats_and_metrics_give_the_oldest_age_and_counts_by_age),
         TEST(inspections_run_against_concurrent_creates_and_frees),
     };

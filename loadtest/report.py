@@ -42,12 +42,17 @@ CSV_COLUMNS = [
     "created", "freed", "live", "live_bytes",
     "hits", "misses", "coalesced", "currsize", "evictions",
     "rss_bytes", "heap_bytes", "currbytes", "expirations", "left_with_instance",
+    "oldest_age_s",
 ]  # fmt: skip
 # Columns added with the TTL, byte bound and weak scope: a CSV written before
 # them reads them as 0.
-OPTIONAL_COLUMNS = ("currbytes", "expirations", "left_with_instance")
+OPTIONAL_COLUMNS = ("currbytes", "expirations", "left_with_instance", "oldest_age_s")
+# oldest_age_s (issue 21): the oldest live instance's age, 0 when none is
+# alive. A CSV without it (or a row without a value) reads it as None, and
+# the age claims are left out.
 
 MiB = 1024 * 1024
+AGE_FOLLOWS = 0.9  # issue 21: global/none's oldest instance >= 0.9 x the load's duration
 
 
 # ------------------------------------------------------------------ input
@@ -69,6 +74,8 @@ def read_samples(path):
                 text = raw[col] if col in have else "0"
                 if col == "phase":
                     row[col] = text
+                elif col == "oldest_age_s":
+                    row[col] = float(raw[col]) if col in have and raw[col] != "" else None
                 elif col in ("t_s", "uptime_s"):
                     row[col] = float(text)
                 else:
@@ -93,6 +100,7 @@ def stats_row(t_s, phase, stats):
         "rss_bytes": m["rss_bytes"], "heap_bytes": m["heap_bytes"],
         "currbytes": c.get("currbytes", 0), "expirations": c.get("expirations", 0),
         "left_with_instance": c.get("left_with_instance", 0),
+        "oldest_age_s": i.get("oldest_age_s") or 0,
     }  # fmt: skip
 
 
@@ -189,6 +197,13 @@ def analyse(scope, samples):
         "exit_status": scope.get("exit_status"),
         "stopped_early": scope.get("stopped_early"),
         "cpu_s": scope.get("cpu_s"),
+        # The oldest live instance: at the end of the load, and the most it
+        # reached under load (None when the CSV has no ages).
+        "oldest_end": load[-1]["oldest_age_s"] if load else None,
+        "load_end_s": load[-1]["t_s"] if load else None,
+        "max_oldest_load": max(
+            (s["oldest_age_s"] for s in load if s["oldest_age_s"] is not None), default=None
+        ),
     }
     f["cpu_us_per_req"] = (
         f["cpu_s"] * 1e6 / f["requests"] if f["cpu_s"] is not None and f["requests"] else None
@@ -347,6 +362,7 @@ def check_claims(run, figs):
                         times >= MANY_TIMES,
                     )
                 )
+    claims.extend(age_claims(p, figs))
     growth = growth_claim(figs)
     if growth:
         claims.append(growth)
@@ -361,6 +377,45 @@ def check_claims(run, figs):
                 )
             )
     return claims
+
+
+def age_claims(p, figs):
+    """Issue 21: in global/none the oldest live instance is as old as the
+    run (at least AGE_FOLLOWS x the time since the first request, at the end
+    of the load: the first request's instance is still there); in local,
+    shared and off no instance outlives the longest request (wrk's slowest
+    answer) by more than one sampling period. Left out without ages."""
+    period = p.get("sample_ms", 200) / 1000
+    out = []
+    for f in figs:
+        if f["oldest_end"] is None or f["max_oldest_load"] is None:
+            continue
+        label = f["label"]
+        if (f["scope"] == "global" and f["maxsize"] is None and not f.get("ttl_s")
+                and f.get("maxbytes") is None):  # fmt: skip
+            want = AGE_FOLLOWS * f["load_end_s"]
+            out.append(
+                _claim(
+                    f"`{label}` the oldest live instance ages with the run (at least "
+                    f"{AGE_FOLLOWS:g} x the time since the first request, at the end of the load)",
+                    f"oldest {f['oldest_end']:.2f} s after {f['load_end_s']:.2f} s of load "
+                    f"(want >= {want:.2f} s)",
+                    f["oldest_end"] >= want,
+                )
+            )
+        elif f["scope"] in ("local", "shared", "off"):
+            slowest = f["max_ms"] / 1000 if f["max_ms"] is not None else None
+            bound = slowest + period if slowest is not None else None
+            out.append(
+                _claim(
+                    f"`{label}` no instance outlives its request (the oldest under load stays "
+                    f"under the slowest answer + one sampling period of {period:g} s)",
+                    f"oldest under load {f['max_oldest_load']:.3f} s; slowest answer "
+                    + (f"{slowest:.3f} s, bound {bound:.3f} s" if bound is not None else "unknown"),
+                    bound is not None and f["max_oldest_load"] < bound,
+                )
+            )
+    return out
 
 
 def ttl_claims(f):

@@ -200,6 +200,57 @@ class SyntheticRun:
 
 
 
+class AgeClaims(SyntheticRun, unittest.TestCase):
+    """Issue 21: the oldest live instance's age, sampled with /stats."""
+
+    @staticmethod
+    def aged(rows, age_at):
+        return [dict(r, oldest_age_s=age_at(r["t_s"])) for r in rows]
+
+    def test_global_none_oldest_follows_the_run(self):
+        leak = series(5000, 10, lambda n: 8 * MiB + 4096 * n, live_at=lambda n: n)
+        follows = self.aged(leak, lambda t: max(t, 0.0))  # the first instance is kept
+        renewed = self.aged(leak, lambda t: max(t / 2, 0.0))  # something frees the oldest
+        got = self.claims([
+            ("kept", "global", None, 5000, follows, 0),
+            ("renewed", "global", None, 5000, renewed, 0),
+        ])  # fmt: skip
+        self.assertEqual(
+            [(label, ok) for label, claim, ok in got if "ages with the run" in claim],
+            [("kept", True), ("renewed", False)],
+        )
+
+    def test_other_scopes_stay_under_the_slowest_answer_and_a_period(self):
+        flat = series(5000, 10, lambda n: 8 * MiB)
+        slowest = {"latency_us": {"max": 120_000}}  # 0.12 s; sample_ms is 500
+        got = self.claims([
+            ("young", "local", 128, 5000, self.aged(flat, lambda t: 0.1), 0, dict(slowest)),
+            ("edge", "shared", 128, 5000, self.aged(flat, lambda t: 0.6), 0, dict(slowest)),
+            ("old", "off", 128, 5000, self.aged(flat, lambda t: max(t, 0.0)), 0, dict(slowest)),
+        ])  # fmt: skip
+        self.assertEqual(
+            [(label, ok) for label, claim, ok in got if "outlives its request" in claim],
+            [("young", True), ("edge", True), ("old", False)],
+        )
+
+    def test_no_ages_no_age_claims(self):
+        rows = series(5000, 10, lambda n: 8 * MiB + 4096 * n, live_at=lambda n: n)
+        got = self.claims([("g", "global", None, 5000, rows, 0)])
+        self.assertFalse([c for _, c, _ in got if "ages with the run" in c])
+
+    def test_stats_rows_carry_the_age_and_null_reads_as_zero(self):
+        stats = {
+            "uptime_s": 1.0, "requests": {"total": 1, "in_flight": 0, "errors": 0},
+            "instances": {"created": 1, "freed": 1, "live": 0, "live_bytes": 0,
+                          "oldest_age_s": None},
+            "cache": {"hits": 0, "misses": 1, "currsize": 0, "evictions": 0},
+            "memory": {"rss_bytes": 1, "heap_bytes": 1},
+        }  # fmt: skip
+        self.assertEqual(report.stats_row(0.5, "load", stats)["oldest_age_s"], 0)
+        stats["instances"]["oldest_age_s"] = 2.5
+        self.assertEqual(report.stats_row(0.5, "load", stats)["oldest_age_s"], 2.5)
+
+
 class SyntheticRuns(SyntheticRun, unittest.TestCase):
     def leak(self, per_request):
         return series(5000, 10, lambda n: 8 * MiB + per_request * n, live_at=lambda n: n)

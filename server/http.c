@@ -23,6 +23,7 @@
 #include "conns.h"
 #include "framing.h"
 #include "guard.h"
+#include "history.h"
 #include "instances.h"
 #include "page.h"
 #include "reply.h"
@@ -43,7 +44,8 @@ typedef enum routeId {
     R_READYZ,
     R_PAGE,
     R_INSTANCES, /* /instances and /instances/{id} (instancesMatch) */
-    R_NONE       /* no such path */
+    R_HISTORY,
+    R_NONE /* no such path */
 } routeId;
 
 #define LISTEN_BACKLOG 4096
@@ -159,6 +161,7 @@ static const struct {
     [R_READYZ] = {"/readyz", "GET, HEAD", &readyz_handlers},
     [R_PAGE] = {"/", "GET, HEAD", &page_handlers},
     [R_INSTANCES] = {INSTANCES_PATH, "GET, HEAD", &instances_handlers},
+    [R_HISTORY] = {"/history", "GET, HEAD", &history_handlers},
 };
 
 static routeId findRoute(const char *url) {

@@ -8,6 +8,7 @@
 #include "adder.h"
 #include "config.h"
 #include "guard.h"
+#include "history.h"
 #include "proc.h"
 #include "http.h"
 #include "scope.h"
@@ -73,6 +74,9 @@ int main(int argc, char **argv) {
         scopeShutdown();
         return 1;
     }
+    /* The live page's ten minutes of history; without it the page starts empty. */
+    if (!historyStart(&cfg))
+        fprintf(stderr, "memoscope: no history thread: the live page starts with empty charts\n");
     configDescribe(&cfg, port, stderr);
 
     int sig = 0;
@@ -82,6 +86,7 @@ int main(int argc, char **argv) {
 
     scopeSweepStop(); /* before httpStop hurries every timer */
     httpStop(GRACE_MS);
+    historyStop();
     guardStop();
     timerStop();
     scopeShutdown();

@@ -345,6 +345,38 @@ static void inspections_run_against_concurrent_creates_and_frees(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+/* GET /history: the ring of once-a-second figures the live page reads on load. */
+static void history_serves_the_once_a_second_figures(void) {
+    server s;
+    REQUIRE(startScope(&s, "global", "0"));
+    reply r = calc(&s, 1, 2);
+    replyFree(&r);
+    uint64_t deadline = nowMs() + WAIT_MS;
+    struct timespec nap = {0, 50000000};
+    int n = 0;
+    cJSON *o = NULL;
+    do { /* one sample a second: wait for two */
+        cJSON_Delete(o);
+        r = httpDo(&s, "GET", "/history", NULL);
+        CHECK_EQ(r.status, 200);
+        o = cJSON_Parse(r.body);
+        replyFree(&r);
+        n = o ? cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "samples")) : 0;
+        if (n < 2)
+            nanosleep(&nap, NULL);
+    } while (n < 2 && nowMs() < deadline);
+    REQUIRE(o != NULL);
+    CHECK(n >= 2);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(o, "samples");
+    const cJSON *a = cJSON_GetArrayItem(list, 0), *b = cJSON_GetArrayItem(list, n - 1);
+    CHECK(num(b, "uptime_s", NULL) >= num(a, "uptime_s", NULL));
+    CHECK_EQ(num(b, "live", NULL), 1);
+    CHECK_EQ(num(b, "requests", NULL), 1);
+    CHECK(num(b, "rss_bytes", NULL) > 0);
+    cJSON_Delete(o);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 int main(void) {
     static const harnessTest tests[] = {
         TEST(bad_ids_get_400_unknown_ones_404_in_every_scope),
@@ -353,6 +385,7 @@ int main(void) {
         TEST(with_redis_instances_die_with_their_request_and_the_answer_says_so),
         TEST(stats_and_metrics_give_the_oldest_age_and_counts_by_age),
         TEST(inspections_run_against_concurrent_creates_and_frees),
+        TEST(history_serves_the_once_a_second_figures),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -35,7 +35,7 @@ say "npm ci in tests/browser (playwright-core only; it never downloads a browser
 
 say "browser test"
 (cd tests/browser && MEMOSCOPE_BIN="$PWD/../../build/server/memoscope" \
-    timeout --kill-after=10 "$TEST_TIMEOUT_S" node --test live-page.test.mjs)
+    timeout --kill-after=10 "$TEST_TIMEOUT_S" node --test live-page.test.mjs history.test.mjs)
 if [ "${MEMOSCOPE_LONG:-0}" = 1 ]; then
     say "browser soak: an hour of polling on a fake clock (~2 min)"
     (cd tests/browser && MEMOSCOPE_BIN="$PWD/../../build/server/memoscope" \

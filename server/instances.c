@@ -8,10 +8,11 @@
 
 #include "adder.h"
 #include "reply.h"
+#include "scope.h"
 #include "text.h"
 
 #define ID_PREFIX INSTANCES_PATH "/"
-#define ONE_BYTES 512 /* one instance's object, entries excluded */
+#define ONE_BYTES 2048 /* one instance's object, its 16 entries included */
 #define OLDEST_BYTES (ONE_BYTES * INSTANCES_OLDEST_MAX + 32)
 #define NS_PER_S 1e9
 
@@ -39,15 +40,32 @@ static bool instances__positive(const char *s, uint64_t *out) {
  * rather than scanning Redis. */
 static void instances__one(textBuf *t, const config *cfg, const adderView *v) {
     bool redis = configUsesRedis(cfg);
-    unsigned entries = cfg->scope == SCOPE_GLOBAL && !redis ? v->other_refs : 0;
+    scopeEntry shown[INSTANCES_ENTRIES_MAX];
+    bool holding;
+    size_t named = scopeEntriesOf(v->ad, shown, INSTANCES_ENTRIES_MAX, &holding);
+    size_t listed = named < INSTANCES_ENTRIES_MAX ? named : INSTANCES_ENTRIES_MAX;
+    /* the strong references: each global entry holds one (the cache's own
+     * count, not the reference count, which a store in progress can lift) */
+    unsigned entries = holding && !redis ? (unsigned)named : 0;
     textf(t,
           "{\"id\":%llu,\"alive\":true,\"age_s\":%.3f,\"bytes\":%zu,"
-          "\"held_by\":{\"requests\":%u,\"cache_entries\":%u%s}}",
+          "\"held_by\":{\"requests\":%u,\"cache_entries\":%u%s}",
           (unsigned long long)v->id, (double)v->age_ns / NS_PER_S, v->bytes,
           v->in_request ? 1u : 0u, entries,
           redis ? ",\"note\":\"cache backend redis: Redis holds keys, not instances; an "
                   "instance dies with its request\""
                 : "");
+    if (!holding && named == 0 && cfg->scope != SCOPE_WEAK) {
+        TEXT_LIT(t, "}");
+        return;
+    }
+    /* global: "entries", the ones holding it; weak: "weak_entries", the ones
+     * that name it without holding it, listed apart */
+    textf(t, ",\"%s\":[", holding ? "entries" : "weak_entries");
+    for (size_t i = 0; i < listed; i++)
+        textf(t, "%s{\"a\":%lld,\"b\":%lld,\"age_s\":%.3f}", i ? "," : "", (long long)shown[i].a,
+              (long long)shown[i].b, (double)shown[i].age_ns / NS_PER_S);
+    textf(t, "]%s}", named > listed ? ",\"entries_truncated\":true" : "");
 }
 
 static enum MHD_Result instances__queue(struct MHD_Connection *conn, textBuf *t) {

@@ -121,6 +121,9 @@ static const memoType pair_type = {
 static memo *newCache(const memoType *type) {
     memoConfig c = {
         .maxsize = S.maxsize, .maxbytes = S.maxbytes, .ttl_ns = S.ttl_ns, .stats = &S.stats};
+    /* GET /instances shows each entry's age: keep its store time (the
+     * cache's clock is CLOCK_MONOTONIC, timerNow's). */
+    c.stamp = type == &global_type || type == &weak_type;
     return memoCreateWith(type, &c);
 }
 
@@ -383,4 +386,26 @@ scopeCounters scopeGetCounters(void) {
     /* Only weak scope drops entries by owner, and nothing here deletes a key. */
     c.left_with_instance = atomic_load_explicit(&S.stats.removals, memory_order_relaxed);
     return c;
+}
+
+size_t scopeEntriesOf(const adder *ad, scopeEntry *out, size_t max, bool *holding) {
+    *holding = S.kind == SCOPE_GLOBAL;
+    if (!S.cache || (S.kind != SCOPE_GLOBAL && S.kind != SCOPE_WEAK))
+        return 0;
+    memoEntryView views[SCOPE_ENTRIES_MAX];
+    if (max > SCOPE_ENTRIES_MAX)
+        max = SCOPE_ENTRIES_MAX;
+    memoLock(S.cache);
+    size_t n = do_memoOwnerEntries(S.cache, &ad->owner, views, max);
+    uint64_t now = timerNow();
+    size_t shown = n < max ? n : max;
+    for (size_t i = 0; i < shown; i++) {
+        const globalKey *k = views[i].key;
+        out[i].a = k->a;
+        out[i].b = k->b;
+        out[i].age_ns =
+            views[i].stored_ns && now > views[i].stored_ns ? now - views[i].stored_ns : 0;
+    }
+    memoUnlock(S.cache);
+    return n;
 }

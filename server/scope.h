@@ -121,4 +121,19 @@ bool scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed);
 
 scopeCounters scopeGetCounters(void);
 
+/* The process-wide cache's entries whose key names ad, for GET /instances:
+ * in global scope those that hold it, in weak scope those that name it
+ * without holding it (*holding says which). Copies up to max of them
+ * (SCOPE_ENTRIES_MAX at most), newest first, into out, and returns how many
+ * name it (which may exceed max); 0 in the other scopes and with the redis
+ * backend. The caller holds a reference to ad. Thread-safe: takes the cache's
+ * lock (never call it holding the registry's: a release under the cache's
+ * lock takes that one). */
+#define SCOPE_ENTRIES_MAX 16
+typedef struct scopeEntry {
+    int64_t a, b;
+    uint64_t age_ns; /* since the entry was stored */
+} scopeEntry;
+size_t scopeEntriesOf(const adder *ad, scopeEntry *out, size_t max, bool *holding);
+
 #endif /* SCOPE_H */

@@ -15,7 +15,7 @@
 #define WAIT_MS 5000
 #define SLOW_MS "3000" /* a request kept in flight while the test looks */
 
-static const char *const scopes[] = {"global", "local", "shared", "off"};
+static const char *const scopes[] = {"global", "local", "shared", "off", "weak"};
 
 static reply calc(const server *s, long long a, long long b) {
     char body[96];
@@ -163,6 +163,13 @@ static void global_cache_entries_hold_instances_until_the_clear(void) {
     o = cJSON_Parse(r.body);
     REQUIRE(o != NULL);
     CHECK_EQ(num(o, "held_by", "cache_entries"), 2); /* the batch stored two keys */
+    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(o, "entries");
+    CHECK_EQ(cJSON_GetArraySize(entries), 2);
+    CHECK_EQ(num(cJSON_GetArrayItem(entries, 0), "a", NULL), 3); /* newest first */
+    CHECK_EQ(num(cJSON_GetArrayItem(entries, 0), "b", NULL), 4);
+    CHECK_EQ(num(cJSON_GetArrayItem(entries, 1), "a", NULL), 1);
+    CHECK(
+        cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(entries, 1), "age_s")));
     cJSON_Delete(o);
     replyFree(&r);
 
@@ -377,10 +384,75 @@ static void history_serves_the_once_a_second_figures(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+/* weak scope: the entries that name an instance without holding it are
+ * listed apart, and held_by counts none of them. */
+static void weak_entries_are_listed_apart_and_hold_nothing(void) {
+    server s;
+    REQUIRE(startScope(&s, "weak", "1500"));
+    static const char *const body[] = {"{\"calls\":[{\"a\":1,\"b\":2},{\"a\":3,\"b\":4}]}"};
+    httpMany m = {&s, "POST", "/calculate", body, 1, NULL, 0};
+    REQUIRE(httpManyStart(&m));
+    uint64_t deadline = nowMs() + WAIT_MS;
+    struct timespec nap = {0, 20000000};
+    cJSON *o = NULL;
+    const cJSON *weak = NULL;
+    do { /* the first call is stored after its 1.5 s; the second still runs */
+        cJSON_Delete(o);
+        reply r = getInstance(&s, 1);
+        o = cJSON_Parse(r.body);
+        replyFree(&r);
+        weak = o ? cJSON_GetObjectItemCaseSensitive(o, "weak_entries") : NULL;
+        if (cJSON_GetArraySize(weak) < 1)
+            nanosleep(&nap, NULL);
+    } while (cJSON_GetArraySize(weak) < 1 && nowMs() < deadline);
+    REQUIRE(o != NULL);
+    CHECK_EQ(cJSON_GetArraySize(weak), 1);
+    CHECK_EQ(num(cJSON_GetArrayItem(weak, 0), "a", NULL), 1);
+    CHECK_EQ(num(o, "held_by", "cache_entries"), 0);
+    CHECK_EQ(num(o, "held_by", "requests"), 1);
+    CHECK(cJSON_GetObjectItemCaseSensitive(o, "entries") == NULL);
+    cJSON_Delete(o);
+    httpManyJoin(&m);
+    CHECK_EQ(m.replies[0].status, 200);
+    replyFree(&m.replies[0]);
+    free(m.replies);
+    reply r = getInstance(&s, 1); /* gone with its request, its entries with it */
+    CHECK(strcmp(r.body, "{\"id\":1,\"alive\":false}\n") == 0);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+/* At most 16 entries are listed; the count says how many hold it. */
+static void a_batch_of_64_keys_lists_16_entries_and_counts_them_all(void) {
+    server s;
+    REQUIRE(startScope(&s, "global", "0"));
+    char body[4096];
+    size_t n = (size_t)snprintf(body, sizeof(body), "{\"calls\":[");
+    for (int i = 0; i < 64; i++)
+        n += (size_t)snprintf(body + n, sizeof(body) - n, "%s{\"a\":%d,\"b\":0}", i ? "," : "", i);
+    snprintf(body + n, sizeof(body) - n, "]}");
+    reply r = httpDo(&s, "POST", "/calculate", body);
+    CHECK_EQ(r.status, 200);
+    replyFree(&r);
+    r = getInstance(&s, 1);
+    cJSON *o = cJSON_Parse(r.body);
+    replyFree(&r);
+    REQUIRE(o != NULL);
+    CHECK_EQ(num(o, "held_by", "cache_entries"), 64);
+    CHECK_EQ(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(o, "entries")), 16);
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "entries_truncated")));
+    CHECK_EQ(num(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "entries"), 0), "a", NULL),
+             63);
+    cJSON_Delete(o);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 int main(void) {
     static const harnessTest tests[] = {
         TEST(bad_ids_get_400_unknown_ones_404_in_every_scope),
         TEST(global_cache_entries_hold_instances_until_the_clear),
+        TEST(a_batch_of_64_keys_lists_16_entries_and_counts_them_all),
+        TEST(weak_entries_are_listed_apart_and_hold_nothing),
         TEST(a_request_holds_its_instance_while_it_runs_in_every_scope),
         TEST(with_redis_instances_die_with_their_request_and_the_answer_says_so),
         TEST(stats_and_metrics_give_the_oldest_age_and_counts_by_age),

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "container.h"
 #include "rcli.h"
 #include "timer.h"
 
@@ -163,7 +164,7 @@ static void resolve(flight *f, int64_t v, bool computed) {
 static void polled(void *ctx, const redisReply *reply);
 
 static void pollFire(timer *t) {
-    flight *f = (flight *)((char *)t - offsetof(flight, tm));
+    flight *f = container_of(t, flight, tm);
     char key[KEY_LEN];
     size_t len = sharedKey(key, f->a, f->b);
     if (!get(polled, f, key, len))

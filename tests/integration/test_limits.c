@@ -33,7 +33,7 @@ static const char SMALL[] = "{\"a\": 1, \"b\": 2}";
 
 /* A POST /calculate with extra header lines (may be "") and body. Owned by
  * the caller (free). */
-static char *_post(const char *extra, const char *body, size_t body_len, size_t *len) {
+static char *post(const char *extra, const char *body, size_t body_len, size_t *len) {
     size_t cap = strlen(extra) + body_len + 256;
     char *req = malloc(cap);
     REQUIRE(req != NULL);
@@ -47,7 +47,7 @@ static char *_post(const char *extra, const char *body, size_t body_len, size_t 
 
 /* Sends req on fd and reads one answer; its status (0: closed or reset
  * without one), the body in out. */
-static int _ask(int fd, const char *req, size_t len, char *out) {
+static int ask(int fd, const char *req, size_t len, char *out) {
     if (!rawSendAll(fd, req, len))
         return 0;
     return rawRead(fd, READ_MS, out, ANSWER_CAP);
@@ -55,21 +55,21 @@ static int _ask(int fd, const char *req, size_t len, char *out) {
 
 /* The status of req on a fresh connection, then of a small request on the
  * same connection (0 when the first closed it). */
-static void _askTwice(const server *s, const char *req, size_t len, int *first, int *second,
-                      char *out) {
+static void askTwice(const server *s, const char *req, size_t len, int *first, int *second,
+                     char *out) {
     int fd = rawConnect(s);
     REQUIRE(fd >= 0);
-    *first = _ask(fd, req, len, out);
+    *first = ask(fd, req, len, out);
     size_t n;
-    char *again = _post("", SMALL, sizeof(SMALL) - 1, &n);
+    char *again = post("", SMALL, sizeof(SMALL) - 1, &n);
     char scratch[ANSWER_CAP];
-    *second = *first == 200 ? _ask(fd, again, n, scratch) : 0;
+    *second = *first == 200 ? ask(fd, again, n, scratch) : 0;
     free(again);
     close(fd);
 }
 
 /* n header lines of one byte each short of filling total bytes together. */
-static char *_headers(unsigned lines, size_t total) {
+static char *manyHeaders(unsigned lines, size_t total) {
     char *h = malloc(total + 1);
     REQUIRE(h != NULL);
     size_t per = total / lines, at = 0;
@@ -95,11 +95,11 @@ static void four_kib_of_headers_are_served_and_keep_alive_holds(void) {
     /* The request line and Host take the rest of the 4 KiB. */
     static const unsigned shapes[] = {1, 40};
     for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
-        char *extra = _headers(shapes[i], HEADER_BYTES - 96);
+        char *extra = manyHeaders(shapes[i], HEADER_BYTES - 96);
         size_t len;
-        char *req = _post(extra, SMALL, sizeof(SMALL) - 1, &len);
+        char *req = post(extra, SMALL, sizeof(SMALL) - 1, &len);
         int first, second;
-        _askTwice(&s, req, len, &first, &second, out);
+        askTwice(&s, req, len, &first, &second, out);
         checkContext("%u header lines", shapes[i]);
         CHECK_EQ(first, 200);
         CHECK(strstr(out, "\"result\":3") != NULL);
@@ -118,9 +118,9 @@ static void headers_beyond_what_fits_get_431_not_a_reset(void) {
     char out[ANSWER_CAP];
     static const size_t sizes[] = {16384, 65536};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        char *extra = _headers(1, sizes[i]);
+        char *extra = manyHeaders(1, sizes[i]);
         size_t len;
-        char *req = _post(extra, SMALL, sizeof(SMALL) - 1, &len);
+        char *req = post(extra, SMALL, sizeof(SMALL) - 1, &len);
         int fd = rawConnect(&s);
         REQUIRE(fd >= 0);
         checkContext("%zu bytes of headers", sizes[i]);
@@ -148,8 +148,8 @@ static void a_max_body_bytes_body_is_served_by_length_and_chunked(void) {
     int first, second;
 
     size_t len;
-    char *req = _post("", body, MAX_BODY, &len);
-    _askTwice(&s, req, len, &first, &second, out);
+    char *req = post("", body, MAX_BODY, &len);
+    askTwice(&s, req, len, &first, &second, out);
     CHECK_EQ(first, 200);
     CHECK(strstr(out, "\"result\":3") != NULL);
     CHECK_EQ(second, 200);
@@ -163,17 +163,17 @@ static void a_max_body_bytes_body_is_served_by_length_and_chunked(void) {
                      MAX_BODY);
     memcpy(chunked + n, body, MAX_BODY);
     memcpy(chunked + n + MAX_BODY, "\r\n0\r\n\r\n", 7);
-    _askTwice(&s, chunked, (size_t)n + MAX_BODY + 7, &first, &second, out);
+    askTwice(&s, chunked, (size_t)n + MAX_BODY + 7, &first, &second, out);
     CHECK_EQ(first, 200);
     CHECK_EQ(second, 200);
     free(chunked);
 
     /* One byte more is a 413, with an answer. */
     body[MAX_BODY] = ' ';
-    req = _post("", body, MAX_BODY + 1, &len);
+    req = post("", body, MAX_BODY + 1, &len);
     int fd = rawConnect(&s);
     REQUIRE(fd >= 0);
-    CHECK_EQ(_ask(fd, req, len, out), 413);
+    CHECK_EQ(ask(fd, req, len, out), 413);
     close(fd);
     free(req);
     free(body);
@@ -189,10 +189,10 @@ static void a_large_max_body_bytes_streams_through_the_small_pool(void) {
     memset(body, ' ', BIG_BODY);
     memcpy(body, SMALL, sizeof(SMALL) - 1);
     size_t len;
-    char *req = _post("", body, BIG_BODY, &len);
+    char *req = post("", body, BIG_BODY, &len);
     char out[ANSWER_CAP];
     int first, second;
-    _askTwice(&s, req, len, &first, &second, out);
+    askTwice(&s, req, len, &first, &second, out);
     CHECK_EQ(first, 200);
     CHECK(strstr(out, "\"result\":3") != NULL);
     CHECK_EQ(second, 200);
@@ -214,10 +214,10 @@ static void a_batch_of_sixty_four_of_the_largest_integers_is_served(void) {
     at += (size_t)snprintf(body + at, sizeof(body) - at, "]}");
     REQUIRE(at < sizeof(body));
     size_t len;
-    char *req = _post("", body, at, &len);
+    char *req = post("", body, at, &len);
     char out[ANSWER_CAP];
     int first, second;
-    _askTwice(&s, req, len, &first, &second, out);
+    askTwice(&s, req, len, &first, &second, out);
     CHECK_EQ(first, 200);
     size_t results = 0;
     for (const char *p = out; (p = strstr(p, "{\"result\":0,")) != NULL; p++)

@@ -19,6 +19,15 @@ set terminal pngcairo size 1100,650 font ",11" noenhanced
 set grid
 set key outside right top
 set style data lines
+# gnuplot has 8 colours before it cycles; the scopes past 8 get dashed lines
+# of their own colours so that no two scopes look alike.
+set linetype 9 lc rgb "#000000" dt 2
+set linetype 10 lc rgb "#d62728" dt 2
+set linetype 11 lc rgb "#1f77b4" dt 3
+set linetype 12 lc rgb "#8c564b" dt 3
+set linetype 13 lc rgb "#7f7f7f" dt 2
+set linetype 14 lc rgb "#bcbd22" dt 3
+set linetype cycle 14
 
 csv(i) = sprintf("%s/stats-%s.csv", dir, word(labels, i))
 lbl(i) = word(labels, i)

@@ -20,7 +20,6 @@
  * it adds, so that a move ends before the new table fills. */
 #define MEMO_MOVE_PER_GET 1
 #define MEMO_MOVE_PER_PUT 2
-#define MEMO_RECORD_ALIGN 8
 
 static atomic_uint_fast64_t memo_epochs = 1; /* owners start at epoch 0: empty */
 
@@ -40,10 +39,6 @@ static uint64_t memo__now(memo *m) {
     return m->cfg.clock(m->cfg.ctx);
 }
 
-static size_t memo__alignUp(size_t n) {
-    return (n + MEMO_RECORD_ALIGN - 1) & ~(size_t)(MEMO_RECORD_ALIGN - 1);
-}
-
 static void memo__countMiss(memo *m) {
     m->misses++;
     if (m->cfg.stats)
@@ -61,7 +56,8 @@ memo *memoCreateWith(const memoType *type, const memoConfig *cfg) {
     if (type == NULL || cfg == NULL || type->key_size == 0 || type->val_size == 0 ||
         cfg->maxbytes == 0 || type->key_size > SIZE_MAX / 4 || type->val_size > SIZE_MAX / 4)
         return NULL;
-    memo *m = calloc(1, sizeof(*m) + type->key_size);
+    size_t scratch = type->key_size > type->val_size ? type->key_size : type->val_size;
+    memo *m = calloc(1, sizeof(*m) + memo__scratchOff(type) + scratch);
     if (m == NULL)
         return NULL;
     m->type = type;

@@ -9,7 +9,6 @@
 /* ------------------------------------------------------------------ types */
 
 /* Records up to this size are copied on the stack to be released. */
-#define MEMO_RELEASE_STACK_BYTES 256
 
 /* ---------------------------------------------------------------- private */
 
@@ -44,26 +43,12 @@ void memo__addBytes(memo *m, size_t n, bool add) {
 }
 
 /* Releases records the caller gave us but did not store. The callbacks take
- * a mutable pointer to a record of ours, so they get an aligned copy, not the
- * caller's const record: on the stack when small (the usual case), else on
- * the heap. */
+ * a mutable pointer to a record of ours, so they get a copy in the cache's
+ * scratch record (made with the cache, used under its lock), never the
+ * caller's const record: nothing to allocate, so nothing can fail here. */
 void memo__releaseGiven(memo *m, const void *key, const void *val) {
     const memoType *t = m->type;
-    if (t->key_release == NULL && t->val_release == NULL)
-        return;
-    union {
-        max_align_t align;
-        unsigned char bytes[MEMO_RELEASE_STACK_BYTES];
-    } local;
-    size_t need = t->key_size > t->val_size ? t->key_size : t->val_size;
-    void *copy = need <= sizeof(local) ? (void *)&local : malloc(need);
-    if (copy == NULL) { /* out of memory: still release exactly once, in place */
-        if (t->key_release)
-            t->key_release(m->cfg.ctx, (void *)key);
-        if (t->val_release)
-            t->val_release(m->cfg.ctx, (void *)val);
-        return;
-    }
+    void *copy = memo__scratch(m);
     if (t->key_release) {
         memcpy(copy, key, t->key_size);
         t->key_release(m->cfg.ctx, copy);
@@ -72,8 +57,6 @@ void memo__releaseGiven(memo *m, const void *key, const void *val) {
         memcpy(copy, val, t->val_size);
         t->val_release(m->cfg.ctx, copy);
     }
-    if (copy != (void *)&local)
-        free(copy);
 }
 
 /* Takes e out of every list and the table, releases it and frees its slot. */

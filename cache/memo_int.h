@@ -76,8 +76,19 @@ struct memo {
      * (a memoised call) reuses it instead of hashing again. */
     bool missed_valid;
     uint64_t missed_hash;
-    max_align_t missed_key[]; /* key_size bytes */
+    /* key_size bytes, then (at memo__scratchOff) the scratch record:
+     * max(key_size, val_size) bytes where records given but not stored are
+     * copied for their release callbacks (under the lock). */
+    max_align_t missed_key[];
 };
+
+/* Records are aligned to 8 bytes (memo.h). */
+#define MEMO_RECORD_ALIGN 8
+static inline size_t memo__alignUp(size_t n) {
+    return (n + MEMO_RECORD_ALIGN - 1) & ~(size_t)(MEMO_RECORD_ALIGN - 1);
+}
+#define memo__scratchOff(type) memo__alignUp((type)->key_size)
+#define memo__scratch(m) ((void *)((char *)(m)->missed_key + memo__scratchOff((m)->type)))
 
 #define memo__key(m, e) ((void *)((char *)(e) + (m)->key_off))
 #define memo__val(m, e) ((void *)((char *)(e) + (m)->val_off))

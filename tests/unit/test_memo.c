@@ -546,6 +546,43 @@ static void caseHugeMaxsize(void) {
     REQUIRE(allReleasedOnce());
 }
 
+/* A record larger than any stack copy (v1 copied those to the heap, and on a
+ * failed malloc released the caller's own bytes): a release callback that
+ * scribbles over what it is given never reaches the caller's record. */
+typedef struct hugeKey {
+    unsigned char bytes[1000];
+} hugeKey;
+static int hugeReleases;
+static void hugeKeyRelease(void *ctx, void *k) {
+    memset(k, 0xAA, sizeof(hugeKey));
+    hugeReleases++;
+}
+static void caseGivenRecordsNeverWritten(void) {
+    static const memoType type = {
+        .key_size = sizeof(hugeKey), .val_size = sizeof(uint64_t), .key_release = hugeKeyRelease};
+    hugeKey k, before;
+    memset(&k, 0x11, sizeof(k));
+    before = k;
+    uint64_t v = 7;
+    hugeReleases = 0;
+    memo *off = memoCreate(&type, 0, NULL); /* stores nothing: releases the given */
+    REQUIRE_NOT_NULL(off);
+    CHECK(!memoPut(off, &k, &v));
+    CHECK_EQ(hugeReleases, 1);
+    CHECK_MEM_EQ(&k, &before, sizeof(k));
+    memoDestroy(off);
+
+    memo *m = memoCreate(&type, 4, NULL); /* a present key: the given is released */
+    REQUIRE_NOT_NULL(m);
+    CHECK(memoPut(m, &k, &v));
+    CHECK(!memoPut(m, &k, &v));
+    CHECK_EQ(hugeReleases, 2);
+    CHECK_MEM_EQ(&k, &before, sizeof(k));
+    memoDestroy(m); /* releases the stored copy */
+    CHECK_EQ(hugeReleases, 3);
+    CHECK_MEM_EQ(&k, &before, sizeof(k));
+}
+
 /* ------------------------------------------------------------------- main */
 
 static void caseLruSequences(void) {
@@ -570,8 +607,9 @@ int main(void) {
         TEST(caseCountHit),        /* memoCountHit counts a hit without a lookup */
         TEST(caseDoFunctions),     /* do_ functions make several operations one step */
         TEST(caseCreateRejects),   /* memoCreate rejects an incomplete type */
-        TEST(caseDefaultHashEqual), /* no hash/equal: keys are their bytes */
-        TEST(caseHugeMaxsize),      /* a huge maxsize does not preallocate a huge table */
+        TEST(caseDefaultHashEqual),         /* no hash/equal: keys are their bytes */
+        TEST(caseHugeMaxsize),              /* a huge maxsize does not preallocate a huge table */
+        TEST(caseGivenRecordsNeverWritten), /* releasing what was not stored copies it first */
     };
     return checkMain(tests, ARRAY_LEN(tests));
 }

@@ -49,7 +49,7 @@
 
 #define BENCH_HITS 1000000
 #define BENCH_WINDOW 64 /* operations between two reads of the thread's CPU time */
-#define BENCH_SUB 16     /* histogram buckets per octave */
+#define BENCH_SUB 16    /* histogram buckets per octave */
 #define BENCH_OCTAVES 48
 
 typedef struct benchKey {

@@ -7,22 +7,7 @@
 #include "config.h"
 #include "memo.h"
 
-static char out_buf[8192], err_buf[1024];
-
-/* Parses argv (NULL-terminated) with output captured in out_buf, err_buf. */
-static configResult parse(config *cfg, const char **argv) {
-    int argc = 0;
-    while (argv[argc])
-        argc++;
-    memset(out_buf, 0, sizeof(out_buf));
-    memset(err_buf, 0, sizeof(err_buf));
-    FILE *out = fmemopen(out_buf, sizeof(out_buf) - 1, "w");
-    FILE *err = fmemopen(err_buf, sizeof(err_buf) - 1, "w");
-    configResult r = configParse(cfg, argc, (char **)argv, out, err);
-    fclose(out);
-    fclose(err);
-    return r;
-}
+#include "config_parse.h"
 
 static void defaults_are_the_contracts(void) {
     config c;

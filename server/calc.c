@@ -65,10 +65,14 @@ typedef struct calcState {
 } calcState;
 
 #define NS_PER_TENTH_MS 100000ull
-/* A body with no Content-Length that outgrows max_body_bytes is read on and
- * dropped, up to this much more, so that it can get its 413 once it ends
- * (libmicrohttpd takes an answer only before the body or after all of it);
- * a longer one is cut short by closing the connection. */
+/* A body that outgrows max_body_bytes is read on and dropped, up to this
+ * much, so that it gets its 413 once it ends (libmicrohttpd takes an answer
+ * only before the body or after all of it). Answering before the body would
+ * close the connection with the body unread, and a kernel that closes a
+ * socket with unread input sends a reset, which can destroy the 413 before
+ * the client reads it (nginx drains for the same reason). A longer body is
+ * refused before it is read (by its Content-Length) or cut short by closing
+ * the connection (chunked). */
 #define DROP_MAX_BYTES (1u << 20)
 
 static struct {
@@ -309,14 +313,17 @@ static enum MHD_Result refuseEarly(struct MHD_Connection *conn, unsigned status,
 }
 
 /* The first call: refuses at once while shutting down (503) or on a
- * Content-Length over the limit (413); otherwise starts the request. */
+ * Content-Length over the limit and over DROP_MAX_BYTES (413); otherwise
+ * starts the request (a body over the limit is then read, dropped and
+ * answered 413, on a connection that stays open). */
 static enum MHD_Result onBegin(routeRequest *rq) {
     struct MHD_Connection *conn = rq->conn;
     if (atomic_load(&C.shutting_down))
         return refuseEarly(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down");
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl && strtoull(cl, NULL, 10) > C.cfg->max_body_bytes)
+    unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+    if (declared > C.cfg->max_body_bytes && declared > DROP_MAX_BYTES) /* else drained, then 413 */
         return refuseEarly(conn, MHD_HTTP_CONTENT_TOO_LARGE,
                            "the body is larger than max_body_bytes");
     calcState *cs = (calcState *)rq->state;

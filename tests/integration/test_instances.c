@@ -35,6 +35,18 @@ static reply getInstance(const server *s, long long id) {
     return httpDo(s, "GET", path, NULL);
 }
 
+/* Waits for the one request of m to be answered 200; then instance 1, which
+ * nothing but that request held, must be reported freed. */
+static void joinAndExpectFreed(const server *s, httpMany *m) {
+    httpManyJoin(m);
+    CHECK_EQ(m->replies[0].status, 200);
+    replyFree(&m->replies[0]);
+    free(m->replies);
+    reply r = getInstance(s, 1);
+    CHECK(strcmp(r.body, "{\"id\":1,\"alive\":false}\n") == 0);
+    replyFree(&r);
+}
+
 /* A number of a cJSON object by dotted path; LLONG_MIN when absent. */
 static long long num(const cJSON *o, const char *a, const char *b) {
     const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, a);
@@ -270,13 +282,7 @@ static void with_redis_instances_die_with_their_request_and_the_answer_says_so(v
         CHECK(cJSON_IsString(note) && strstr(note->valuestring, "Redis holds keys") != NULL);
         cJSON_Delete(o);
     }
-    httpManyJoin(&m);
-    CHECK_EQ(m.replies[0].status, 200);
-    replyFree(&m.replies[0]);
-    free(m.replies);
-    reply r = getInstance(&s, 1);
-    CHECK(strcmp(r.body, "{\"id\":1,\"alive\":false}\n") == 0);
-    replyFree(&r);
+    joinAndExpectFreed(&s, &m);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -412,13 +418,7 @@ static void weak_entries_are_listed_apart_and_hold_nothing(void) {
     CHECK_EQ(num(o, "held_by", "requests"), 1);
     CHECK(cJSON_GetObjectItemCaseSensitive(o, "entries") == NULL);
     cJSON_Delete(o);
-    httpManyJoin(&m);
-    CHECK_EQ(m.replies[0].status, 200);
-    replyFree(&m.replies[0]);
-    free(m.replies);
-    reply r = getInstance(&s, 1); /* gone with its request, its entries with it */
-    CHECK(strcmp(r.body, "{\"id\":1,\"alive\":false}\n") == 0);
-    replyFree(&r);
+    joinAndExpectFreed(&s, &m); /* gone with its request, its entries with it */
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 

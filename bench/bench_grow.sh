@@ -10,7 +10,8 @@
 # cmake --build build); compiles the v1 one from git (cache/ of $BEFORE, with
 # cc -O2 -DBENCH_GROW_V1 bench/bench_grow.c). Writes $OUT/growth.txt (the
 # table) and $OUT/growth.svg (worst and 99.9th percentile single miss+put
-# against entries). Runs under flock /tmp/memoscope-bench.lock, at nice -20
+# against entries, and the machine's floor: the slowest hit on a one-entry
+# cache timed beside each of them, bench_grow.c says why). Runs under flock /tmp/memoscope-bench.lock, at nice -20
 # when root. Environment: BEFORE (default 7a76c73, the last v1 cache/), MAX
 # (largest size, default 10^7, 10^8 with MEMOSCOPE_LONG=1; CPython stops at
 # 10^7), OUT (default bench/results), PYTHON (default python3), NO_PY=1 and
@@ -51,7 +52,7 @@ run() { flock /tmp/memoscope-bench.lock $prio "$@"; }
 
 {
     echo "# bench/bench_grow.sh, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "# commit $(git -C "$root" rev-parse --short HEAD), v1 = cache/ of $before"
+    echo "# commit $(git -C "$root" describe --always --dirty), v1 = cache/ of $before"
     run "$bench" "$max"
     [ -n "$v1" ] && run "$v1" "$max"
     [ "${NO_PY:-0}" != 1 ] && run "$python" "$root/bench/bench_grow.py" "$pymax"
@@ -60,22 +61,25 @@ run() { flock /tmp/memoscope-bench.lock $prio "$@"; }
 
 # One data block per library for gnuplot (index 0, 1, 2).
 for lib in v2 v1 py; do
-    awk -v lib=$lib '$1 == lib { print $2, $5 * 1e-3, $6 * 1e-3, ($10 == "-" ? "NaN" : $10 * 1e-3) }' "$out/growth.txt"
+    awk -v lib=$lib 'function ms(x) { return x == "-" || x == "" ? "NaN" : x * 1e-3 }
+        $1 == lib { print $2, $5 * 1e-3, $6 * 1e-3, ms($10), ms($11), ms($12) }' "$out/growth.txt"
     printf '\n\n'
 done >"$tmp/growth.dat"
 
 if command -v gnuplot >/dev/null 2>&1; then
     gnuplot <<GP
-set terminal svg size 760,440 dynamic font "sans,12"
+set terminal svg size 1000,440 dynamic font "sans,12"
 set output "$out/growth.svg"
 set title "One memoised miss (get + put) as the cache grows: slowest (least of 3 runs for memo) and p99.9"
 set logscale xy
 set format x "10^{%L}"
+set xrange [500:*]
 set xlabel "entries"
 set ylabel "ms"
-set key top left
+set key outside right top
 set grid
 plot "$tmp/growth.dat" index 0 using 1:4 with linespoints lw 2 title "memo v2: slowest, on CPU", \
+     "" index 0 using 1:6 with linespoints lw 1 dt 3 title "floor: slowest 1-entry hit, on CPU (same run)", \
      "" index 0 using 1:2 with linespoints lw 1 title "memo v2: slowest, wall", \
      "" index 0 using 1:3 with linespoints dt 2 title "memo v2: p99.9", \
      "" index 1 using 1:4 with linespoints lw 2 title "memo v1: slowest, on CPU", \

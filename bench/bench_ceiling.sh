@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_ceiling.sh -- memoscope next to the bare libmicrohttpd + cJSON server it
-# stands on (bench/reference), and next to the Python peer (bench/peer), under
-# the same wrk load, in one run (about 4 minutes on 2 CPUs).
+# stands on (bench/reference), next to nginx answering a fixed JSON, and next
+# to the Python peer (bench/peer), under the same wrk load, in one run (about
+# 5 minutes on 2 CPUs).
 #
 #   bench/bench_ceiling.sh            (as root on Debian 12: installs what is missing)
 #
@@ -12,13 +13,18 @@
 # when root), warms it up for WARMUP seconds, measures DURATION seconds, and
 # stops it with SIGTERM (it must exit 0). The servers:
 #   reference   bench/reference: parse with cJSON, answer {"result": a+b}
+#   nginx       nginx (Debian nginx-light), one worker: POST /calculate gets
+#               `return 200` with a fixed JSON of memoscope's answer's size
+#               (no parsing: the best a C server does with HTTP alone); its
+#               CPU is its worker's, not its master's
 #   shared      memoscope --cache-scope shared --delay-ms 0 (100 keys, maxsize
 #               128: nearly every call hits)
 #   local       memoscope --cache-scope local --delay-ms 0 (every call misses)
 #   peer        Flask + functools.lru_cache (bench/peer/peer.py)
 # Prints per server the medians of req/s, p50 and p99 latency and server CPU
 # per request (utime + stime from /proc/PID/stat over the measured seconds,
-# divided by the requests answered), and the ratios memoscope / reference.
+# divided by the requests answered), and the ratios memoscope / reference and
+# memoscope / nginx.
 # Then three short passes, one run per server each:
 #   ALLOCS     allocator calls per request in every scope and in the
 #              reference (LD_PRELOAD bench/malloc_count.c, c=64, 2 s);
@@ -30,7 +36,7 @@
 # benchmarks of several people on one machine do not overlap.
 #
 # Settings (environment): ROUNDS=5 DURATION=3 WARMUP=1 CONNS="64 256" KEYS=10
-# THREADS=<1 when pinned, else the CPU count> NICE=-20 PEER=1 ALLOCS=1
+# THREADS=<1 when pinned, else the CPU count> NICE=-20 NGINX=1 PEER=1 ALLOCS=1
 # CALLGRIND=1 BUILD_DIR=build RESULTS=<file to keep the raw runs in, TSV>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,6 +48,7 @@ WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-64 256}
 KEYS=${KEYS:-10}
 PEER=${PEER:-1}
+NGINX=${NGINX:-1}
 ALLOCS=${ALLOCS:-1}
 CALLGRIND=${CALLGRIND:-1}
 NICE=${NICE--20}
@@ -55,6 +62,7 @@ START_TIMEOUT_S=20
 STOP_TIMEOUT_S=20
 
 need_pkgs $BUILD_PKGS $BENCH_PKGS
+[ "$NGINX" = 1 ] && need_pkgs nginx-light
 say "build $BUILD_DIR: memoscope, reference, malloc_count"
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$BUILD_DIR" -j "$(nproc)" --target memoscope reference malloc_count >/dev/null
@@ -99,7 +107,42 @@ server_cmd() {
     shared | local | global | off)
         echo "$memoscope --bind 127.0.0.1 --threads $THREADS --cache-scope $1 --delay-ms 0" ;;
     peer) echo "$PEER_PYTHON bench/peer/peer.py --bind 127.0.0.1" ;;
+    nginx) echo "nginx -e $work/nginx/error.log -p $work/nginx -c $work/nginx/nginx.conf" ;;
     esac
+}
+
+# nginx_conf PORT: one worker (it inherits the pin), keep-alive without a
+# limit of requests, memoscope's answer to a hit as a fixed body.
+nginx_conf() {
+    mkdir -p "$work/nginx"
+    cat >"$work/nginx/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    server {
+        listen 127.0.0.1:$1;
+        location = /calculate {
+            default_type application/json;
+            return 200 '{"result":9,"cached":true,"instance":42,"elapsed_ms":0.0}\n';
+        }
+    }
+}
+EOF
+}
+
+# A port free now, for a server that cannot take port 0 (nginx).
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 # start_server NAME [ENV...]: starts it on a free port, sets server_pid and port.
@@ -107,13 +150,25 @@ start_server() {
     local name=$1 log=$work/$1.log
     shift
     : >"$log" # not a port from the last run
-    # shellcheck disable=SC2046
-    env "$@" "${pin_server[@]}" "${wrap[@]}" $(server_cmd "$name") --port 0 2>"$log" &
+    local fixed=
+    if [ "$name" = nginx ]; then
+        fixed=$(free_port)
+        nginx_conf "$fixed"
+        # shellcheck disable=SC2046
+        env "$@" "${pin_server[@]}" "${wrap[@]}" $(server_cmd "$name") 2>"$log" &
+    else
+        # shellcheck disable=SC2046
+        env "$@" "${pin_server[@]}" "${wrap[@]}" $(server_cmd "$name") --port 0 2>"$log" &
+    fi
     server_pid=$!
     local deadline=$((SECONDS + START_TIMEOUT_S))
     port=
     while [ -z "$port" ]; do
-        port=$(grep -o -m1 'port=[0-9]*' "$log" 2>/dev/null | cut -d= -f2 || true)
+        if [ -n "$fixed" ]; then
+            curl -s -o /dev/null -X POST -d '{}' "http://127.0.0.1:$fixed/calculate" && port=$fixed
+        else
+            port=$(grep -o -m1 'port=[0-9]*' "$log" 2>/dev/null | cut -d= -f2 || true)
+        fi
         if [ -z "$port" ] && { ! kill -0 "$server_pid" 2>/dev/null || ((SECONDS > deadline)); }; then
             echo "bench_ceiling: $name did not start:" >&2
             cat "$log" >&2
@@ -150,9 +205,13 @@ lock() {
 }
 unlock() { flock -u 9; }
 
-# utime + stime of the server so far, in clock ticks.
+# cpu_ticks NAME: utime + stime of the server so far, in clock ticks; for
+# nginx, of its master's children (the worker, which does the work).
 cpu_ticks() {
-    awk '{ print $14 + $15 }' "/proc/$server_pid/stat"
+    local pids=$server_pid p
+    [ "$1" = nginx ] && pids=$(cat /proc/"$server_pid"/task/*/children)
+    # shellcheck disable=SC2086 # a list of pids
+    for p in $pids; do cat "/proc/$p/stat"; done | awk '{ t += $14 + $15 } END { print t }'
 }
 
 # wrk_run CONNS SECONDS: the CEILING_JSON line of one wrk run.
@@ -167,9 +226,9 @@ measure() {
     lock
     start_server "$name"
     wrk_run "$conns" "$WARMUP" >/dev/null
-    t0=$(cpu_ticks)
+    t0=$(cpu_ticks "$name")
     json=$(wrk_run "$conns" "$DURATION")
-    t1=$(cpu_ticks)
+    t1=$(cpu_ticks "$name")
     stop_server "$name"
     unlock
     printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$conns" "$round" "$((t1 - t0))" "$json" >>"$RESULTS"
@@ -212,7 +271,9 @@ instructions() {
         "$json" >>"$work/instructions.tsv"
 }
 
-servers=(reference shared local)
+servers=(reference)
+[ "$NGINX" = 1 ] && servers+=(nginx)
+servers+=(shared local)
 [ "$PEER" = 1 ] && servers+=(peer)
 say "ceiling: ${servers[*]}; c=$CONNS; $ROUNDS rounds of ${DURATION}s (+${WARMUP}s warm-up);" \
     "server on CPU $server_cpu${wrk_cpu:+, wrk on CPU $wrk_cpu}; threads=$THREADS; keys=$KEYS"
@@ -268,28 +329,34 @@ def med(name, conns, key):
     return statistics.median(xs) if xs else None
 
 if runs:
-    names = [n for n in ("reference", "shared", "local", "peer") if any(k[0] == n for k in runs)]
-    label = {"reference": "reference (MHD+cJSON)", "shared": "memoscope shared",
-             "local": "memoscope local", "peer": "peer (Flask+lru_cache)"}
+    names = [n for n in ("reference", "nginx", "shared", "local", "peer")
+             if any(k[0] == n for k in runs)]
+    label = {"reference": "reference (MHD+cJSON)", "nginx": "nginx (fixed answer)",
+             "shared": "memoscope shared", "local": "memoscope local",
+             "peer": "peer (Flask+lru_cache)"}
     print()
-    print("Medians of %d interleaved runs; %s CPUs; server threads=%s; ratios are memoscope / reference"
+    print("Medians of %d interleaved runs; %s CPUs; server threads=%s (nginx: one worker);"
           % (max(len(v) for v in runs.values()), ncpu, threads))
+    print("ratios are memoscope / reference (x) and memoscope / nginx (n)")
     print()
-    print("%-5s %-23s %9s %8s %8s %9s %8s %8s %8s %7s"
+    print("%-5s %-23s %9s %8s %8s %9s %8s %8s %8s %8s %8s %7s"
           % ("conns", "server", "req/s", "p50 ms", "p99 ms", "CPU us/r",
-             "x req/s", "x p99", "x CPU", "errors"))
+             "x req/s", "x p99", "x CPU", "n p99", "n CPU", "errors"))
     for conns in sorted({k[1] for k in runs}):
         ref = {k: med("reference", conns, k) for k in ("rps", "p99", "cpu")}
+        ngx = {k: med("nginx", conns, k) for k in ("p99", "cpu")}
         for n in names:
             if (n, conns) not in runs:
                 continue
             m = {k: med(n, conns, k) for k in ("rps", "p50", "p99", "cpu")}
             bad = sum(r["bad"] for r in runs[(n, conns)])
-            ratios = ["", "", ""]
+            ratios = ["", "", "", "", ""]
             if n in ("shared", "local") and ref["rps"]:
-                ratios = ["%.2f" % (m["rps"] / ref["rps"]), "%.2f" % (m["p99"] / ref["p99"]),
-                          "%.2f" % (m["cpu"] / ref["cpu"])]
-            print("%-5d %-23s %9.0f %8.2f %8.2f %9.1f %8s %8s %8s %7d"
+                ratios[:3] = ["%.2f" % (m["rps"] / ref["rps"]), "%.2f" % (m["p99"] / ref["p99"]),
+                              "%.2f" % (m["cpu"] / ref["cpu"])]
+            if n in ("shared", "local") and ngx["cpu"]:
+                ratios[3:] = ["%.2f" % (m["p99"] / ngx["p99"]), "%.2f" % (m["cpu"] / ngx["cpu"])]
+            print("%-5d %-23s %9.0f %8.2f %8.2f %9.1f %8s %8s %8s %8s %8s %7d"
                   % (conns, label[n], m["rps"], m["p50"], m["p99"], m["cpu"], *ratios, bad))
         print()
 

@@ -18,6 +18,10 @@ say "bench smoke: bench_grow.sh (10^3 and 10^4 entries, v1, v2 and CPython)"
 MAX=10000 OUT=build/bench-results bench/bench_grow.sh build/bench/bench_grow
 say "bench smoke: bench_slow.sh (one 1 s round at 64 connections)"
 RUNS=1 WARMUP=1 DURATION=1 CONNS=64 bench/bench_slow.sh build/server/memoscope
+say "bench smoke: bench_slow10k.sh (200 connections, a 2 s window after a 1 s ramp)"
+CONNS=200 DELAY_MS=200 RAMP_S=1 WINDOW_S=2 PROBES=10 bench/bench_slow10k.sh build/server/memoscope
+say "bench smoke: bench_connmem.py (200 connections, the default pool, idle and waiting)"
+POOLS=8192 CONNS=200 SETTLE_S=0.5 python3 bench/bench_connmem.py build/server/memoscope
 say "bench smoke: bench_ceiling.sh (one 1 s round at 64 connections, no callgrind)"
 ROUNDS=1 WARMUP=1 DURATION=1 CONNS=64 CALLGRIND=0 BUILD_DIR=build bench/bench_ceiling.sh
 say "bench smoke: bench_scrape.sh (to 20,000 instances, one 1 s round)"

@@ -1,7 +1,7 @@
 /* http.c -- the routes of the contract on libmicrohttpd: the daemon, the
  * route table and its dispatcher (route.h), the small routes, the
  * connection limit and the graceful stop. POST /calculate lives in calc.c,
- * the answers' plumbing in reply.c.
+ * GET and DELETE /cache in cacheroute.c, the answers' plumbing in reply.c.
  */
 #include "http.h"
 
@@ -18,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "cacheroute.h"
 #include "calc.h"
 #include "duration.h"
 #include "conns.h"
@@ -78,41 +79,6 @@ static enum MHD_Result statsRoute(routeRequest *rq, const char *data, size_t *si
                       NULL);
 }
 
-static enum MHD_Result cacheRoute(routeRequest *rq, const char *data, size_t *size) {
-    (void)data;
-    (void)size;
-    char buf[256];
-    textBuf t = textOn(buf, sizeof(buf));
-    if (strcmp(rq->method, "DELETE") == 0) {
-        uint64_t entries, instances;
-        if (!scopeCacheClear(&entries, &instances)) /* and gives the pages back */
-            return replyError(rq->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                              "the cache backend failed: the cache may be cleared in part", NULL);
-        TEXT_LIT(&t, "{\"entries_freed\":");
-        textUint(&t, entries);
-        TEXT_LIT(&t, ",\"instances_freed\":");
-        textUint(&t, instances);
-        TEXT_LIT(&t, "}\n");
-    } else {
-        memoInfo info = scopeCacheInfo();
-        char maxsize[CONFIG_MAXSIZE_LEN], maxbytes[CONFIG_MAXSIZE_LEN];
-        TEXT_LIT(&t, "{\"hits\":");
-        textUint(&t, info.hits);
-        TEXT_LIT(&t, ",\"misses\":");
-        textUint(&t, info.misses);
-        TEXT_LIT(&t, ",\"maxsize\":");
-        textStr(&t, configMaxsizeText(info.maxsize, "null", maxsize));
-        TEXT_LIT(&t, ",\"currsize\":");
-        textUint(&t, info.currsize);
-        TEXT_LIT(&t, ",\"maxbytes\":");
-        textStr(&t, configMaxsizeText(info.maxbytes, "null", maxbytes));
-        TEXT_LIT(&t, ",\"currbytes\":");
-        textUint(&t, info.currbytes);
-        TEXT_LIT(&t, "}\n");
-    }
-    return replyQueue(rq->conn, MHD_HTTP_OK, REPLY_JSON, buf, textEnd(&t), NULL);
-}
-
 static enum MHD_Result healthzRoute(routeRequest *rq, const char *data, size_t *size) {
     (void)data;
     (void)size;
@@ -140,7 +106,6 @@ static enum MHD_Result wrongMethod(routeRequest *rq, const char *data, size_t *s
     { .next = (fn) }
 
 static const routeHandlers stats_handlers = SMALL_ROUTE(statsRoute);
-static const routeHandlers cache_handlers = SMALL_ROUTE(cacheRoute);
 static const routeHandlers healthz_handlers = SMALL_ROUTE(healthzRoute);
 static const routeHandlers page_handlers = SMALL_ROUTE(pageRoute);
 static const routeHandlers not_found = SMALL_ROUTE(notFound);
@@ -238,14 +203,13 @@ static enum MHD_Result onAccess(void *cls, struct MHD_Connection *conn, const ch
                              : allowed(routes[r].allow, method) ? routes[r].h
                                                                 : &wrong_method;
     if (!h->takes_body && hasBody(conn)) {
-        routeRequest now = {conn, method, url,
-                            r,    h,      timerNow()}; /* no state: takes_body is false */
+        routeRequest now = {conn, method, url, r, h, timerNow(), true};
         return h->next(&now, data, size);
     }
     rq = calloc(1, sizeof(*rq) + h->state_bytes);
     if (!rq)
         return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-    *rq = (routeRequest){conn, method, url, r, h, timerNow()};
+    *rq = (routeRequest){conn, method, url, r, h, timerNow(), false};
     *req_cls = rq;
     return h->begin ? h->begin(rq) : MHD_YES;
 }
@@ -410,21 +374,24 @@ void httpStop(unsigned grace_ms) {
             shutdown(listen_fd, SHUT_RDWR);
 
         uint64_t deadline = timerNow() + (uint64_t)grace_ms * 1000000ull;
-        while (calcOpen() > 0 && timerNow() < deadline)
+        while (calcOpen() + cacheRouteOpen() > 0 && timerNow() < deadline)
             nap(DRAIN_POLL_NS);
 
-        /* Grace is over: cut every wait short. Nothing suspends any more, so
-         * once the last suspended connection has been resumed, stopping the
-         * daemon is safe (0.9.75 aborts on a suspended connection). */
+        /* Grace is over: cut every wait short (a clear of the cache ends at
+         * its next step, within one backend reply timeout). Nothing suspends
+         * any more, so once the last suspended connection has been resumed,
+         * stopping the daemon is safe (0.9.75 aborts on a suspended
+         * connection). */
         calcHurry();
-        while (calcSuspended() > 0)
+        cacheRouteHurry();
+        while (calcSuspended() + cacheRouteSuspended() > 0)
             nap(DRAIN_POLL_NS / 5);
         /* The last ones resumed have queued their answers, not sent them:
          * stopping now would close their connections with nothing written
          * (seen: 45 of 64 hurried answers lost). A request completes once
          * its answer is sent; give them a bounded moment. */
         uint64_t flush = timerNow() + FLUSH_NS;
-        while (calcOpen() > 0 && timerNow() < flush)
+        while (calcOpen() + cacheRouteOpen() > 0 && timerNow() < flush)
             nap(DRAIN_POLL_NS / 5);
 
         MHD_stop_daemon(H.daemon);

@@ -413,6 +413,7 @@ bool rcliStart(const rcliTarget *t, const char *url, const char *prefix, unsigne
     R.backoff_ms = BACKOFF_MIN_MS;
     atomic_store(&R.keys, -1);
     atomic_store(&R.used_memory, -1);
+    rcli__clearReset();
     pthread_mutex_init(&R.lock, NULL);
     R.epfd = epoll_create1(EPOLL_CLOEXEC);
     R.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -500,4 +501,8 @@ const char *rcli__prefix(void) {
 
 uint64_t rcli__now(void) {
     return monoNow();
+}
+
+void rcli__countError(void) {
+    atomic_fetch_add_explicit(&R.errors, 1, memory_order_relaxed);
 }

@@ -5,7 +5,8 @@
  * writes every command queued since its last turn in one write (pipelining:
  * concurrent requests share the connection and its round trips). Replies
  * come back in order and each command's callback runs on the loop thread.
- * No caller ever waits on Redis, except rcliClearPrefix (DELETE /cache).
+ * No caller ever waits on Redis: a command's callback, or a clear's
+ * (rcliClearStart, DELETE /cache), says later how it went.
  *
  * Faults: a command that gets no reply within the timeout drops the
  * connection (every command pending on it fails at once); the loop
@@ -65,7 +66,7 @@ void rcliRedactUrl(const char *url, char *out, size_t cap);
 
 /* Starts the loop thread; it connects in the background (a Redis that is
  * down at start is not an error). prefix (copied) is what the key sampler
- * and rcliClearPrefix match; a reply later than timeout_ms is a fault.
+ * and rcliClearStart match; a reply later than timeout_ms is a fault.
  * Returns false if the thread cannot start. */
 bool rcliStart(const rcliTarget *t, const char *url, const char *prefix, unsigned timeout_ms);
 
@@ -87,10 +88,24 @@ bool rcliConnected(void);
 
 rcliCounters rcliGetCounters(void);
 
-/* Removes every key under our prefix with SCAN + UNLINK and returns how
- * many were removed, or -1 when Redis failed or is down (keys removed
- * before the failure stay removed). Blocks the caller until done; each
- * step is bounded by the reply timeout. Thread-safe. */
-long long rcliClearPrefix(void);
+/* How a clear of our prefix ended: removed keys are gone; error is NULL
+ * when every key under the prefix was removed, otherwise what stopped it
+ * (for a person, valid only during the call), removed counting the keys
+ * removed before that. */
+typedef void (*rcliClearDone)(void *ctx, long long removed, const char *error);
+
+/* Starts removing every key under our prefix (SCAN + UNLINK, never KEYS or
+ * FLUSHDB); the cursor loop runs on the loop thread, one step per reply,
+ * each bounded by the reply timeout. Returns true when done(ctx, ...) will
+ * be called exactly once later, on the loop thread (never from inside this
+ * call). Returns false, done never called, when Redis is not connected now
+ * (counted in errors) or memory is short; *why then says which (static
+ * text). Thread-safe. */
+bool rcliClearStart(rcliClearDone done, void *ctx, const char **why);
+
+/* Shutdown: every clear in flight, and any started from now on, stops at
+ * its next step (within one reply timeout) with error "shutting down" and
+ * what it removed so far. Thread-safe; stays in force until rcliStart. */
+void rcliClearHurry(void);
 
 #endif /* RCLI_H */

@@ -1,12 +1,13 @@
 /* rcli_node.c -- commands in RESP, and DELETE /cache's SCAN + UNLINK. */
 #include "rcli_node.h"
 
-#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define UNLINK_MAX_KEYS 1000 /* one SCAN step's keys at most */
+#define UNLINK_MAX_KEYS 1000 /* keys per UNLINK */
+#define CLEAR_ERROR_LEN 160  /* a Redis error reply, as the answer says it */
 
 /* ----------------------------------------------------------- RESP nodes */
 
@@ -50,109 +51,153 @@ rcliNode *rcliNodeMake(rcliDone done, void *ctx, int argc, const char *const *ar
 
 /* ----------------------------------------------------- clear the prefix */
 
-/* The job lives on its caller's stack: it may end only once no command of
- * it is outstanding, whatever failed. Its fields are under lock (the first
- * SCAN is sent from the caller's thread, the rest from the loop's). */
+/* A clear's state, made by rcliClearStart and, once its first SCAN is
+ * queued, owned by the loop thread: every reply of its commands runs there,
+ * and the last one frees it after done. */
 typedef struct clearJob {
-    pthread_mutex_t lock;
-    pthread_cond_t cond;
+    rcliClearDone done;
+    void *ctx;
     unsigned outstanding; /* commands sent and not answered */
-    bool last_sent;       /* nothing more will be sent */
-    bool failed;
+    bool last_sent;       /* nothing more will be sent: the end, a fault, or a hurry */
     long long removed;
+    const char *error; /* NULL, or what stopped the job */
+    char redis_error[CLEAR_ERROR_LEN];
 } clearJob;
 
-/* Counts one answered command; true when the job can send on. */
-static bool nodeAnswered(clearJob *j, bool ok, bool last) {
-    pthread_mutex_lock(&j->lock);
-    j->outstanding--;
-    j->failed |= !ok;
-    j->last_sent |= last || j->failed;
-    bool go_on = !j->last_sent;
-    if (j->last_sent && j->outstanding == 0)
-        pthread_cond_signal(&j->cond);
-    pthread_mutex_unlock(&j->lock);
-    return go_on;
+static atomic_bool hurry; /* rcliClearHurry: stop every clear at its next step */
+
+/* Stops the job's sending with error (the first error wins). */
+static void stopWith(clearJob *j, const char *error) {
+    if (!j->error)
+        j->error = error;
+    j->last_sent = true;
 }
 
+/* Why a command of the job failed. A reply of the wrong shape is counted
+ * here; a missing reply or an error reply is counted by rcli already. */
+static void failedReply(clearJob *j, const redisReply *reply, const char *what) {
+    if (reply && reply->type != REDIS_REPLY_ERROR)
+        rcli__countError();
+    if (j->error) { /* the first error is the one said */
+        j->last_sent = true;
+        return;
+    }
+    if (!reply) {
+        stopWith(j, "redis did not answer in time, or the connection was lost");
+    } else if (reply->type == REDIS_REPLY_ERROR) {
+        /* Redis's own words ("ERR ...", "LOADING ..."): they never hold the password. */
+        snprintf(j->redis_error, sizeof(j->redis_error), "redis answered %s with: %s", what,
+                 reply->str);
+        stopWith(j, j->redis_error);
+    } else {
+        snprintf(j->redis_error, sizeof(j->redis_error),
+                 "redis answered %s with a reply of the wrong shape", what);
+        stopWith(j, j->redis_error);
+    }
+}
+
+/* After each reply: the job ends once nothing more is sent nor awaited. */
+static void settle(clearJob *j) {
+    if (!j->last_sent || j->outstanding > 0)
+        return;
+    j->done(j->ctx, j->removed, j->error);
+    free(j);
+}
+
+/* Sends one command of the job; false (the job stopped) when rcli refused. */
 static bool sendNode(clearJob *j, rcliDone done, int argc, const char *const *argv,
                      const size_t *lens) {
-    pthread_mutex_lock(&j->lock);
-    j->outstanding++; /* before the send: its answer may come at once */
-    pthread_mutex_unlock(&j->lock);
+    j->outstanding++; /* before the send: its reply may come at once, on the loop thread */
     if (rcliSend(done, j, argc, argv, lens))
-        return true;
-    nodeAnswered(j, false, true);
+        return true; /* j may be the loop thread's from here */
+    j->outstanding--;
+    stopWith(j, "redis is not connected");
     return false;
 }
 
 static void unlinked(void *ctx, const redisReply *reply) {
     clearJob *j = ctx;
-    bool ok = reply && reply->type == REDIS_REPLY_INTEGER;
-    if (ok) {
-        pthread_mutex_lock(&j->lock);
+    j->outstanding--;
+    if (reply && reply->type == REDIS_REPLY_INTEGER)
         j->removed += reply->integer;
-        pthread_mutex_unlock(&j->lock);
-    }
-    nodeAnswered(j, ok, false);
+    else
+        failedReply(j, reply, "UNLINK");
+    settle(j);
 }
 
-static void ended(void *ctx, const redisReply *reply) {
-    nodeAnswered(ctx, reply && reply->type != REDIS_REPLY_ERROR, true);
-}
+static bool scan(clearJob *j, const char *cursor);
 
-static void scan(clearJob *j, const char *cursor);
-
-/* Replies come in order: the PING sent after the last UNLINK answers after
- * it, so the job's count is complete when the PING's reply comes. */
+/* One SCAN step answered: UNLINK what it found and, pipelined behind it,
+ * ask for the next step. Replies come in order, so when the last SCAN's
+ * UNLINK answers, the count is complete. */
 static void scanned(void *ctx, const redisReply *reply) {
     clearJob *j = ctx;
+    j->outstanding--;
     bool ok = reply && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
               reply->element[0]->type == REDIS_REPLY_STRING &&
-              reply->element[1]->type == REDIS_REPLY_ARRAY &&
-              reply->element[1]->elements <= UNLINK_MAX_KEYS;
-    if (!nodeAnswered(j, ok, false))
+              reply->element[1]->type == REDIS_REPLY_ARRAY;
+    if (!ok)
+        failedReply(j, reply, "SCAN");
+    else if (atomic_load(&hurry))
+        stopWith(j, "shutting down");
+    if (j->last_sent) {
+        settle(j);
         return;
+    }
+    /* COUNT is a hint: a step may find a few more keys than it. */
     const redisReply *keys = reply->element[1];
-    if (keys->elements > 0) {
+    for (size_t from = 0; from < keys->elements; from += UNLINK_MAX_KEYS) {
+        size_t n =
+            keys->elements - from < UNLINK_MAX_KEYS ? keys->elements - from : UNLINK_MAX_KEYS;
         const char *argv[UNLINK_MAX_KEYS + 1];
         size_t lens[UNLINK_MAX_KEYS + 1];
         argv[0] = "UNLINK";
-        lens[0] = 6;
-        for (size_t i = 0; i < keys->elements; i++) {
-            argv[i + 1] = keys->element[i]->str;
-            lens[i + 1] = keys->element[i]->len;
+        lens[0] = sizeof("UNLINK") - 1;
+        for (size_t i = 0; i < n; i++) {
+            argv[i + 1] = keys->element[from + i]->str;
+            lens[i + 1] = keys->element[from + i]->len;
         }
-        if (!sendNode(j, unlinked, (int)keys->elements + 1, argv, lens))
+        if (!sendNode(j, unlinked, (int)n + 1, argv, lens)) {
+            settle(j);
             return;
+        }
     }
-    if (strcmp(reply->element[0]->str, "0") != 0)
-        scan(j, reply->element[0]->str);
+    if (strcmp(reply->element[0]->str, "0") == 0)
+        j->last_sent = true; /* the cursor is back at its start: every key was seen */
     else
-        sendNode(j, ended, 1, (const char *[]){"PING"}, NULL);
+        scan(j, reply->element[0]->str);
+    settle(j);
 }
 
-static void scan(clearJob *j, const char *cursor) {
+static bool scan(clearJob *j, const char *cursor) {
     char match[RCLI_PREFIX_LEN + 2];
     snprintf(match, sizeof(match), "%s*", rcli__prefix());
     const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", RCLI_SCAN_COUNT};
-    sendNode(j, scanned, 6, argv, NULL);
+    return sendNode(j, scanned, 6, argv, NULL);
 }
 
-long long rcliClearPrefix(void) {
-    clearJob j = {.outstanding = 0, .last_sent = false, .failed = false, .removed = 0};
-    pthread_mutex_init(&j.lock, NULL);
-    pthread_cond_init(&j.cond, NULL);
-    scan(&j, "0");
-    /* Bounded: every step is a command with a timeout, and a failed one
-     * ends the job. */
-    pthread_mutex_lock(&j.lock);
-    while (!(j.last_sent && j.outstanding == 0))
-        pthread_cond_wait(&j.cond, &j.lock);
-    bool failed = j.failed;
-    long long removed = j.removed;
-    pthread_mutex_unlock(&j.lock);
-    pthread_cond_destroy(&j.cond);
-    pthread_mutex_destroy(&j.lock);
-    return failed ? -1 : removed;
+bool rcliClearStart(rcliClearDone done, void *ctx, const char **why) {
+    clearJob *j = calloc(1, sizeof(*j));
+    if (!j) {
+        *why = "out of memory";
+        return false;
+    }
+    j->done = done;
+    j->ctx = ctx;
+    /* From the first SCAN queued on, only the loop thread touches j (the
+     * queue's lock orders these writes before its reply). */
+    if (!scan(j, "0")) {
+        *why = j->error;
+        free(j);
+        return false;
+    }
+    return true;
+}
+
+void rcliClearHurry(void) {
+    atomic_store(&hurry, true);
+}
+
+void rcli__clearReset(void) {
+    atomic_store(&hurry, false);
 }

@@ -34,4 +34,11 @@ rcliNode *rcliNodeMake(rcliDone done, void *ctx, int argc, const char *const *ar
 const char *rcli__prefix(void);
 uint64_t rcli__now(void);
 
+/* Counts a fault that no failed command counted (a reply of the wrong
+ * shape). Any thread. */
+void rcli__countError(void);
+
+/* Lets clears run again (rcliStart). */
+void rcli__clearReset(void);
+
 #endif /* RCLI_NODE_H */

@@ -33,6 +33,7 @@ typedef struct routeRequest {
     unsigned route;         /* http.c's route id (a 404 has its own) */
     const routeHandlers *h; /* the route's handlers, or the 404/405 ones */
     uint64_t start_ns;      /* timerNow() at the first call (request durations) */
+    bool stateless;         /* a body on a route that takes none: no state follows */
     max_align_t state[];    /* the route's own state: h->state_bytes, zeroed */
 } routeRequest;
 
@@ -41,7 +42,8 @@ typedef struct routeRequest {
  * closes the connection). */
 struct routeHandlers {
     size_t state_bytes; /* of the route's own state after the routeRequest */
-    bool takes_body;    /* false: a request with a body is answered at once */
+    bool takes_body;    /* false: a request with a body is answered at once, by a
+                           call to next with rq->stateless set (no state after rq) */
     /* The first call (headers read, no body yet); NULL when there is
      * nothing to begin. It may refuse the request by queueing an answer. */
     enum MHD_Result (*begin)(routeRequest *rq);

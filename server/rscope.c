@@ -352,6 +352,26 @@ scopeCounters rscopeGetCounters(void) {
     return c;
 }
 
-long long rscopeClear(void) {
-    return rcliClearPrefix();
+/* rcli's clear is over: c is set, then its owner hears of it. */
+static void cleared(void *ctx, long long removed, const char *error) {
+    scopeClear *c = ctx;
+    c->entries_freed = removed > 0 ? (uint64_t)removed : 0;
+    if (error) {
+        c->failed = true;
+        snprintf(c->error, sizeof(c->error), "%s", error);
+    }
+    c->done(c); /* c may be gone after this */
+}
+
+bool rscopeClear(scopeClear *c) {
+    const char *why = NULL;
+    if (rcliClearStart(cleared, c, &why))
+        return false; /* cleared() comes later */
+    c->failed = true;
+    snprintf(c->error, sizeof(c->error), "%s", why);
+    return true;
+}
+
+void rscopeClearHurry(void) {
+    rcliClearHurry();
 }

@@ -44,8 +44,12 @@ void rscopeStore(adder *ad, int64_t a, int64_t b, int64_t result);
 /* Counters of this process's lookups; currsize is the sampled key count. */
 scopeCounters rscopeGetCounters(void);
 
-/* DELETE /cache: our prefix's keys removed from Redis (-1 when Redis
- * failed). Blocks the caller while Redis works (bounded by timeouts). */
-long long rscopeClear(void);
+/* scopeCacheClear with the redis backend: our prefix's keys, removed on
+ * rcli's loop thread (rcliClearStart); c->done is called from there. Same
+ * contract as scopeCacheClear (c's counts zeroed by the caller). */
+bool rscopeClear(scopeClear *c);
+
+/* scopeClearHurry with the redis backend (rcliClearHurry). */
+void rscopeClearHurry(void);
 
 #endif /* RSCOPE_H */

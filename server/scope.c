@@ -353,24 +353,28 @@ memoInfo scopeCacheInfo(void) {
     return info;
 }
 
-bool scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed) {
-    *entries_freed = 0;
-    *instances_freed = 0;
-    if (S.redis) { /* Redis holds no instance of ours */
-        long long n = rscopeClear();
-        *entries_freed = n > 0 ? (uint64_t)n : 0;
-        return n >= 0;
-    }
+bool scopeCacheClear(scopeClear *c) {
+    c->entries_freed = 0;
+    c->instances_freed = 0;
+    c->failed = false;
+    c->error[0] = '\0';
+    if (S.redis) /* Redis holds no instance of ours */
+        return rscopeClear(c);
     if (!S.cache)
         return true;
     uint64_t instances = 0;
-    *entries_freed = memoClearWith(S.cache, &instances);
-    *instances_freed = instances;
+    c->entries_freed = memoClearWith(S.cache, &instances);
+    c->instances_freed = instances;
     /* Hand the freed pages back to the kernel, so that RSS falls with the
      * instances, as a person watching the live page expects. */
-    if (*entries_freed > 0)
+    if (c->entries_freed > 0)
         heapRelease();
     return true;
+}
+
+void scopeClearHurry(void) {
+    if (S.redis)
+        rscopeClearHurry();
 }
 
 scopeCounters scopeGetCounters(void) {

@@ -110,14 +110,35 @@ void scopeStore(adder *ad, int64_t a, int64_t b, int64_t result);
  * off scope, zeros with maxsize 0 (there is no cache). */
 memoInfo scopeCacheInfo(void);
 
-/* cache_clear() of the process-wide cache. Sets how many entries and how
- * many instances it freed (both 0 in local and off scope, which have no
- * process-wide cache). With the redis backend the entries are our prefix's
- * keys, removed with SCAN + UNLINK while the caller waits (bounded by
- * timeouts); returns false when Redis failed (what it removed is gone). When
- * the memory backend freed any, gives the pages back to the kernel
- * (heapRelease), so that RSS falls with them. */
-bool scopeCacheClear(uint64_t *entries_freed, uint64_t *instances_freed);
+/* cache_clear() of the process-wide cache, which may finish later (the
+ * redis backend). The caller owns it and sets done; the scope sets the rest
+ * before it says the clear is over. */
+#define SCOPE_CLEAR_ERROR_LEN 192
+typedef struct scopeClear {
+    void (*done)(struct scopeClear *c); /* the caller's: a clear that went on is over */
+    uint64_t entries_freed;             /* what was removed, also when it failed */
+    uint64_t instances_freed;
+    bool failed;                       /* the backend failed: the cache is cleared in part */
+    char error[SCOPE_CLEAR_ERROR_LEN]; /* when failed: what went wrong, for a person */
+} scopeClear;
+
+/* Empties the process-wide cache and sets how many entries and instances it
+ * freed (both 0 in local and off scope, which have none). The memory backend
+ * clears at once and gives the freed pages back to the kernel (heapRelease),
+ * so that RSS falls with them. With the redis backend the entries are our
+ * prefix's keys, removed by SCAN + UNLINK on the backend's own thread: no
+ * caller waits on Redis. Returns true when the clear is over now (c is set;
+ * done is never called): the memory backend, or a backend that failed at
+ * once. Returns false when done(c) will be called exactly once later, from
+ * the backend's thread (never from inside this call), with c set; c must
+ * stay valid until then. Each step is bounded by the backend's reply
+ * timeout: a fault ends the clear (failed, with what it removed before). */
+bool scopeCacheClear(scopeClear *c);
+
+/* Shutdown, once requests have had their grace: every clear in flight, and
+ * any started from now on, stops at its next step (within one reply
+ * timeout) and ends failed ("shutting down") with what it removed so far. */
+void scopeClearHurry(void);
 
 scopeCounters scopeGetCounters(void);
 

@@ -153,6 +153,76 @@ static bool redisSet(const char *key, const char *value) {
     return ok;
 }
 
+/* Writes n keys <prefix><i> (value "1") with MSET, pipelined: a big
+ * keyspace in a blink. */
+#define MSET_KEYS 1000
+static bool redisFill(const char *prefix, int n) {
+    redisContext *c = redisOpen();
+    if (!c)
+        return false;
+    static char names[MSET_KEYS][64];
+    const char *argv[1 + 2 * MSET_KEYS];
+    int batches = 0;
+    for (int from = 0; from < n; from += MSET_KEYS, batches++) {
+        int k = n - from < MSET_KEYS ? n - from : MSET_KEYS;
+        argv[0] = "MSET";
+        for (int i = 0; i < k; i++) {
+            snprintf(names[i], sizeof(names[i]), "%s%d", prefix, from + i);
+            argv[1 + 2 * i] = names[i];
+            argv[2 + 2 * i] = "1";
+        }
+        redisAppendCommandArgv(c, 1 + 2 * k, argv, NULL); /* copied: names may be reused */
+    }
+    bool ok = true;
+    for (int i = 0; i < batches; i++) {
+        redisReply *r = NULL;
+        ok = redisGetReply(c, (void **)&r) == REDIS_OK && r && r->type == REDIS_REPLY_STATUS && ok;
+        if (r)
+            freeReplyObject(r);
+    }
+    redisFree(c);
+    return ok;
+}
+
+/* One command on a connection of its own; true when Redis said OK. */
+static bool redisDo(const char *cmd) {
+    redisContext *c = redisOpen();
+    if (!c)
+        return false;
+    redisReply *r = redisCommand(c, cmd);
+    bool ok = r && r->type == REDIS_REPLY_STATUS;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return ok;
+}
+
+/* Redis's INFO clients blocked_clients: a client whose write command
+ * waits out a CLIENT PAUSE WRITE counts there (-1 on failure). */
+static long long redisBlocked(void) {
+    redisContext *c = redisOpen();
+    if (!c)
+        return -1;
+    redisReply *r = redisCommand(c, "INFO clients");
+    long long n = -1;
+    const char *p = r && r->type == REDIS_REPLY_STRING ? strstr(r->str, "blocked_clients:") : NULL;
+    if (p)
+        n = strtoll(p + strlen("blocked_clients:"), NULL, 10);
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return n;
+}
+
+/* Polls until a client of Redis is blocked (our clear's UNLINK, paused). */
+static bool waitBlocked(unsigned timeout_ms) {
+    uint64_t deadline = nowMs() + timeout_ms;
+    struct timespec nap = {0, 5000000};
+    while (redisBlocked() < 1 && nowMs() < deadline)
+        nanosleep(&nap, NULL);
+    return redisBlocked() >= 1;
+}
+
 /* ------------------------------------------------------------- replicas */
 
 /* Starts a replica on our Redis (or url). timeout_ms: the reply timeout, or
@@ -511,6 +581,124 @@ static void ttl_is_redis_px(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+#define BIG_CLEAR 50000
+#define FOREIGN_KEYS 1000
+#define PAUSE_MS "2000" /* CLIENT PAUSE: our clear's UNLINKs wait this long in Redis */
+#define PATIENT "5000"  /* ms: a reply timeout longer than the pause */
+
+/* One worker thread: a clear that held it would hold every other request. */
+static bool clearerStart(server *s, const char *prefix, const char *timeout_ms) {
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u/0", redis_port);
+    return serverStart(s, (const char *const[]){"--cache-backend", "redis", "--cache-scope",
+                                                "shared", "--redis-prefix", prefix, "--redis-url",
+                                                url, "--delay-ms", "0", "--threads", "1",
+                                                "--redis-timeout-ms", timeout_ms, NULL});
+}
+
+static bool redisUp(void) {
+    return redis_pid > 0 || redisStart(NULL);
+}
+
+/* DELETE /cache holds no thread while Redis works: with one worker and the
+ * clear's UNLINKs held in Redis by CLIENT PAUSE WRITE, other requests are
+ * answered while the clear is still waiting; then the clear answers with
+ * every key of our prefix and none of the others. */
+static void a_big_clear_removes_only_our_keys_while_other_requests_are_served(void) {
+    REQUIRE(redisUp());
+    REQUIRE(redisFill("t8:shared:", BIG_CLEAR));
+    REQUIRE(redisFill("other8:", FOREIGN_KEYS));
+    REQUIRE(redisFill("t8x:shared:", FOREIGN_KEYS)); /* a prefix that starts like ours */
+    server s;
+    REQUIRE(clearerStart(&s, "t8:", PATIENT));
+    REQUIRE(waitConnected(&s, true, READY_MS));
+
+    REQUIRE(redisDo("CLIENT PAUSE " PAUSE_MS " WRITE"));
+    const char *none[] = {NULL};
+    httpMany del = {&s, "DELETE", "/cache", none, 1, NULL, 0};
+    CHECK(httpManyStart(&del));
+    CHECK(waitBlocked(READY_MS)); /* the clear waits on Redis now */
+    reply h = httpDo(&s, "GET", "/healthz", NULL);
+    reply st = httpDo(&s, "GET", "/stats", NULL);
+    CHECK_EQ(h.status, 200);
+    CHECK_EQ(st.status, 200);
+    CHECK_EQ(redisBlocked(), 1); /* both answered while the clear still waited */
+    replyFree(&h);
+    replyFree(&st);
+
+    httpManyJoin(&del);
+    CHECK_EQ(del.replies[0].status, 200);
+    CHECK_EQ(jsonInt(del.replies[0].body, "entries_freed"), BIG_CLEAR);
+    CHECK_EQ(jsonInt(del.replies[0].body, "instances_freed"), 0);
+    replyFree(&del.replies[0]);
+    free(del.replies);
+    CHECK_EQ(redisCount("t8:*"), 0);
+    CHECK_EQ(redisCount("other8:*"), FOREIGN_KEYS);
+    CHECK_EQ(redisCount("t8x:*"), FOREIGN_KEYS);
+    CHECK_EQ(statsInt(&s, "backend.errors"), 0);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+/* A fault mid-clear ends it with an answer that says what failed and how
+ * much was removed, counted in backend.errors: Redis down, or Redis that
+ * stops answering (the reply timeout). */
+static void a_clear_with_redis_down_or_silent_answers_503_and_counts_an_error(void) {
+    REQUIRE(redisUp());
+    REQUIRE(redisFill("t9:shared:", FOREIGN_KEYS));
+    server s;
+    REQUIRE(clearerStart(&s, "t9:", "100"));
+    REQUIRE(waitConnected(&s, true, READY_MS));
+
+    long long errors = statsInt(&s, "backend.errors");
+    kill(redis_pid, SIGSTOP); /* silent: the socket stays open */
+    uint64_t t0 = nowMs();
+    reply r = httpDo(&s, "DELETE", "/cache", NULL);
+    uint64_t took = nowMs() - t0;
+    kill(redis_pid, SIGCONT);
+    CHECK_EQ(r.status, 503);
+    CHECK(r.body && strstr(r.body, "cleared in part") && strstr(r.body, "did not answer"));
+    CHECK_EQ(jsonInt(r.body, "entries_freed"), 0); /* its first SCAN got no reply */
+    CHECK(took < 100 + ANSWER_SLACK_MS);
+    replyFree(&r);
+    CHECK(statsInt(&s, "backend.errors") > errors);
+
+    REQUIRE(waitConnected(&s, true, READY_MS)); /* back by itself */
+    redisStop(SIGKILL);
+    REQUIRE(waitConnected(&s, false, READY_MS));
+    errors = statsInt(&s, "backend.errors");
+    r = httpDo(&s, "DELETE", "/cache", NULL);
+    CHECK_EQ(r.status, 503);
+    CHECK(r.body && strstr(r.body, "cleared in part") && strstr(r.body, "not connected"));
+    CHECK_EQ(jsonInt(r.body, "entries_freed"), 0);
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "backend.errors"), errors + 1);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+/* SIGTERM while a clear waits on Redis: the clear is a request in flight,
+ * finished within the grace and answered; the server then exits cleanly
+ * (libmicrohttpd 0.9.75 aborts if stopped with a connection suspended). */
+static void sigterm_during_a_clear_answers_it_and_exits_cleanly(void) {
+    REQUIRE(redisUp());
+    REQUIRE(redisFill("t10:shared:", BIG_CLEAR));
+    server s;
+    REQUIRE(clearerStart(&s, "t10:", PATIENT));
+    REQUIRE(waitConnected(&s, true, READY_MS));
+    REQUIRE(redisDo("CLIENT PAUSE " PAUSE_MS " WRITE"));
+    const char *none[] = {NULL};
+    httpMany del = {&s, "DELETE", "/cache", none, 1, NULL, 0};
+    CHECK(httpManyStart(&del));
+    CHECK(waitBlocked(READY_MS));
+    kill(s.pid, SIGTERM);
+    httpManyJoin(&del);
+    CHECK_EQ(del.replies[0].status, 200);
+    CHECK_EQ(jsonInt(del.replies[0].body, "entries_freed"), BIG_CLEAR);
+    replyFree(&del.replies[0]);
+    free(del.replies);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+    CHECK_EQ(redisCount("t10:*"), 0);
+}
+
 int main(void) {
     static const harnessTest tests[] = {
         TEST(a_shared_key_computed_on_one_replica_is_a_hit_on_the_other),
@@ -522,6 +710,9 @@ int main(void) {
         TEST(the_password_never_shows),
         TEST(redis_down_at_start_then_up),
         TEST(ttl_is_redis_px),
+        TEST(a_big_clear_removes_only_our_keys_while_other_requests_are_served),
+        TEST(a_clear_with_redis_down_or_silent_answers_503_and_counts_an_error),
+        TEST(sigterm_during_a_clear_answers_it_and_exits_cleanly),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

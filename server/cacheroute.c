@@ -1,0 +1,200 @@
+/* cacheroute.c -- GET /cache and DELETE /cache on libmicrohttpd.
+ *
+ * A DELETE goes through phases, one handler call or more each:
+ *
+ *   NEW       the request is in: settle before a clear that may suspend
+ *   SETTLE    start the clear; answer if it is over, else suspend
+ *   CLEARING  suspended until the scope's done resumes it, then answer
+ *   ANSWERED  a response is queued
+ *
+ * Its state (cacheState) lives in the request's routeRequest (route.h),
+ * made zeroed by http.c and freed by it after onDone.
+ */
+#include "cacheroute.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+#include "config.h"
+#include "container.h"
+#include "reply.h"
+#include "scope.h"
+#include "text.h"
+
+/* ------------------------------------------------------------------ types */
+
+typedef enum cachePhase { CP_NEW, CP_SETTLE, CP_CLEARING, CP_ANSWERED } cachePhase;
+
+/* How the scope's done and the handler agree on who resumes the
+ * connection: the clear may end before the handler has suspended it. */
+enum { W_IDLE, W_SUSPENDED, W_WOKEN };
+
+#define ANSWER_BYTES (SCOPE_CLEAR_ERROR_LEN + 160) /* the error, escaped, and two counts */
+
+typedef struct cacheState {
+    struct MHD_Connection *conn;
+    cachePhase phase;
+    scopeClear clear;
+    atomic_int wait_state;
+    bool open;      /* counted in K.open: a DELETE not yet completed */
+    bool suspended; /* counted in K.suspended */
+} cacheState;
+
+static struct {
+    atomic_bool hurry;     /* grace period over: no clear may go on */
+    atomic_uint open;      /* DELETEs begun and not completed by libmicrohttpd */
+    atomic_uint suspended; /* connections suspended (or about to be) for a clear */
+} K;
+
+/* ---------------------------------------------------------------- private */
+
+static void unsuspend(cacheState *cs) {
+    if (cs->suspended) {
+        cs->suspended = false;
+        atomic_fetch_sub(&K.suspended, 1);
+    }
+}
+
+/* The scope's done, on the backend's thread. cs lives until the request
+ * completes, which cannot happen before the resume below. */
+static void clearDone(scopeClear *c) {
+    cacheState *cs = container_of(c, cacheState, clear);
+    struct MHD_Connection *conn = cs->conn;
+    if (atomic_exchange(&cs->wait_state, W_WOKEN) == W_SUSPENDED)
+        MHD_resume_connection(conn);
+}
+
+/* 200 with what was freed, or 503 with what failed and what was freed
+ * before it (the same two counts). */
+static enum MHD_Result answerClear(cacheState *cs) {
+    const scopeClear *c = &cs->clear;
+    char buf[ANSWER_BYTES];
+    textBuf t = textOn(buf, sizeof(buf));
+    if (c->failed) {
+        TEXT_LIT(&t, "{\"error\":\"the cache is cleared in part: ");
+        textJson(&t, c->error);
+        TEXT_LIT(&t, "\",\"entries_freed\":");
+    } else {
+        TEXT_LIT(&t, "{\"entries_freed\":");
+    }
+    textUint(&t, c->entries_freed);
+    TEXT_LIT(&t, ",\"instances_freed\":");
+    textUint(&t, c->instances_freed);
+    TEXT_LIT(&t, "}\n");
+    cs->phase = CP_ANSWERED;
+    return replyQueue(cs->conn, c->failed ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, REPLY_JSON,
+                      buf, textEnd(&t), NULL);
+}
+
+/* Starts the clear: answers when the scope is done at once, else suspends
+ * until clearDone resumes the connection. */
+static enum MHD_Result startClear(cacheState *cs) {
+    cs->phase = CP_CLEARING;
+    /* Counted before the hurry is read, as httpStop reads them the other
+     * way round: either this clear sees the hurry, or httpStop sees it. */
+    cs->suspended = true;
+    atomic_fetch_add(&K.suspended, 1);
+    if (atomic_load(&K.hurry)) {
+        unsuspend(cs);
+        cs->phase = CP_ANSWERED;
+        return replyError(cs->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+    }
+    cs->clear.done = clearDone;
+    atomic_store(&cs->wait_state, W_IDLE);
+    if (scopeCacheClear(&cs->clear)) {
+        unsuspend(cs);
+        return answerClear(cs);
+    }
+    MHD_suspend_connection(cs->conn);
+    if (atomic_exchange(&cs->wait_state, W_SUSPENDED) == W_WOKEN)
+        MHD_resume_connection(cs->conn); /* it was over before we slept */
+    return MHD_YES;
+}
+
+static enum MHD_Result answerInfo(struct MHD_Connection *conn) {
+    char buf[256];
+    textBuf t = textOn(buf, sizeof(buf));
+    memoInfo info = scopeCacheInfo();
+    char maxsize[CONFIG_MAXSIZE_LEN], maxbytes[CONFIG_MAXSIZE_LEN];
+    TEXT_LIT(&t, "{\"hits\":");
+    textUint(&t, info.hits);
+    TEXT_LIT(&t, ",\"misses\":");
+    textUint(&t, info.misses);
+    TEXT_LIT(&t, ",\"maxsize\":");
+    textStr(&t, configMaxsizeText(info.maxsize, "null", maxsize));
+    TEXT_LIT(&t, ",\"currsize\":");
+    textUint(&t, info.currsize);
+    TEXT_LIT(&t, ",\"maxbytes\":");
+    textStr(&t, configMaxsizeText(info.maxbytes, "null", maxbytes));
+    TEXT_LIT(&t, ",\"currbytes\":");
+    textUint(&t, info.currbytes);
+    TEXT_LIT(&t, "}\n");
+    return replyQueue(conn, MHD_HTTP_OK, REPLY_JSON, buf, textEnd(&t), NULL);
+}
+
+/* ---------------------------------------------------------- the handlers */
+
+static enum MHD_Result onNext(routeRequest *rq, const char *data, size_t *size) {
+    (void)data;
+    if (rq->stateless) /* a body came: answered at once, and the connection closes */
+        return strcmp(rq->method, "DELETE") != 0 ? answerInfo(rq->conn)
+                                                 : replyError(rq->conn, MHD_HTTP_BAD_REQUEST,
+                                                              "DELETE /cache takes no body", NULL);
+    cacheState *cs = (cacheState *)rq->state;
+    switch (cs->phase) {
+    case CP_NEW:
+        if (strcmp(rq->method, "DELETE") != 0) {
+            cs->phase = CP_ANSWERED;
+            return answerInfo(rq->conn);
+        }
+        cs->conn = rq->conn;
+        cs->open = true;
+        atomic_fetch_add(&K.open, 1);
+        /* It may suspend: first let libmicrohttpd settle the connection, as
+         * calc.c's bodyDone does (a connection suspended while its poll
+         * interest is still reading takes a client that half-closed for
+         * gone once resumed). Neither answered nor suspended, this call
+         * makes libmicrohttpd call again at once. */
+        cs->phase = CP_SETTLE;
+        return MHD_YES;
+    case CP_SETTLE:
+        return startClear(cs);
+    case CP_CLEARING:
+        unsuspend(cs); /* resumed by clearDone */
+        return answerClear(cs);
+    case CP_ANSWERED:
+        *size = 0;
+        return MHD_YES;
+    }
+    return MHD_NO;
+}
+
+/* libmicrohttpd is done with the request (answered, or closed after a
+ * resume because its client had gone). */
+static void onDone(routeRequest *rq) {
+    cacheState *cs = (cacheState *)rq->state;
+    unsuspend(cs);
+    if (cs->open)
+        atomic_fetch_sub(&K.open, 1);
+}
+
+/* -------------------------------------------------------------------- API */
+
+const routeHandlers cache_handlers = {
+    .state_bytes = sizeof(cacheState),
+    .next = onNext,
+    .done = onDone,
+};
+
+void cacheRouteHurry(void) {
+    atomic_store(&K.hurry, true);
+    scopeClearHurry();
+}
+
+unsigned cacheRouteOpen(void) {
+    return atomic_load(&K.open);
+}
+
+unsigned cacheRouteSuspended(void) {
+    return atomic_load(&K.suspended);
+}

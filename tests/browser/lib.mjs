@@ -160,5 +160,26 @@ export async function launchBrowser(viewport = { width: 1280, height: 900 }) {
   };
 }
 
+/** Open the page in a new tab of `context` with its GET /stats answered by
+ *  the test: the server's real /stats, read once, is copied for each poll,
+ *  its uptime moved on by a second a poll (so that no poll looks like a
+ *  restart), and handed with the poll's number (0, 1, ...) to `edit`, which
+ *  changes it in place. Script errors of the tab go to `errors` if given.
+ *  Resolves to the tab (the caller closes it). */
+export async function openWithStats(context, port, edit, errors) {
+  const real = await stats(port);
+  let polls = 0;
+  const page = await context.newPage();
+  if (errors) page.on("pageerror", (e) => errors.push(e.message));
+  await page.route("**/stats", (route) => {
+    const s = structuredClone(real);
+    s.uptime_s = real.uptime_s + polls;
+    edit(s, polls++);
+    return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(s) + "\n" });
+  });
+  await page.goto(`http://${HOST}:${port}/`);
+  return page;
+}
+
 /** The page's read-only state object (window.memoscope). */
 export const pageState = (page) => page.evaluate(() => window.memoscope);

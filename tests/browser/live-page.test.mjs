@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import { after, before, test } from "node:test";
-import { launchBrowser, pageState, request, startLoad, startServer, stats, waitFor } from "./lib.mjs";
+import { launchBrowser, openWithStats, pageState, request, startLoad, startServer, stats, waitFor } from "./lib.mjs";
 
 const SHOT = process.env.MEMOSCOPE_SCREENSHOT || "/tmp/memoscope-live-page.png";
 const PHONE_SHOT = SHOT.replace(/(\.png)?$/, "-phone.png");
@@ -161,18 +161,10 @@ test("the hit ratio counts a coalesced wait once (64 requests for one key: 63 ÷
   // /stats is answered here, from a real one whose cache figures grow each
   // poll as 64 concurrent requests for one key make them grow in shared
   // scope: misses +1, hits +63, of which coalesced +63 (hits include them).
-  const real = await stats(port);
-  let polls = 0;
-  const probe = await browser.context.newPage();
+  const probe = await openWithStats(browser.context, port, (s, polls) => {
+    s.cache = { ...s.cache, hits: 63 * polls, misses: polls, coalesced: 63 * polls };
+  });
   try {
-    await probe.route("**/stats", (route) => {
-      const s = structuredClone(real);
-      s.uptime_s = real.uptime_s + polls;
-      s.cache = { ...real.cache, hits: 63 * polls, misses: polls, coalesced: 63 * polls };
-      polls++;
-      return route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(s) + "\n" });
-    });
-    await probe.goto(`http://127.0.0.1:${port}/`);
     const st = await waitFor("a hit ratio from two polls", async () => {
       const x = await pageState(probe);
       return x.last && x.last.hit_ratio != null && x;
@@ -186,21 +178,16 @@ test("the hit ratio counts a coalesced wait once (64 requests for one key: 63 ÷
 
 test("the headline explains weak scope, and global scope with a TTL or a byte bound", async () => {
   // /stats is answered here with the real figures and another configuration.
-  const real = await stats(port);
   const cases = [
     [{ cache_scope: "weak", maxsize: 128 }, "weak", /weak scope: one cache for every request whose entries leave with their SlowAdder/, []],
     [{ cache_scope: "global", maxsize: null, ttl_s: 2 }, "global", /global scope, ttl 2 s: each request’s SlowAdder stays alive until its entry expires 2 s after it was stored/, [/ttl 2 s/]],
     [{ cache_scope: "global", maxsize: null, maxbytes: 8 * 1024 * 1024 }, "global", /global scope, maxbytes 8\.0 MiB: the cache evicts until the SlowAdders its entries hold fit in 8\.0 MiB/, [/maxbytes 8\.0 MiB/]],
   ];
   for (const [config, scope, headline, chips] of cases) {
-    const probe = await browser.context.newPage();
     const errors = [];
-    probe.on("pageerror", (e) => errors.push(e.message));
+    const probe = await openWithStats(browser.context, port,
+      (s) => Object.assign(s, { maxbytes: null, ttl_s: null }, config), errors);
     try {
-      await probe.route("**/stats", (route) => route.fulfill({
-        status: 200, contentType: "application/json",
-        body: JSON.stringify({ ...real, maxbytes: null, ttl_s: null, ...config }) + "\n" }));
-      await probe.goto(`http://127.0.0.1:${port}/`);
       await waitFor(`the ${scope} headline`, async () => (await probe.getAttribute("#headline", "data-scope")) === scope);
       assert.match(await probe.textContent("#headline"), headline);
       assert.ok((await probe.textContent("#lede")).length > 40, "a lede under the headline");

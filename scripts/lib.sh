@@ -13,7 +13,7 @@ BUILD_PKGS="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libh
 TEST_PKGS="libcurl4-openssl-dev valgrind python3 curl prometheus git redis-server redis-tools"
 # The stages of tests/stages/ and the scripts they run.
 FUZZ_PKGS="clang"                             # 20-fuzz (+ libclang-rt-N-dev, N = clang's major)
-BROWSER_PKGS="chromium"                       # 40-browser
+BROWSER_PKGS="chromium redis-server"          # 40-browser
 NODE_PKGS="nodejs npm" # 40-browser, only where no node and npm are found (nodesource's nodejs has npm)
 # 50-container, 55-fresh-container (scripts/container.sh): podman with runc and
 # its network plugins (-p), debootstrap for a base image made here.

@@ -25,6 +25,7 @@ Loopback only; figures, not a test.
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,6 +36,7 @@ import heaplib as hl  # noqa: E402
 
 PROG = "bench_heap"
 WARMUP_S = 1
+WRK_STOP_TIMEOUT_S = 10  # for wrk to exit after SIGINT; then SIGKILL
 
 
 def cpus():
@@ -105,8 +107,7 @@ def clear(bins, instances, ib, decay_s, work):
                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         while s.stats()["instances"]["live"] < instances and w.poll() is None:
             time.sleep(0.2)
-        w.send_signal(2)
-        w.wait()
+        hl.procs.stop(w, signal.SIGINT, WRK_STOP_TIMEOUT_S)
         time.sleep(0.5)
         filled = s.stats()["memory"]
         dt, _ = s.conn.request("DELETE", "/cache")

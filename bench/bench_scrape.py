@@ -30,6 +30,7 @@ import heaplib as hl  # noqa: E402
 PROG = "bench_scrape"
 POLL_S = 0.5  # how often the growth loop reads instances.live
 QUIET_S = 1.0  # after a growth run, before timing scrapes
+WRK_STOP_TIMEOUT_S = 10  # for wrk to print and exit after SIGINT; then SIGKILL
 SCRAPE_HZ = 10
 
 
@@ -46,12 +47,7 @@ def grow(server, target, deadline, conns):
             time.sleep(POLL_S)
             live = server.stats()["instances"]["live"]
     finally:
-        w.send_signal(signal.SIGINT)
-        try:
-            w.wait(10)
-        except hl.subprocess.TimeoutExpired:
-            w.kill()
-            w.wait()
+        hl.procs.stop(w, signal.SIGINT, WRK_STOP_TIMEOUT_S)
     time.sleep(QUIET_S)
     return server.stats()["instances"]["live"]
 

@@ -2,11 +2,11 @@
 server on 127.0.0.1 (started on a free port, stopped by its PID), a
 keep-alive GET that times itself, and wrk runs.
 
-Only 127.0.0.1 is ever targeted. Every child is killed by the kernel if the
-benchmark dies (PR_SET_PDEATHSIG).
+Only 127.0.0.1 is ever targeted. Children are started and stopped with
+loadtest/procs.py: each is killed by the kernel if the benchmark dies
+(PR_SET_PDEATHSIG) and stopped by its PID otherwise.
 """
 
-import ctypes
 import json
 import os
 import re
@@ -16,27 +16,24 @@ import subprocess
 import sys
 import time
 
-HOST = "127.0.0.1"
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "loadtest"))
+import procs  # noqa: E402
+
+HOST = "127.0.0.1"
 CEILING_LUA = os.path.join(HERE, "ceiling.lua")
 START_TIMEOUT_S = 20
 STOP_TIMEOUT_S = 30
-PR_SET_PDEATHSIG = 1
 
 
 def say(prog, msg):
     print(f"{prog}: {msg}", file=sys.stderr, flush=True)
 
 
-def _die_with_parent():
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except OSError:
-        pass
-
-
 def spawn(cmd, **kw):
-    return subprocess.Popen(cmd, preexec_fn=_die_with_parent, **kw)
+    """cmd in the benchmark's own session (Ctrl-C reaches it too); kw as for Popen."""
+    return procs.spawn(cmd, new_session=False, **kw)
 
 
 class Server:
@@ -77,12 +74,7 @@ class Server:
 
     def stop(self):
         self.conn.close()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = self.proc.wait(STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
+        rc, _ = procs.stop(self.proc, signal.SIGTERM, STOP_TIMEOUT_S)
         self.log.close()
         if rc != 0:
             raise RuntimeError(f"server exited {rc}: {open(self.log_path).read()[-400:]}")
@@ -150,7 +142,7 @@ def wrk(port, seconds, conns=16, threads=1, keys=10, pin=None):
     cmd = (["taskset", "-c", pin] if pin else []) + [
         "wrk", f"-t{threads}", f"-c{conns}", f"-d{seconds}s", "--latency",
         "-s", CEILING_LUA, f"http://{HOST}:{port}", "--", str(keys)]
-    out = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=_die_with_parent,
+    out = subprocess.run(cmd, capture_output=True, text=True, preexec_fn=procs.die_with_parent,
                          timeout=seconds + 60).stdout
     m = re.search(r"CEILING_JSON (\{.*\})", out)
     if not m:

@@ -28,7 +28,6 @@ runner dies (PR_SET_PDEATHSIG) and stopped by PID otherwise.
 """
 
 import argparse
-import ctypes
 import datetime
 import http.client
 import json
@@ -37,60 +36,27 @@ import platform
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+import procs  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 HOST = "127.0.0.1"
-PR_SET_PDEATHSIG = 1
 STARTUP_TIMEOUT_S = 10
 STOP_TIMEOUT_S = 15
+CLEANUP_TIMEOUT_S = 5  # per child, when an error or a signal stops the run
 WARMUP_FRACTION = 0.5  # samples left out of the fits (connection pools and arenas settle first)
 STEADY_R2 = 0.9
 FLAT_RATIO = 0.5  # a replica is flat when it grows by less than half of what Redis grows
 HIT_RATIO = 0.99
 MISS_SLACK = 1.1
 
-_children = []
-
 
 def say(msg):
     print(f"replicas: {msg}", file=sys.stderr, flush=True)
-
-
-def _die_with_parent():
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except OSError:
-        pass
-
-
-def spawn(cmd, out):
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                         start_new_session=True, preexec_fn=_die_with_parent)
-    _children.append(p)
-    return p
-
-
-def stop(p, sig=signal.SIGTERM, timeout=STOP_TIMEOUT_S):
-    """Stops p by its PID; returns its exit status (negative: a signal)."""
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    if p in _children:
-        _children.remove(p)
-    return p.returncode
-
-
-def stop_all():
-    for p in reversed(list(_children)):
-        stop(p, signal.SIGTERM, 5)
 
 
 def free_port():
@@ -156,7 +122,7 @@ def start_replica(a, scope, name, prefix, redis_port, out_dir):
            "--redis-prefix", prefix, "--replica", name, "--delay-ms", str(a.delay_ms),
            "--instance-bytes", str(a.instance_bytes), "--threads", str(a.threads),
            "--redis-timeout-ms", str(a.redis_timeout_ms)]
-    p = spawn(cmd, log)
+    p = procs.spawn(cmd, log)
     port = None
 
     def started():
@@ -209,7 +175,7 @@ def start_nginx(a, replicas, out_dir, scope):
     conf = os.path.join(d, "nginx.conf")
     with open(conf, "w") as f:
         f.write(NGINX_CONF.format(dir=d, servers=servers, host=HOST, port=port))
-    p = spawn([a.nginx, "-e", os.path.join(d, "nginx-error.log"), "-p", d, "-c", conf],
+    p = procs.spawn([a.nginx, "-e", os.path.join(d, "nginx-error.log"), "-p", d, "-c", conf],
               open(os.path.join(d, "nginx.out"), "w"))
     wait_until("nginx", lambda: http_get(port, "/healthz")[0] == 200)
     return p, port
@@ -248,7 +214,7 @@ def fit(xs, ys):
 
 def run_scope(a, scope, out_dir):
     redis_port = free_port()
-    redis = spawn(["redis-server", "--bind", HOST, "--port", str(redis_port), "--save", "",
+    redis = procs.spawn(["redis-server", "--bind", HOST, "--port", str(redis_port), "--save", "",
                    "--appendonly", "no", "--daemonize", "no"],
                   open(os.path.join(out_dir, f"redis-{scope}.log"), "w"))
     wait_until("redis-server", lambda: redis_cmd(redis_port, "PING") == "PONG")
@@ -259,18 +225,18 @@ def run_scope(a, scope, out_dir):
     t0 = time.monotonic()
     rows = [sample(replicas, redis_port, t0)]
     wrk_out = os.path.join(out_dir, f"wrk-{scope}.txt")
-    wrk = spawn([a.wrk, "-t1", f"-c{a.connections}", f"-d{a.duration}s", "--timeout=10s",
+    wrk = procs.spawn([a.wrk, "-t1", f"-c{a.connections}", f"-d{a.duration}s", "--timeout=10s",
                  "-s", os.path.join(HERE, "calculate.lua"), f"http://{HOST}:{nginx_port}",
                  "--", f"keys={a.keys}", "seed=1"], open(wrk_out, "w"))
     while wrk.poll() is None:
         time.sleep(a.sample_ms / 1000)
         rows.append(sample(replicas, redis_port, t0))
-    stop(wrk)
+    procs.stop(wrk, signal.SIGTERM, STOP_TIMEOUT_S)
     time.sleep(0.2)  # the last answers reach /stats; nothing below depends on it
     rows.append(sample(replicas, redis_port, t0))
-    stop(nginx, signal.SIGQUIT)
-    exits = {r["name"]: stop(r["proc"]) for r in replicas}
-    stop(redis)
+    procs.stop(nginx, signal.SIGQUIT, STOP_TIMEOUT_S)
+    exits = {r["name"]: procs.stop(r["proc"], signal.SIGTERM, STOP_TIMEOUT_S)[0] for r in replicas}
+    procs.stop(redis, signal.SIGTERM, STOP_TIMEOUT_S)
     keys = list(rows[0].keys())
     with open(os.path.join(out_dir, f"samples-{scope}.csv"), "w") as f:
         f.write(",".join(keys) + "\n")
@@ -410,7 +376,7 @@ def main():
             say(f"{scope}: {a.replicas} replicas, nginx, redis; wrk for {a.duration} s")
             results.append(run_scope(a, scope, out_dir))
     finally:
-        stop_all()
+        procs.stop_all(CLEANUP_TIMEOUT_S)
     lines = write_report(a, results, out_dir, os.environ.get("LOADTEST_COMMAND", " ".join(sys.argv)))
     print("\n".join(lines))
     say(f"report: {os.path.join(out_dir, 'report.md')}")

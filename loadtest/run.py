@@ -17,7 +17,6 @@ killed by the kernel if the runner dies without cleaning up.
 """
 
 import argparse
-import ctypes
 import datetime
 import http.client
 import json
@@ -33,6 +32,7 @@ import time
 
 # No __pycache__ in the source tree.
 sys.dont_write_bytecode = True
+import procs  # noqa: E402
 import report  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -87,7 +87,6 @@ STOP_TIMEOUT_S = 15  # for the server to exit after SIGTERM (it allows 10 s)
 WRK_GRACE_S = 30  # wrk is killed if it runs this long past --duration
 IDLE_SAMPLES = 3  # /stats samples before the load, for "RSS at start"
 STATS_TIMEOUT_S = 2.0  # one /stats request under load
-PR_SET_PDEATHSIG = 1
 
 
 class Interrupted(Exception):
@@ -99,56 +98,8 @@ def say(msg):
 
 
 # --------------------------------------------------------------- children
-
-_children = []  # Popen objects still to clean up, in start order
-
-
-def _die_with_parent():
-    # Runs in the child between fork and exec: the kernel kills it when the
-    # runner dies without cleaning up (SIGKILL, a crash). SIGKILL, because
-    # nobody is left to wait for a graceful stop or to kill a stuck one.
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except OSError:
-        pass
-
-
-def spawn(cmd, out, env=None):
-    """Starts cmd in its own session with stdout and stderr to the file out."""
-    p = subprocess.Popen(
-        cmd,
-        stdin=subprocess.DEVNULL,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-    )
-    _children.append(p)
-    return p
-
-
-def stop(p, sig, timeout):
-    """Sends sig to p and waits up to timeout; then SIGKILL. Returns the exit
-    status (negative: the signal that ended it) and whether it was killed."""
-    killed = False
-    if p.poll() is None:
-        p.send_signal(sig)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            killed = True
-    if p in _children:
-        _children.remove(p)
-    return p.returncode, killed
-
-
-def cleanup():
-    """Stops every child still running, newest first (wrk before its server)."""
-    for p in reversed(list(_children)):
-        stop(p, signal.SIGTERM, STOP_TIMEOUT_S)
+# Servers and wrk: procs.spawn() starts each in its own session, to die with
+# the runner; procs.stop() stops one by its PID, procs.stop_all() the rest.
 
 
 def _on_signal(signum, frame):
@@ -307,7 +258,7 @@ def run_scope(a, sc, out_dir):
 
     rows = []
     with open(log_path, "w") as log:
-        server = spawn(cmd, log, env)
+        server = procs.spawn(cmd, log, env)
     port, entry["startup_line"] = wait_for_port(
         server, log_path, time.monotonic() + STARTUP_TIMEOUT_S
     )
@@ -341,7 +292,7 @@ def run_scope(a, sc, out_dir):
 
     cpu0 = cpu_seconds(server.pid)
     with open(wrk_path, "w") as wout:
-        wrk = spawn(wrk_cmd, wout)
+        wrk = procs.spawn(wrk_cmd, wout)
     t0 = time.monotonic()
     tick = a.sample_ms / 1000
     next_t = t0
@@ -349,7 +300,7 @@ def run_scope(a, sc, out_dir):
     while wrk.poll() is None:
         now = time.monotonic()
         if now - t0 > sc["duration_s"] + WRK_GRACE_S:
-            stop(wrk, signal.SIGKILL, 5)
+            procs.stop(wrk, signal.SIGKILL, 5)
             raise RuntimeError("wrk ran far past its duration and was killed")
         stats = take(now - t0, "load")
         if server.poll() is not None:
@@ -365,7 +316,7 @@ def run_scope(a, sc, out_dir):
             stopped_early = True
         next_t += tick
         time.sleep(max(0.0, next_t - time.monotonic()))
-    stop(wrk, signal.SIGTERM, 5)
+    procs.stop(wrk, signal.SIGTERM, 5)
     if server.poll() is not None:
         raise RuntimeError(f"server died under load with status {server.returncode}; see {log_path}")
 
@@ -391,7 +342,7 @@ def run_scope(a, sc, out_dir):
     entry["cpu_s"] = round(cpu_seconds(server.pid) - cpu0, 3)
     client.close()
 
-    status, killed = stop(server, signal.SIGTERM, STOP_TIMEOUT_S)
+    status, killed = procs.stop(server, signal.SIGTERM, STOP_TIMEOUT_S)
     entry["exit_status"] = "killed after timeout" if killed else status
     entry["stopped_early"] = stopped_early
     entry["failed_samples"] = client.failures
@@ -555,14 +506,14 @@ def main(argv):
             run["scopes"].append(run_scope(a, sc, out_dir))
     except (KeyboardInterrupt, Interrupted) as e:
         say(f"interrupted ({e or 'SIGINT'}): stopping servers and wrk")
-        cleanup()
+        procs.stop_all(STOP_TIMEOUT_S)
         return 130
     except RuntimeError as e:
         say(f"error: {e}")
-        cleanup()
+        procs.stop_all(STOP_TIMEOUT_S)
         return 1
     finally:
-        cleanup()
+        procs.stop_all(STOP_TIMEOUT_S)
     with open(os.path.join(out_dir, "run.json"), "w") as f:
         json.dump(run, f, indent=1)
         f.write("\n")

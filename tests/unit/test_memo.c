@@ -11,6 +11,7 @@
 #include "memo.h"
 
 #include "check.h"
+#include "memo_tracked.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,19 +21,8 @@
 
 /* ------------------------------------------------- tracked keys and values */
 
-/* A key is an id plus the token of this copy; equal ids are equal keys, as
- * two references to the same object are. A value records its key's id and a
- * result, 2 * id, so a hit can be checked against the right key. */
-typedef struct tkey {
-    int64_t id;
-    uint64_t token;
-} tkey;
-
-typedef struct tval {
-    int64_t id;
-    uint64_t token;
-    int64_t result;
-} tval;
+/* Keys and values are memo_tracked.h's: each copy has a token of its own,
+ * and the release callbacks here count releases per token. */
 
 #define MAX_TOKENS (1u << 18)
 #define MAX_LOG 1024
@@ -59,14 +49,6 @@ static tval newVal(int64_t id) {
     return (tval){id, tokensIssued++ % MAX_TOKENS, 2 * id};
 }
 
-static uint64_t tkeyHash(void *ctx, const void *k) {
-    return memoHashBytes(&((const tkey *)k)->id, sizeof(int64_t));
-}
-
-static bool tkeyEqual(void *ctx, const void *a, const void *b) {
-    return ((const tkey *)a)->id == ((const tkey *)b)->id;
-}
-
 static void tkeyRelease(void *ctx, void *k) {
     keyReleases[((tkey *)k)->token]++;
 }
@@ -78,14 +60,7 @@ static void tvalRelease(void *ctx, void *v) {
         releaseLog[releaseLogLen++] = (int)tv->id;
 }
 
-static const memoType trackedType = {
-    .key_size = sizeof(tkey),
-    .val_size = sizeof(tval),
-    .hash = tkeyHash,
-    .equal = tkeyEqual,
-    .key_release = tkeyRelease,
-    .val_release = tvalRelease,
-};
+static const memoType trackedType = TRACKED_TYPE(tkeyRelease, tvalRelease);
 
 /* True when every token issued so far was released exactly once. Each token
  * belongs to either a key or a value, so the other count must be zero. */

@@ -8,6 +8,7 @@
 #include "memo.h"
 
 #include "check.h"
+#include "memo_tracked.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -15,26 +16,8 @@
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-/* A key is an id plus the token of this copy; a value its id, token and
- * 2 * id (as in test_memo.c). */
-typedef struct tkey {
-    int64_t id;
-    uint64_t token;
-} tkey;
-
-typedef struct tval {
-    int64_t id;
-    uint64_t token;
-    int64_t result;
-} tval;
-
-static uint64_t tkeyHash(void *ctx, const void *k) {
-    return memoHashBytes(&((const tkey *)k)->id, sizeof(int64_t));
-}
-
-static bool tkeyEqual(void *ctx, const void *a, const void *b) {
-    return ((const tkey *)a)->id == ((const tkey *)b)->id;
-}
+/* Keys and values are memo_tracked.h's (as in test_memo.c); here their
+ * releases are counted per token with atomics. */
 
 static uint64_t xorshift(uint64_t *s) {
     *s ^= *s << 13;
@@ -169,14 +152,7 @@ static void *mtWorker(void *arg) {
 }
 
 static void caseThreads(void) {
-    static const memoType type = {
-        .key_size = sizeof(tkey),
-        .val_size = sizeof(tval),
-        .hash = tkeyHash,
-        .equal = tkeyEqual,
-        .key_release = mtKeyRelease,
-        .val_release = mtValRelease,
-    };
+    static const memoType type = TRACKED_TYPE(mtKeyRelease, mtValRelease);
     memoStats g;
     memoStatsInit(&g);
     mt = calloc(1, sizeof(*mt));

@@ -326,6 +326,16 @@ bool rawSendAll(int fd, const void *buf, size_t len) {
     return true;
 }
 
+bool rawRequest(int fd, const char *method, const char *path, const char *body) {
+    char req[RAW_REQUEST_MAX];
+    int n = snprintf(req, sizeof(req),
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s", method,
+                     path, body ? strlen(body) : 0, body ? body : "");
+    if (n < 0 || (size_t)n >= sizeof(req))
+        return false;
+    return rawSendAll(fd, req, (size_t)n);
+}
+
 int rawRead(int fd, unsigned timeout_ms, char *out, size_t cap) {
     char buf[131072]; /* /metrics, with its histograms, is ~20 KiB */
     size_t len = 0;

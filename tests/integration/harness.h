@@ -86,6 +86,12 @@ int rawConnect(const server *s);
 /* Writes all of buf unless the peer stops reading (closed or reset). */
 bool rawSendAll(int fd, const void *buf, size_t len);
 
+/* Sends one request on fd (a kept connection), Content-Length always given;
+ * body may be NULL (empty). False when it does not fit RAW_REQUEST_MAX bytes
+ * or the peer stops reading. */
+#define RAW_REQUEST_MAX 1024
+bool rawRequest(int fd, const char *method, const char *path, const char *body);
+
 /* Reads one response (its Content-Length tells where it ends); returns its
  * status, or 0 when the connection closed or timeout_ms passed first. The
  * body goes to out (cap bytes, NUL-terminated). */

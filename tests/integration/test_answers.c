@@ -58,15 +58,6 @@ static void every_answer_ends_with_a_newline(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
-/* One request on a kept connection (Content-Length always given). */
-static bool sendOn(int fd, const char *method, const char *path, const char *body) {
-    char req[512];
-    int n = snprintf(req, sizeof(req),
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s", method,
-                     path, body ? strlen(body) : 0, body ? body : "");
-    return rawSendAll(fd, req, (size_t)n);
-}
-
 static void every_answered_calculate_counts_once_in_total(void) {
     const char *const args[] = {"--delay-ms", "0", "--max-body-bytes", "64", NULL};
     char over[128];
@@ -97,9 +88,9 @@ static void a_calculate_refused_while_stopping_counts_in_total(void) {
      * one to read /stats on (the 503 closes its connection). */
     int refused = rawConnect(&s), watch = rawConnect(&s);
     CHECK(refused >= 0 && watch >= 0);
-    CHECK(sendOn(refused, "POST", "/calculate", "{\"a\": 1, \"b\": 1}"));
+    CHECK(rawRequest(refused, "POST", "/calculate", "{\"a\": 1, \"b\": 1}"));
     CHECK_EQ(rawRead(refused, RAW_TIMEOUT_MS, body, sizeof(body)), 200);
-    CHECK(sendOn(watch, "GET", "/stats", NULL));
+    CHECK(rawRequest(watch, "GET", "/stats", NULL));
     CHECK_EQ(rawRead(watch, RAW_TIMEOUT_MS, body, sizeof(body)), 200);
 
     /* A slow request holds the server in its grace period. */
@@ -110,15 +101,15 @@ static void a_calculate_refused_while_stopping_counts_in_total(void) {
     kill(s.pid, SIGTERM);
     int status = 0;
     for (uint64_t deadline = nowMs() + 5000; status != 503 && nowMs() < deadline;) {
-        CHECK(sendOn(watch, "GET", "/healthz", NULL)); /* 503 once the signal is taken */
+        CHECK(rawRequest(watch, "GET", "/healthz", NULL)); /* 503 once the signal is taken */
         status = rawRead(watch, RAW_TIMEOUT_MS, body, sizeof(body));
     }
     CHECK_EQ(status, 503);
 
-    CHECK(sendOn(refused, "POST", "/calculate", "{\"a\": 1, \"b\": 1}"));
+    CHECK(rawRequest(refused, "POST", "/calculate", "{\"a\": 1, \"b\": 1}"));
     CHECK_EQ(rawRead(refused, RAW_TIMEOUT_MS, body, sizeof(body)), 503);
     CHECK(strstr(body, "shutting down") != NULL);
-    CHECK(sendOn(watch, "GET", "/stats", NULL));
+    CHECK(rawRequest(watch, "GET", "/stats", NULL));
     CHECK_EQ(rawRead(watch, RAW_TIMEOUT_MS, body, sizeof(body)), 200);
     CHECK_EQ(jsonInt(body, "requests.total"), 3); /* the first, the slow one, the refused one */
     CHECK(jsonInt(body, "requests.errors") <= jsonInt(body, "requests.total"));

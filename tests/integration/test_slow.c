@@ -72,14 +72,6 @@ static long long pollUntil(const server *s, const char *path, long long want, ui
     }
 }
 
-static bool rawSend(int fd, const char *method, const char *path, const char *body) {
-    char req[1024];
-    int n = snprintf(req, sizeof(req),
-                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %zu\r\n\r\n%s", method,
-                     path, body ? strlen(body) : 0, body ? body : "");
-    return rawSendAll(fd, req, (size_t)n);
-}
-
 /* Waits for the process to exit by itself (no signal sent). */
 static int waitExit(server *s, unsigned timeout_ms) {
     return serverStop(s, 0, timeout_ms);
@@ -263,7 +255,7 @@ static void sigterm_lets_slow_requests_finish_and_stops_accepting(void) {
      * GET here), so it is kept alive by a POST, answered after its body. */
     int kept = rawConnect(&s);
     CHECK(kept >= 0);
-    CHECK(rawSend(kept, "POST", "/calculate", "{\"a\": 1, \"b\": 1, \"delay_ms\": 0}"));
+    CHECK(rawRequest(kept, "POST", "/calculate", "{\"a\": 1, \"b\": 1, \"delay_ms\": 0}"));
     CHECK_EQ(rawRead(kept, RAW_TIMEOUT_MS, body, sizeof(body)), 200);
 
     httpMany m = {&s, "POST", "/calculate", calcBodies(bufs, N, false), N, NULL, 0};
@@ -287,7 +279,7 @@ static void sigterm_lets_slow_requests_finish_and_stops_accepting(void) {
     CHECK_EQ(waitpid(s.pid, NULL, WNOHANG), 0); /* refused by it, not for its exit */
 
     /* The old connection is still served, and says the server is stopping. */
-    CHECK(rawSend(kept, "GET", "/healthz", NULL));
+    CHECK(rawRequest(kept, "GET", "/healthz", NULL));
     CHECK_EQ(rawRead(kept, RAW_TIMEOUT_MS, body, sizeof(body)), 503);
     CHECK(strstr(body, "shutting down") != NULL);
     close(kept);
@@ -363,7 +355,7 @@ static void a_client_that_leaves_mid_delay_frees_its_instance(void) {
     CHECK(serverStart(&s, args));
     int fd = rawConnect(&s);
     CHECK(fd >= 0);
-    CHECK(rawSend(fd, "POST", "/calculate", "{\"a\": 1, \"b\": 2}"));
+    CHECK(rawRequest(fd, "POST", "/calculate", "{\"a\": 1, \"b\": 2}"));
     CHECK_EQ(waitStatsInt(&s, "instances.live", 1, 5000), 1);
     CHECK_EQ(statsInt(&s, "requests.in_flight"), 1);
     close(fd); /* mid-delay: the connection is suspended */
@@ -387,7 +379,7 @@ static void a_flight_whose_client_left_still_answers_its_waiters(void) {
     CHECK(serverStart(&s, args));
     int fd = rawConnect(&s);
     CHECK(fd >= 0);
-    CHECK(rawSend(fd, "POST", "/calculate", "{\"a\": 40, \"b\": 2}"));
+    CHECK(rawRequest(fd, "POST", "/calculate", "{\"a\": 40, \"b\": 2}"));
     CHECK_EQ(waitStatsInt(&s, "cache.misses", 1, 5000), 1);
 
     static const char *const same[] = {"{\"a\": 40, \"b\": 2}"};

@@ -454,6 +454,31 @@ class BoundedScopes(SyntheticRun, unittest.TestCase):
         # Neither of the pair makes the claims of its scope (hit ratio, slope).
         self.assertEqual(len(pair(1000, 2000)), 1)
 
+    def test_growth_repeats_are_decided_by_the_median_ratio(self):
+        # Pairs run one after the other (G S G S G S): each global run with
+        # the shared run after it; the median of the three ratios decides.
+        flat = lambda n: 9 * MiB  # noqa: E731
+
+        def pairs(*p999s):
+            scopes = []
+            for k, (g_p999, s_p999) in enumerate(p999s, 1):
+                g = {"distinct": True, "delay_ms": 0, "latency_us": {"p999": g_p999, "max": 9000}}
+                sh = {"distinct": True, "delay_ms": 0, "latency_us": {"p999": s_p999, "max": 4000}}
+                scopes += [
+                    (f"gg{k}", "global", None, 40000,
+                     series(40000, 10, flat, live_at=lambda n: n), 0, g),
+                    (f"sg{k}", "shared", 128, 40000, series(40000, 10, flat), 0, sh),
+                ]  # fmt: skip
+            return [(label, ok) for label, claim, ok in self.claims(scopes) if "p99.9" in claim]
+
+        # Ratios 2.5, 1.5, 1.9: one window over 2x, the median under.
+        self.assertEqual(pairs((5000, 2000), (3000, 2000), (3800, 2000)), [("gg1", True)])
+        # Ratios 2.5, 2.1, 1.5: the median over 2x.
+        self.assertEqual(pairs((5000, 2000), (4200, 2000), (3000, 2000)), [("gg1", False)])
+        # The global run is compared with its own pair's shared run, not
+        # another's: 4000/1000 and 2000/4000 are 4.0 and 0.5, the median 2.25.
+        self.assertEqual(pairs((4000, 1000), (2000, 4000)), [("gg1", False)])
+
     def test_shared_throughput_is_compared_with_scopes_of_its_delay(self):
         flat = lambda n: 9 * MiB  # noqa: E731
         fast = {"distinct": True, "delay_ms": 0}
@@ -508,6 +533,10 @@ class Inputs(unittest.TestCase):
                 ("weak", "weak", 128),
                 ("global-none-growth", "global", None),
                 ("shared-128-growth", "shared", 128),
+                ("global-none-growth-2", "global", None),
+                ("shared-128-growth-2", "shared", 128),
+                ("global-none-growth-3", "global", None),
+                ("shared-128-growth-3", "shared", 128),
             ],
         )
         ttl, mb, big = got[5], got[6], got[7]
@@ -516,6 +545,9 @@ class Inputs(unittest.TestCase):
         self.assertEqual(big["instance_bytes"], mb["instance_bytes"])  # the same instances
         self.assertTrue(got[9]["distinct"] and got[10]["distinct"])
         self.assertEqual((got[9]["duration_s"], got[10]["duration_s"]), (60, 60))
+        self.assertTrue(all(g["distinct"] and g["duration_s"] == 60 for g in got[9:]))
+        with self.assertRaisesRegex(ValueError, "given twice"):
+            run.parse_scopes("shared,shared", 128, 20)  # only the growth pair repeats
         self.assertEqual(run.parse_scopes("shared:64", 128, 20)[0]["duration_s"], 20)
         self.assertEqual(run.parse_scopes("shared:64@2.5", 128, 20)[0]["label"], "shared-64")
         for bad in ("global:lots", "nowhere", "local,local", "off@0", "off@soon", "global-ttl:64"):

@@ -12,6 +12,11 @@
  * entries, keys visited in turn (the LRU list moves); a miss + put that
  * evicts; and (after only) a hit with a TTL, which reads the clock.
  * Key (instance, a, b), 24 bytes; an 8-byte value; one thread.
+ *
+ * With arguments (bench_memo_ab count v1|v2 OPERATION MAXSIZE N) it fills one
+ * library's cache and runs N operations of one row untimed, for
+ * bench_memo_ab.sh's MODE=instructions, which counts their instructions
+ * under callgrind (no noise from other processes).
  */
 #include "memo.h"
 
@@ -24,6 +29,8 @@
 
 #define AB_SLICE 200000
 #define AB_SLICES 31
+/* The instruction count's fill for a miss row: far above any filled key. */
+#define AB_MISS_BASE (1ull << 30)
 
 /* v1's memoType: hash and equal without a context, both required. */
 typedef struct v1Type {
@@ -50,7 +57,7 @@ typedef enum abOp { AB_HIT, AB_MISS_PUT, AB_HIT_TTL } abOp;
 /* ---------------------------------------------------------------- private */
 
 static volatile uint64_t sink;
-static uint64_t next_miss = 1u << 30;
+static uint64_t next_miss = AB_MISS_BASE;
 
 static uint64_t abV1Hash(const void *k) {
     return v1_memoHashBytes(k, sizeof(abKey));
@@ -104,22 +111,30 @@ static int abCompare(const void *x, const void *y) {
     return (a > b) - (a < b);
 }
 
-static void abRow(const char *name, size_t n, abOp op) {
-    void *before = v1_memoCreate(&v1_type, n, NULL);
+static memo *abCreateV2(size_t n, abOp op) {
     memoConfig cfg = {.maxsize = n,
                       .maxbytes = MEMO_UNBOUNDED,
                       .ttl_ns = op == AB_HIT_TTL ? 3600ull * 1000000000ull : 0};
-    memo *after = memoCreateWith(&v2_type, &cfg);
-    if (before == NULL || after == NULL) {
+    return memoCreateWith(&v2_type, &cfg);
+}
+
+static void abFill(bool v1, void *m, size_t n) {
+    if (m == NULL) {
         fprintf(stderr, "bench_memo_ab: out of memory\n");
         exit(1);
     }
     for (uint64_t i = 0; i < n; i++) {
         abKey k = abKeyOf(i);
         int64_t v = (int64_t)i;
-        v1_memoPut(before, &k, &v);
-        memoPut(after, &k, &v);
+        abPut(v1, m, &k, &v);
     }
+}
+
+static void abRow(const char *name, size_t n, abOp op) {
+    void *before = v1_memoCreate(&v1_type, n, NULL);
+    memo *after = abCreateV2(n, op);
+    abFill(true, before, n);
+    abFill(false, after, n);
     abOp v1op = op == AB_HIT_TTL ? AB_HIT : op; /* v1 has no TTL: its plain hit */
     double b[AB_SLICES], a[AB_SLICES], ratio[AB_SLICES];
     for (int s = 0; s < AB_SLICES; s++) {
@@ -136,9 +151,56 @@ static void abRow(const char *name, size_t n, abOp op) {
     memoDestroy(after);
 }
 
+/* One library's operations, untimed (MODE=instructions): exit status 2 on
+ * bad arguments. */
+static int abCount(int argc, char **argv) {
+    static const char *const ops[] = {
+        [AB_HIT] = "hit", [AB_MISS_PUT] = "miss", [AB_HIT_TTL] = "hit-ttl"};
+    if (argc != 6 || (strcmp(argv[2], "v1") != 0 && strcmp(argv[2], "v2") != 0))
+        goto usage;
+    bool v1 = strcmp(argv[2], "v1") == 0;
+    int op = -1;
+    for (int i = 0; i < (int)(sizeof(ops) / sizeof(ops[0])); i++) {
+        if (strcmp(argv[3], ops[i]) == 0)
+            op = i;
+    }
+    char *end;
+    unsigned long long n = strtoull(argv[4], &end, 10), count;
+    if (op < 0 || (v1 && op == AB_HIT_TTL) || *end || n == 0 || (n & (n - 1)) != 0)
+        goto usage;
+    count = strtoull(argv[5], &end, 10);
+    if (*end || count == 0)
+        goto usage;
+    void *m = v1 ? v1_memoCreate(&v1_type, n, NULL) : (void *)abCreateV2(n, (abOp)op);
+    abFill(v1, m, n);
+    uint64_t acc = 0;
+    int64_t v;
+    for (unsigned long long i = 0; i < count; i++) {
+        abKey k = abKeyOf(op == AB_MISS_PUT ? next_miss++ : i & (n - 1));
+        if (abGet(v1, m, &k, &v)) {
+            acc += (uint64_t)v;
+        } else {
+            v = (int64_t)i;
+            acc += abPut(v1, m, &k, &v);
+        }
+    }
+    sink = acc;
+    if (v1)
+        v1_memoDestroy(m);
+    else
+        memoDestroy(m);
+    return 0;
+usage:
+    fprintf(stderr, "usage: bench_memo_ab [count v1|v2 hit|hit-ttl|miss MAXSIZE N]"
+                    " (MAXSIZE a power of two; hit-ttl: v2 only)\n");
+    return 2;
+}
+
 /* -------------------------------------------------------------------- main */
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1)
+        return strcmp(argv[1], "count") == 0 ? abCount(argc, argv) : abCount(0, argv);
     printf("# before = v1 cache/, after = this tree's; ns per operation; %d slices of %d\n",
            AB_SLICES, AB_SLICE);
     printf("%-16s %7s %8s %8s %8s %8s %8s\n", "operation", "maxsize", "v1_min", "v1_med", "v2_min",

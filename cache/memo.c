@@ -45,6 +45,126 @@ static void memo__countMiss(memo *m) {
         memo__statAdd(&m->cfg.stats->misses, 1);
 }
 
+/* Whether memoGet hashes the key before it takes the lock: the
+ * cache's own SipHash reads only what never changes after memoCreateWith,
+ * so the lock is held for less; a type's hash callback runs with the lock
+ * held, as memo.h promises. */
+static inline bool memo__hashesUnlocked(const memo *m) {
+    return m->key_words != 0 || m->type->hash == NULL;
+}
+
+/* A get that found nothing (or an expired entry): keeps the key and its hash
+ * for the put that follows a miss, counts the miss. */
+__attribute__((noinline, cold)) static bool memo__getMissed(memo *m, const void *key,
+                                                            uint64_t hash) {
+    if (m->cfg.maxsize != 0) {
+        memcpy(m->missed_key, key, m->type->key_size);
+        m->missed_hash = hash;
+        m->missed_valid = true;
+    }
+    memo__countMiss(m);
+    return false;
+}
+
+/* A hit of an entry in a cache with a TTL: expired, it is released with
+ * everything stored before it and the get misses. */
+__attribute__((noinline)) static bool memo__hitExpired(memo *m, memoEntry *e) {
+    uint64_t now = memo__now(m);
+    if (!memo__expired(m, e, now))
+        return false;
+    memo__expire(m, now, SIZE_MAX); /* e and everything stored before it */
+    return true;
+}
+
+/* do_memoGet with key's hash already known. The hit is the path laid out
+ * straight: a move in progress, a TTL and the miss are out of its way. */
+__attribute__((always_inline)) static inline bool memo__getHashed(memo *m, const void *key,
+                                                                  uint64_t hash, void *val_out) {
+    if (__builtin_expect(m->move != MEMO_NOT_MOVING, 0))
+        memo__moveStep(m, MEMO_MOVE_PER_GET);
+    memoEntry *e;
+    if (__builtin_expect(m->cfg.maxsize == 0, 0))
+        e = NULL;
+    else if (m->key_words == 3)
+        e = memo__findWords(m, key, hash, 3);
+    else if (m->key_words == 2)
+        e = memo__findWords(m, key, hash, 2);
+    else
+        e = memo__find(m, key, hash);
+    if (__builtin_expect(e == NULL, 0) ||
+        (__builtin_expect(m->cfg.ttl_ns != 0, 0) && memo__hitExpired(m, e)))
+        return memo__getMissed(m, key, hash);
+    /* An unbounded cache keeps insertion order, as lru_cache(maxsize=None)
+     * keeps its dict's: recency decides nothing there (unless bytes do). */
+    if (m->cfg.maxsize != MEMO_UNBOUNDED || m->cfg.maxbytes != MEMO_UNBOUNDED) {
+        memo__linkRemove(&e->lru);
+        memo__linkAppend(&m->lru, &e->lru);
+    }
+    memo__copyVal(m, val_out, memo__val(m, e));
+    m->hits++;
+    if (m->cfg.stats)
+        memo__statAdd(&m->cfg.stats->hits, 1);
+    return true;
+}
+
+/* do_memoPut of a cache that is not disabled, with key's hash known. */
+static bool memo__putHashed(memo *m, const void *key, const void *val, uint64_t hash) {
+    const memoType *t = m->type;
+    if (__builtin_expect(m->move != MEMO_NOT_MOVING, 0))
+        memo__moveStep(m, MEMO_MOVE_PER_PUT);
+    uint64_t now = m->stamp_off ? memo__now(m) : 0;
+    if (m->cfg.ttl_ns)
+        memo__expire(m, now, SIZE_MAX);
+    if (memo__find(m, key, hash) != NULL) {
+        /* As lru_cache when the key was added while the function ran: the
+         * stored entry and its recency are left alone. */
+        memo__releaseGiven(m, key, val);
+        return false;
+    }
+    size_t w = t->weight ? t->weight(m->cfg.ctx, key, val) : 0;
+    memoOwner *o = t->owner ? t->owner(m->cfg.ctx, key) : NULL;
+    if (o)
+        memo__ownerSync(m, o);
+    size_t ow = o ? o->weight : 0; /* what it weighs alone, as the last entry left */
+    if (m->cfg.maxbytes != MEMO_UNBOUNDED && (w > m->cfg.maxbytes || ow > m->cfg.maxbytes - w)) {
+        memo__releaseGiven(m, key, val); /* cachetools: "value too large" */
+        return false;
+    }
+    if (m->size >= m->cfg.maxsize)
+        memo__remove(m, (memoEntry *)m->lru.next, MEMO_EVICTED);
+    memoEntry *e = memo__slotAlloc(m);
+    if (e == NULL || !memo__insert(m, e, hash)) {
+        if (e)
+            memo__slotFree(m, e);
+        memo__releaseGiven(m, key, val);
+        return false;
+    }
+    memcpy(memo__key(m, e), key, t->key_size);
+    memcpy(memo__val(m, e), val, t->val_size);
+    memo__linkAppend(&m->lru, &e->lru);
+    if (m->stamp_off)
+        *memo__at(m, e, m->stamp_off, uint64_t) = now;
+    if (m->time_off)
+        memo__linkAppend(&m->by_time, memo__at(m, e, m->time_off, memoLink));
+    if (o) {
+        memo__linkAppend(&o->entries, memo__at(m, e, m->owner_off, memoLink));
+        if (o->count++ == 0)
+            memo__addBytes(m, o->weight, true);
+    }
+    if (m->weight_off) {
+        *memo__at(m, e, m->weight_off, size_t) = w;
+        memo__addBytes(m, w, true);
+    }
+    m->size++;
+    if (m->cfg.stats)
+        memo__statAdd(&m->cfg.stats->currsize, 1);
+    /* The new entry fits alone (checked above), and it is the most recent:
+     * the loop stops before it. */
+    while (m->bytes > m->cfg.maxbytes && m->lru.next != &e->lru)
+        memo__remove(m, (memoEntry *)m->lru.next, MEMO_EVICTED);
+    return true;
+}
+
 /* -------------------------------------------------------------------- API */
 
 memo *memoCreate(const memoType *type, size_t maxsize, memoStats *stats) {
@@ -95,7 +215,12 @@ memo *memoCreateWith(const memoType *type, const memoConfig *cfg) {
     memo__linkInit(&m->lru);
     memo__linkInit(&m->by_time);
     m->epoch = atomic_fetch_add(&memo_epochs, 1);
-    memo__hashKey(m->hash_key);
+    unsigned char key[16];
+    memo__hashKey(key);
+    memo__sipInit(key, m->sip);
+    if (type->hash == NULL && type->equal == NULL &&
+        (type->key_size == 2 * sizeof(uint64_t) || type->key_size == 3 * sizeof(uint64_t)))
+        m->key_words = type->key_size / sizeof(uint64_t);
     if (pthread_mutex_init(&m->lock, NULL) != 0) {
         free(m);
         return NULL;
@@ -113,13 +238,21 @@ void memoDestroy(memo *m) {
 }
 
 bool memoGet(memo *m, const void *key, void *val_out) {
+    if (!memo__hashesUnlocked(m)) {
+        memoLock(m);
+        bool hit = do_memoGet(m, key, val_out);
+        memoUnlock(m);
+        return hit;
+    }
+    uint64_t hash = memo__hash(m, key);
     memoLock(m);
-    bool hit = do_memoGet(m, key, val_out);
+    bool hit = memo__getHashed(m, key, hash, val_out);
     memoUnlock(m);
     return hit;
 }
 
 bool memoPut(memo *m, const void *key, const void *val) {
+    /* Hashed under the lock: the put that follows a miss reuses its hash. */
     memoLock(m);
     bool stored = do_memoPut(m, key, val);
     memoUnlock(m);
@@ -198,106 +331,18 @@ void memoUnlock(memo *m) {
 
 bool do_memoGet(memo *m, const void *key, void *val_out) {
     memo__assertLocked(m);
-    if (m->move != MEMO_NOT_MOVING)
-        memo__moveStep(m, MEMO_MOVE_PER_GET);
-    memoEntry *e = NULL;
-    if (m->cfg.maxsize != 0) {
-        uint64_t hash = m->missed_valid && memo__keysEqual(m, m->missed_key, key)
-                            ? m->missed_hash
-                            : memo__hash(m, key);
-        e = memo__find(m, key, hash);
-        if (e == NULL) {
-            memcpy(m->missed_key, key, m->type->key_size);
-            m->missed_hash = hash;
-            m->missed_valid = true;
-        }
-    }
-    if (e && m->cfg.ttl_ns) {
-        uint64_t now = memo__now(m);
-        if (memo__expired(m, e, now)) {
-            memo__expire(m, now, SIZE_MAX); /* e and everything stored before it */
-            e = NULL;
-        }
-    }
-    if (e == NULL) {
-        memo__countMiss(m);
-        return false;
-    }
-    /* An unbounded cache keeps insertion order, as lru_cache(maxsize=None)
-     * keeps its dict's: recency decides nothing there (unless bytes do). */
-    if (m->cfg.maxsize != MEMO_UNBOUNDED || m->cfg.maxbytes != MEMO_UNBOUNDED) {
-        memo__linkRemove(&e->lru);
-        memo__linkAppend(&m->lru, &e->lru);
-    }
-    memo__copyVal(m, val_out, memo__val(m, e));
-    m->hits++;
-    if (m->cfg.stats)
-        memo__statAdd(&m->cfg.stats->hits, 1);
-    return true;
+    return memo__getHashed(m, key, memo__hash(m, key), val_out);
 }
 
 bool do_memoPut(memo *m, const void *key, const void *val) {
     memo__assertLocked(m);
-    const memoType *t = m->type;
     if (m->cfg.maxsize == 0) {
         memo__releaseGiven(m, key, val);
         return false;
     }
-    if (m->move != MEMO_NOT_MOVING)
-        memo__moveStep(m, MEMO_MOVE_PER_PUT);
-    uint64_t now = m->stamp_off ? memo__now(m) : 0;
-    if (m->cfg.ttl_ns)
-        memo__expire(m, now, SIZE_MAX);
     uint64_t hash = m->missed_valid && memo__keysEqual(m, m->missed_key, key) ? m->missed_hash
                                                                               : memo__hash(m, key);
-    if (memo__find(m, key, hash) != NULL) {
-        /* As lru_cache when the key was added while the function ran: the
-         * stored entry and its recency are left alone. */
-        memo__releaseGiven(m, key, val);
-        return false;
-    }
-    size_t w = t->weight ? t->weight(m->cfg.ctx, key, val) : 0;
-    memoOwner *o = t->owner ? t->owner(m->cfg.ctx, key) : NULL;
-    if (o)
-        memo__ownerSync(m, o);
-    size_t ow = o ? o->weight : 0; /* what it weighs alone, as the last entry left */
-    if (m->cfg.maxbytes != MEMO_UNBOUNDED && (w > m->cfg.maxbytes || ow > m->cfg.maxbytes - w)) {
-        memo__releaseGiven(m, key, val); /* cachetools: "value too large" */
-        return false;
-    }
-    if (m->size >= m->cfg.maxsize)
-        memo__remove(m, (memoEntry *)m->lru.next, MEMO_EVICTED);
-    memoEntry *e = memo__slotAlloc(m);
-    if (e == NULL || !memo__insert(m, e, hash)) {
-        if (e)
-            memo__slotFree(m, e);
-        memo__releaseGiven(m, key, val);
-        return false;
-    }
-    memcpy(memo__key(m, e), key, t->key_size);
-    memcpy(memo__val(m, e), val, t->val_size);
-    memo__linkAppend(&m->lru, &e->lru);
-    if (m->stamp_off)
-        *memo__at(m, e, m->stamp_off, uint64_t) = now;
-    if (m->time_off)
-        memo__linkAppend(&m->by_time, memo__at(m, e, m->time_off, memoLink));
-    if (o) {
-        memo__linkAppend(&o->entries, memo__at(m, e, m->owner_off, memoLink));
-        if (o->count++ == 0)
-            memo__addBytes(m, o->weight, true);
-    }
-    if (m->weight_off) {
-        *memo__at(m, e, m->weight_off, size_t) = w;
-        memo__addBytes(m, w, true);
-    }
-    m->size++;
-    if (m->cfg.stats)
-        memo__statAdd(&m->cfg.stats->currsize, 1);
-    /* The new entry fits alone (checked above), and it is the most recent:
-     * the loop stops before it. */
-    while (m->bytes > m->cfg.maxbytes && m->lru.next != &e->lru)
-        memo__remove(m, (memoEntry *)m->lru.next, MEMO_EVICTED);
-    return true;
+    return memo__putHashed(m, key, val, hash);
 }
 
 void do_memoCountHit(memo *m) {

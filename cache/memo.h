@@ -52,7 +52,10 @@
  * Callbacks run with the lock held (they must not call into the same cache;
  * another cache is fine), except the release callbacks of a clear, which run
  * after the lock is dropped, on the thread that called memoClear. memoStats
- * counters are atomics and may be read from any thread at any time.
+ * counters are atomics and may be read from any thread at any time. memoGet
+ * hashes the key before it takes the lock when the type has no hash callback
+ * (the built-in SipHash reads nothing that changes), so the lock is held for
+ * the lookup only.
  */
 #ifndef MEMO_H
 #define MEMO_H

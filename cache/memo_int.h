@@ -54,9 +54,10 @@ struct memo {
     pthread_mutex_t lock;
     const memoType *type;
     memoConfig cfg;
-    unsigned char hash_key[16]; /* copy of the process's hash key */
-    size_t size;                /* entries held now */
-    size_t bytes;               /* currbytes */
+    uint64_t sip[4];  /* SipHash's state after the process key */
+    size_t key_words; /* 2, 3: 16/24-byte keys hashed and compared inline */
+    size_t size;      /* entries held now */
+    size_t bytes;     /* currbytes */
     memoTable t[2];
     size_t move;        /* next bucket of t[0] to move, or MEMO_NOT_MOVING */
     size_t given_back;  /* bytes of t[0] whose pages went back to the kernel */
@@ -181,11 +182,20 @@ static inline uint64_t memo__le64(const unsigned char *p) {
     return v;
 }
 
-static inline uint64_t memo__sip13(const unsigned char key[16], const void *data, size_t len) {
-    const unsigned char *p = data;
+/* SipHash's four words after the key is mixed in: what every hash of one
+ * key starts from, worked out once per cache (memoCreateWith). */
+static inline void memo__sipInit(const unsigned char key[16], uint64_t v[4]) {
     uint64_t k0 = memo__le64(key), k1 = memo__le64(key + 8);
-    uint64_t v0 = k0 ^ MEMO_SIP_C0, v1 = k1 ^ MEMO_SIP_C1;
-    uint64_t v2 = k0 ^ MEMO_SIP_C2, v3 = k1 ^ MEMO_SIP_C3;
+    v[0] = k0 ^ MEMO_SIP_C0;
+    v[1] = k1 ^ MEMO_SIP_C1;
+    v[2] = k0 ^ MEMO_SIP_C2;
+    v[3] = k1 ^ MEMO_SIP_C3;
+}
+
+/* SipHash-1-3 of len bytes from a state of memo__sipInit. */
+static inline uint64_t memo__sip13From(const uint64_t init[4], const void *data, size_t len) {
+    const unsigned char *p = data;
+    uint64_t v0 = init[0], v1 = init[1], v2 = init[2], v3 = init[3];
     size_t n = len;
     for (; n >= 8; n -= 8, p += 8) {
         uint64_t w = memo__le64(p);
@@ -206,48 +216,29 @@ static inline uint64_t memo__sip13(const unsigned char key[16], const void *data
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-/* The hot path, inline: hash, bucket, lookup. */
-/* Key equality: the type's, else the bytes (8-byte words for the sizes
- * memoscope uses, so that the hit path makes no call). */
-static inline bool memo__keysEqual(memo *m, const void *stored, const void *key) {
-    if (m->type->equal)
-        return m->type->equal(m->cfg.ctx, stored, key);
-    const unsigned char *a = stored, *b = key;
-    switch (m->type->key_size) {
-    case 16:
-        return ((memo__le64(a) ^ memo__le64(b)) | (memo__le64(a + 8) ^ memo__le64(b + 8))) == 0;
-    case 24:
-        return ((memo__le64(a) ^ memo__le64(b)) | (memo__le64(a + 8) ^ memo__le64(b + 8)) |
-                (memo__le64(a + 16) ^ memo__le64(b + 16))) == 0;
-    default:
-        return memcmp(stored, key, m->type->key_size) == 0;
-    }
+static inline uint64_t memo__sip13(const unsigned char key[16], const void *data, size_t len) {
+    uint64_t v[4];
+    memo__sipInit(key, v);
+    return memo__sip13From(v, data, len);
 }
 
-/* SipHash-1-3 of exactly 2 or 3 words (16 or 24 bytes), unrolled. */
-static inline uint64_t memo__sip13Words(const unsigned char key[16], const unsigned char *p,
-                                        size_t words) {
-    uint64_t k0 = memo__le64(key), k1 = memo__le64(key + 8);
-    uint64_t v0 = k0 ^ MEMO_SIP_C0, v1 = k1 ^ MEMO_SIP_C1;
-    uint64_t v2 = k0 ^ MEMO_SIP_C2, v3 = k1 ^ MEMO_SIP_C3;
-    uint64_t w = memo__le64(p);
-    v3 ^= w;
-    MEMO_SIP_ROUND;
-    v0 ^= w;
-    w = memo__le64(p + 8);
-    v3 ^= w;
-    MEMO_SIP_ROUND;
-    v0 ^= w;
-    if (words == 3) {
-        w = memo__le64(p + 16);
+/* SipHash-1-3 of exactly `words` 8-byte words (2 or 3: 16- or 24-byte keys):
+ * the same value as memo__sip13From of words * 8 bytes (test_memo_hash checks
+ * it), unrolled, with no tail (the length block is a constant). Always
+ * inlined with a constant `words`, so that the loop disappears. */
+__attribute__((always_inline)) static inline uint64_t
+memo__sip13Words(const uint64_t init[4], const unsigned char *p, size_t words) {
+    uint64_t v0 = init[0], v1 = init[1], v2 = init[2], v3 = init[3];
+    for (size_t i = 0; i < words; i++) {
+        uint64_t w = memo__le64(p + 8 * i);
         v3 ^= w;
         MEMO_SIP_ROUND;
         v0 ^= w;
     }
-    w = (uint64_t)(words * 8) << 56;
-    v3 ^= w;
+    uint64_t last = (uint64_t)(words * 8) << 56;
+    v3 ^= last;
     MEMO_SIP_ROUND;
-    v0 ^= w;
+    v0 ^= last;
     v2 ^= 0xff;
     MEMO_SIP_ROUND;
     MEMO_SIP_ROUND;
@@ -255,18 +246,47 @@ static inline uint64_t memo__sip13Words(const unsigned char key[16], const unsig
     return v0 ^ v1 ^ v2 ^ v3;
 }
 
-/* The hash of a key: the type's, else SipHash-1-3 of its bytes under the
- * cache's copy of the process key (16 and 24 bytes unrolled). */
-static inline uint64_t memo__hash(memo *m, const void *key) {
-    if (m->type->hash)
-        return m->type->hash(m->cfg.ctx, key);
-    switch (m->type->key_size) {
-    case 16:
-        return memo__sip13Words(m->hash_key, key, 2);
-    case 24:
-        return memo__sip13Words(m->hash_key, key, 3);
+/* Key equality of exactly `words` 8-byte words, always inlined (constant
+ * `words`): the words xored and or-ed, one branch. */
+__attribute__((always_inline)) static inline bool
+memo__wordsEqual(const unsigned char *a, const unsigned char *b, size_t words) {
+    uint64_t diff = 0;
+    for (size_t i = 0; i < words; i++)
+        diff |= memo__le64(a + 8 * i) ^ memo__le64(b + 8 * i);
+    return diff == 0;
+}
+
+/* The hot path, inline: hash, bucket, lookup. A cache whose type has no hash
+ * and no equal, with a 16- or 24-byte key, has key_words 2 or 3: its keys
+ * are hashed and compared as words inline (memo__findWords); every other
+ * cache goes through the type's callbacks or the byte loops. */
+
+/* Key equality: the type's, else the bytes. */
+static inline bool memo__keysEqual(memo *m, const void *stored, const void *key) {
+    switch (m->key_words) {
+    case 2:
+        return memo__wordsEqual(stored, key, 2);
+    case 3:
+        return memo__wordsEqual(stored, key, 3);
     default:
-        return memo__sip13(m->hash_key, key, m->type->key_size);
+        if (m->type->equal)
+            return m->type->equal(m->cfg.ctx, stored, key);
+        return memcmp(stored, key, m->type->key_size) == 0;
+    }
+}
+
+/* The hash of a key: the type's, else SipHash-1-3 of its bytes under the
+ * process key (from the cache's precomputed state). */
+__attribute__((always_inline)) static inline uint64_t memo__hash(memo *m, const void *key) {
+    switch (m->key_words) {
+    case 2:
+        return memo__sip13Words(m->sip, key, 2);
+    case 3:
+        return memo__sip13Words(m->sip, key, 3);
+    default:
+        if (m->type->hash)
+            return m->type->hash(m->cfg.ctx, key);
+        return memo__sip13From(m->sip, key, m->type->key_size);
     }
 }
 
@@ -282,16 +302,30 @@ static inline void memo__copyVal(memo *m, void *out, const void *val) {
  * moved, else in t[0]. */
 static inline memoEntry **memo__bucketOf(memo *m, uint64_t hash) {
     size_t i = (size_t)hash & m->t[0].mask;
-    if (m->move != MEMO_NOT_MOVING && i < m->move)
+    if (__builtin_expect(m->move != MEMO_NOT_MOVING, 0) && i < m->move)
         return &m->t[1].buckets[(size_t)hash & m->t[1].mask];
     return &m->t[0].buckets[i];
 }
 
+/* The entry of key in the chain of hash, or NULL. */
 static inline memoEntry *memo__find(memo *m, const void *key, uint64_t hash) {
-    if (m->t[0].buckets == NULL)
+    if (__builtin_expect(m->t[0].buckets == NULL, 0))
         return NULL;
     for (memoEntry *e = *memo__bucketOf(m, hash); e; e = e->chain) {
         if (memo__keysEqual(m, memo__key(m, e), key))
+            return e;
+    }
+    return NULL;
+}
+
+/* memo__find for a cache of key_words == words (a constant where inlined). */
+__attribute__((always_inline)) static inline memoEntry *
+memo__findWords(memo *m, const void *key, uint64_t hash, size_t words) {
+    if (__builtin_expect(m->t[0].buckets == NULL, 0))
+        return NULL;
+    size_t key_off = m->key_off;
+    for (memoEntry *e = *memo__bucketOf(m, hash); e; e = e->chain) {
+        if (memo__wordsEqual((const unsigned char *)e + key_off, key, words))
             return e;
     }
     return NULL;

@@ -16,7 +16,8 @@
 # CONNS keep-alive connections for DURATION s. Figures per run: req/s,
 # server CPU per request (utime + stime from /proc/PID/stat over the run),
 # Redis CPU per request, and for the redis run the commands and round trips
-# (writes to Redis, each a pipeline) per request from /stats. RUNS rounds
+# (writes to Redis, each a pipeline) per request from /stats, and Redis's
+# own reads per request (INFO stats total_reads_processed). RUNS rounds
 # (default 3), interleaved; the medians and their ratios close the output.
 # Everything runs under flock $BENCH_LOCK so that benchmarks on a shared
 # machine take turns. On 2 cores wrk, memoscope and Redis share the CPUs.
@@ -55,6 +56,11 @@ ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # utime + stime, clock tick
 hz=$(getconf CLK_TCK)
 figure() { curl -s "http://127.0.0.1:$port/stats" | python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
+# Redis's own count of the reads it made from its clients' sockets (INFO
+# stats total_reads_processed): the round trips as Redis sees them, beside
+# the writes memoscope counts (two of our writes read at once count once).
+redis_reads() { redis-cli -p "$rport" info stats | awk -F: '/^total_reads_processed:/ {print $2 + 0}'; }
+
 rport=$(free_port)
 redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --daemonize no \
     >"$tmp/redis.log" 2>&1 &
@@ -84,9 +90,12 @@ stop_server() {
 
 # run_wrk KIND: one measured wrk run against the server; prints a result line.
 run_wrk() {
-    local kind=$1 s0 r0 c0 t0 s1 r1 c1 t1 reqs
+    local kind=$1 s0 r0 c0 t0 g0 s1 r1 c1 t1 g1 reqs
     s0=$(ticks "$pid") r0=$(ticks "$rpid")
-    if [ "$kind" = redis ]; then c0=$(figure 'd["backend"]["commands"]') t0=$(figure 'd["backend"]["round_trips"]'); fi
+    if [ "$kind" = redis ]; then
+        c0=$(figure 'd["backend"]["commands"]') t0=$(figure 'd["backend"]["round_trips"]')
+        g0=$(redis_reads)
+    fi
     flock "$BENCH_LOCK" wrk -t1 -c"$CONNS" -d"${DURATION}s" -s "$script" "http://127.0.0.1:$port" \
         -- keys=10 >"$tmp/wrk.txt" 2>&1
     s1=$(ticks "$pid") r1=$(ticks "$rpid")
@@ -96,8 +105,9 @@ run_wrk() {
     local extra=""
     if [ "$kind" = redis ]; then
         c1=$(figure 'd["backend"]["commands"]') t1=$(figure 'd["backend"]["round_trips"]')
-        extra=$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) -v n="$reqs" \
-            'BEGIN {printf "commands/req %.3f round_trips/req %.3f", c / n, t / n}')
+        g1=$(redis_reads)
+        extra=$(awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) -v g=$((g1 - g0)) -v n="$reqs" \
+            'BEGIN {printf "commands/req %.3f round_trips/req %.3f redis_reads/req %.3f", c / n, t / n, g / n}')
     fi
     awk -v k="$kind" -v rps="$rps" -v n="$reqs" -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v hz="$hz" -v x="$extra" \
         'BEGIN {printf "%-7s req/s %9.0f  server_cpu_us/req %6.2f  redis_cpu_us/req %6.2f  %s\n", k, rps, s * 1e6 / hz / n, r * 1e6 / hz / n, x}'
@@ -139,5 +149,5 @@ print(f"medians: memory {m:.0f} req/s, redis {r:.0f} req/s, redis-benchmark get 
 print(f"ratios: redis/memory {r / m:.2f} (target >= 0.5), redis/get {r / g:.2f}")
 print(f"server cpu us/req: memory {med('memory', 'server_cpu_us/req'):.2f}, redis {med('redis', 'server_cpu_us/req'):.2f}")
 print(f"redis cpu us/req: memoscope's hits {med('redis', 'redis_cpu_us/req'):.2f}, redis-benchmark get {med('get', 'redis_cpu_us/req'):.2f}")
-print(f"per hit request: {med('redis', 'commands/req'):.3f} commands, {med('redis', 'round_trips/req'):.3f} round trips (target: 1 round trip)")
+print(f"per hit request: {med('redis', 'commands/req'):.3f} commands, {med('redis', 'round_trips/req'):.3f} round trips (our writes; target: 1 round trip), {med('redis', 'redis_reads/req'):.3f} reads by Redis")
 EOF

@@ -23,6 +23,13 @@
 
 static atomic_uint_fast64_t memo_epochs = 1; /* owners start at epoch 0: empty */
 
+/* A TTL of at least this many ticks of CLOCK_MONOTONIC_COARSE is read on that
+ * clock (CLOCK_MONOTONIC at the kernel's last tick, no TSC read: a TTL hit
+ * costs a few ns, not tens). It lags by up to a tick (a little more on a busy
+ * machine), so an entry expires within about a tick of its TTL: about 1% of
+ * it or less. */
+#define MEMO_COARSE_TICKS 100
+
 /* In builds with assertions, a do_ function checks that somebody holds the
  * lock (a default mutex cannot tell whether it is the caller). */
 #define memo__assertLocked(m) assert(pthread_mutex_trylock(&(m)->lock) == EBUSY)
@@ -33,6 +40,24 @@ static uint64_t memo__monotonic(void *ctx) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t memo__monotonicCoarse(void *ctx) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The default clock for a TTL: the coarse one when its tick is at most 1/
+ * MEMO_COARSE_TICKS of the TTL, else CLOCK_MONOTONIC. Both count from the same
+ * origin (the coarse one is CLOCK_MONOTONIC at the last tick, never ahead of
+ * it), so stamps stay comparable with CLOCK_MONOTONIC readings. */
+static memoClock *memo__defaultClock(uint64_t ttl_ns) {
+    struct timespec res;
+    if (ttl_ns == 0 || clock_getres(CLOCK_MONOTONIC_COARSE, &res) != 0)
+        return memo__monotonic;
+    uint64_t tick = (uint64_t)res.tv_sec * 1000000000u + (uint64_t)res.tv_nsec;
+    return tick > 0 && ttl_ns / MEMO_COARSE_TICKS >= tick ? memo__monotonicCoarse : memo__monotonic;
 }
 
 static uint64_t memo__now(memo *m) {
@@ -183,7 +208,7 @@ memo *memoCreateWith(const memoType *type, const memoConfig *cfg) {
     m->type = type;
     m->cfg = *cfg;
     if (m->cfg.clock == NULL)
-        m->cfg.clock = memo__monotonic;
+        m->cfg.clock = memo__defaultClock(cfg->ttl_ns);
     size_t off = sizeof(memoEntry);
     if (cfg->ttl_ns || cfg->stamp) {
         m->stamp_off = off;

@@ -124,7 +124,8 @@ static memo *newCache(const memoType *type) {
     memoConfig c = {
         .maxsize = S.maxsize, .maxbytes = S.maxbytes, .ttl_ns = S.ttl_ns, .stats = &S.stats};
     /* GET /instances shows each entry's age: keep its store time (the
-     * cache's clock is CLOCK_MONOTONIC, timerNow's). */
+     * cache's clock is CLOCK_MONOTONIC, timerNow's, or with a long TTL its
+     * coarse reading, never ahead of it: ages read up to a tick long). */
     c.stamp = type == &global_type || type == &weak_type;
     return memoCreateWith(type, &c);
 }

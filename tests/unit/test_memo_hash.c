@@ -1,5 +1,6 @@
-/* test_memo_hash.c -- the memo cache's hot-path hash (cache/memo_int.h),
- * specified by example: white-box, it includes the cache's internal header.
+/* test_memo_hash.c -- the memo cache's hot path: its hash and the clock a
+ * TTL hit reads (cache/memo_int.h), specified by example: white-box, it
+ * includes the cache's internal header.
  *
  * A cache whose keys are 16 or 24 bytes with no hash or equal callback hashes
  * them with a SipHash-1-3 unrolled for 2 or 3 words, from a state worked out
@@ -14,6 +15,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------ types */
 
@@ -165,6 +167,48 @@ static void caseCollidingWordKeysSpread(void) {
     memoDestroy(m);
 }
 
+static uint64_t monotonicNs(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Without an injected clock, a TTL of 100 coarse ticks or more reads
+ * CLOCK_MONOTONIC_COARSE (between two readings of it); a shorter TTL, and a
+ * cache without one, read CLOCK_MONOTONIC itself (between two readings of
+ * it). The coarse clock is never ahead of CLOCK_MONOTONIC. */
+static void caseDefaultClockForTtl(void) {
+    struct timespec res;
+    REQUIRE_EQ(clock_getres(CLOCK_MONOTONIC_COARSE, &res), 0);
+    uint64_t tick = (uint64_t)res.tv_sec * 1000000000u + (uint64_t)res.tv_nsec;
+    REQUIRE_UINT_GT(tick, 0);
+    const memoType t = {.key_size = sizeof(key16), .val_size = sizeof(int64_t)};
+    memoConfig longTtl = {.maxsize = 8, .maxbytes = MEMO_UNBOUNDED, .ttl_ns = 100 * tick};
+    memoConfig shortTtl = {.maxsize = 8, .maxbytes = MEMO_UNBOUNDED, .ttl_ns = 100 * tick - 1};
+    memoConfig noTtl = {.maxsize = 8, .maxbytes = MEMO_UNBOUNDED, .stamp = true};
+    memo *coarse = memoCreateWith(&t, &longTtl), *fine = memoCreateWith(&t, &shortTtl);
+    memo *stamps = memoCreateWith(&t, &noTtl);
+    REQUIRE(coarse && fine && stamps);
+    for (int i = 0; i < 100; i++) {
+        uint64_t before = monotonicNs(CLOCK_MONOTONIC);
+        uint64_t coarseBefore = monotonicNs(CLOCK_MONOTONIC_COARSE);
+        uint64_t c = coarse->cfg.clock(NULL), f = fine->cfg.clock(NULL);
+        uint64_t s = stamps->cfg.clock(NULL);
+        uint64_t coarseAfter = monotonicNs(CLOCK_MONOTONIC_COARSE);
+        uint64_t after = monotonicNs(CLOCK_MONOTONIC);
+        CHECK_UINT_GE(c, coarseBefore);
+        CHECK_UINT_LE(c, coarseAfter);
+        CHECK_UINT_LE(c, after);
+        CHECK_UINT_GE(f, before);
+        CHECK_UINT_LE(f, after);
+        CHECK_UINT_GE(s, before);
+        CHECK_UINT_LE(s, after);
+    }
+    memoDestroy(coarse);
+    memoDestroy(fine);
+    memoDestroy(stamps);
+}
+
 /* ------------------------------------------------------------------- main */
 
 int main(void) {
@@ -173,6 +217,7 @@ int main(void) {
         TEST(caseWordsMatchCPython),         /* = CPython's hash of 16 and 24 bytes */
         TEST(caseCacheHashesWithProcessKey), /* every path hashes with the process key */
         TEST(caseCollidingWordKeysSpread),   /* colliding under a known key: spread */
+        TEST(caseDefaultClockForTtl),        /* a long TTL reads the coarse clock */
     };
     return checkMain(tests, ARRAY_LEN(tests));
 }

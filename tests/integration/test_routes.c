@@ -145,6 +145,13 @@ static void global_unbounded_keeps_every_instance_until_cleared(void) {
     CHECK(strstr(r.body, "\"maxsize\":null") != NULL);
     replyFree(&r);
 
+    r = httpDo(&s, "DELETE", "/cache", "{\"all\": true}"); /* a body: refused, nothing cleared */
+    CHECK_EQ(r.status, 400);
+    CHECK(strstr(r.body, "takes no body") != NULL);
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "cache.currsize"), 50);
+    CHECK_EQ(statsInt(&s, "instances.live"), 50);
+
     r = httpDo(&s, "DELETE", "/cache", NULL);
     CHECK_EQ(r.status, 200);
     CHECK_EQ(jsonInt(r.body, "entries_freed"), 50);

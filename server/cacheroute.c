@@ -20,14 +20,11 @@
 #include "reply.h"
 #include "scope.h"
 #include "text.h"
+#include "wake.h"
 
 /* ------------------------------------------------------------------ types */
 
 typedef enum cachePhase { CP_NEW, CP_SETTLE, CP_CLEARING, CP_ANSWERED } cachePhase;
-
-/* How the scope's done and the handler agree on who resumes the
- * connection: the clear may end before the handler has suspended it. */
-enum { W_IDLE, W_SUSPENDED, W_WOKEN };
 
 #define ANSWER_BYTES (SCOPE_CLEAR_ERROR_LEN + 160) /* the error, escaped, and two counts */
 
@@ -35,7 +32,7 @@ typedef struct cacheState {
     struct MHD_Connection *conn;
     cachePhase phase;
     scopeClear clear;
-    atomic_int wait_state;
+    wakeFlag wake;  /* clearDone against startClear (wake.h) */
     bool open;      /* counted in K.open: a DELETE not yet completed */
     bool suspended; /* counted in K.suspended */
 } cacheState;
@@ -59,9 +56,7 @@ static void unsuspend(cacheState *cs) {
  * completes, which cannot happen before the resume below. */
 static void clearDone(scopeClear *c) {
     cacheState *cs = container_of(c, cacheState, clear);
-    struct MHD_Connection *conn = cs->conn;
-    if (atomic_exchange(&cs->wait_state, W_WOKEN) == W_SUSPENDED)
-        MHD_resume_connection(conn);
+    wakeFire(&cs->wake, cs->conn);
 }
 
 /* 200 with what was freed, or 503 with what failed and what was freed
@@ -100,14 +95,13 @@ static enum MHD_Result startClear(cacheState *cs) {
         return replyError(cs->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
     }
     cs->clear.done = clearDone;
-    atomic_store(&cs->wait_state, W_IDLE);
+    wakeArm(&cs->wake);
     if (scopeCacheClear(&cs->clear)) {
         unsuspend(cs);
         return answerClear(cs);
     }
     MHD_suspend_connection(cs->conn);
-    if (atomic_exchange(&cs->wait_state, W_SUSPENDED) == W_WOKEN)
-        MHD_resume_connection(cs->conn); /* it was over before we slept */
+    wakeSlept(&cs->wake, cs->conn); /* it may have been over before we slept */
     return MHD_YES;
 }
 

@@ -29,14 +29,11 @@
 #include "scope.h"
 #include "stats.h"
 #include "timer.h"
+#include "wake.h"
 
 /* ------------------------------------------------------------------ types */
 
 typedef enum phase { PH_BODY, PH_SETTLE, PH_TIMER, PH_FLIGHT, PH_ANSWERED } phase;
-
-/* How a waiter and its handler agree on who resumes the connection: the
- * wake may come before the handler has suspended it. */
-enum { W_IDLE, W_SUSPENDED, W_WOKEN };
 
 /* A body this small (every single call) is kept in the request's state,
  * without an allocation of its own. */
@@ -56,7 +53,7 @@ typedef struct calcState {
     bool cached[REQUEST_MAX_CALLS];
     timer tm;
     scopeWaiter waiter;
-    atomic_int wait_state;
+    wakeFlag wake;     /* flightDone against suspendFor (wake.h) */
     bool must_compute; /* the backend woke us with a miss: compute this call */
     bool suspended;    /* counted in H.suspended; the handler has not run since */
     bool ended;        /* counted out of requests in flight */
@@ -92,8 +89,7 @@ static void timerFired(timer *t) {
 
 static void flightDone(scopeWaiter *w) {
     calcState *cs = container_of(w, calcState, waiter);
-    if (atomic_exchange(&cs->wait_state, W_WOKEN) == W_SUSPENDED)
-        MHD_resume_connection(cs->conn);
+    wakeFire(&cs->wake, cs->conn);
 }
 
 /* A suspended connection's client may have gone: MHD does not look while it
@@ -169,8 +165,8 @@ static enum MHD_Result suspendFor(calcState *cs, phase ph) {
          * resume at once and compute without the wait. */
         if (!timerAdd(&cs->tm, cs->ad->delay_ms, timerFired))
             MHD_resume_connection(cs->conn);
-    } else if (atomic_exchange(&cs->wait_state, W_SUSPENDED) == W_WOKEN) {
-        MHD_resume_connection(cs->conn); /* the value came before we slept */
+    } else {
+        wakeSlept(&cs->wake, cs->conn); /* the value may have come before we slept */
     }
     return MHD_YES;
 }
@@ -181,7 +177,7 @@ static enum MHD_Result runCalls(calcState *cs) {
         const requestCall *c = &cs->req.calls[cs->next];
         bool hurry = atomic_load(&C.hurry);
         int64_t v;
-        atomic_store(&cs->wait_state, W_IDLE);
+        wakeArm(&cs->wake);
         scopeLookupResult r = cs->must_compute
                                   ? SCOPE_MISS
                                   : scopeLookup(cs->ad, c->a, c->b, &v, &cs->waiter, !hurry);

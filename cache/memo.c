@@ -426,6 +426,7 @@ memoInfo do_memoGetInfo(memo *m) {
         .maxbytes = m->cfg.maxbytes,
         .currbytes = m->bytes,
         .moving = m->move != MEMO_NOT_MOVING,
+        .table_bytes = memo__tableBytes(m),
     };
     return info;
 }

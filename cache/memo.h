@@ -141,7 +141,8 @@ typedef struct memoInfo {
     uint64_t removals;
     size_t maxbytes;
     size_t currbytes;
-    bool moving; /* an incremental table move is in progress */
+    bool moving;        /* an incremental table move is in progress */
+    size_t table_bytes; /* the hash table's blocks now (both tables mid-move) */
 } memoInfo;
 
 /* What a cache is made with (memoCreateWith). Zero it, then set what you use;

@@ -9,9 +9,11 @@
  * the most recently used one (CPython's lru_cache orientation).
  *
  * The hash table is two tables during a move (redis dict.c's scheme): t[0]
- * holds buckets from `move` up, t[1] (twice as many buckets) holds everything
- * else and every new entry; each operation moves a few buckets of t[0], and
- * when the last one is moved t[1] becomes t[0].
+ * holds the buckets below `move`, t[1] (twice as many buckets) holds everything
+ * else and every new entry; each operation moves a few buckets of t[0], from
+ * the last down, and when bucket 0 is moved t[1] becomes t[0]. With no move,
+ * `move` is MEMO_NOT_MOVING (SIZE_MAX, above every bucket): a lookup makes
+ * one comparison either way.
  */
 #ifndef MEMO_INT_H
 #define MEMO_INT_H
@@ -59,8 +61,8 @@ struct memo {
     size_t size;      /* entries held now */
     size_t bytes;     /* currbytes */
     memoTable t[2];
-    size_t move;        /* next bucket of t[0] to move, or MEMO_NOT_MOVING */
-    size_t given_back;  /* bytes of t[0] whose pages went back to the kernel */
+    size_t move;        /* t[0]'s buckets below it are still to move; MEMO_NOT_MOVING */
+    size_t kept;        /* buckets t[0]'s block holds during a move (it shrinks) */
     size_t max_buckets; /* a bounded cache's table stops growing here */
     memoLink lru;       /* sentinel: next = least, prev = most recently used */
     memoLink by_time;   /* sentinel (TTL): next = oldest store */
@@ -144,6 +146,7 @@ void memo__slotFree(memo *m, memoEntry *e);
 bool memo__insert(memo *m, memoEntry *e, uint64_t hash);
 void memo__unchain(memo *m, memoEntry *e, uint64_t hash);
 void memo__moveStep(memo *m, size_t buckets);
+size_t memo__tableBytes(const memo *m);
 void memo__detach(memo *m, memoDetached *d);
 size_t memo__release(const memo *m, memoDetached *d, void *ctx);
 
@@ -299,10 +302,10 @@ static inline void memo__copyVal(memo *m, void *out, const void *val) {
 }
 
 /* The bucket where hash lives now: in t[1] for the buckets of t[0] already
- * moved, else in t[0]. */
+ * moved (at and above move; none when there is no move), else in t[0]. */
 static inline memoEntry **memo__bucketOf(memo *m, uint64_t hash) {
     size_t i = (size_t)hash & m->t[0].mask;
-    if (__builtin_expect(m->move != MEMO_NOT_MOVING, 0) && i < m->move)
+    if (__builtin_expect(i >= m->move, 0))
         return &m->t[1].buckets[(size_t)hash & m->t[1].mask];
     return &m->t[0].buckets[i];
 }

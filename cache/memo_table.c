@@ -13,12 +13,15 @@
  * and puts move more buckets than they add entries, so a move always ends
  * before the new table is full. The calloc of the new table takes fresh pages
  * from the kernel, already zero: its cost is paid as the move touches them.
+ * The move goes from the old table's last bucket down, so that what it leaves
+ * behind is the block's tail: a big old table is shrunk with realloc as the
+ * move goes (in place: glibc's mremap of its own mapping, or a split of a
+ * heap chunk), its pages and page tables going back 64 KiB at a time, and
+ * what is left to free when the move ends is one span.
  */
 #include "memo_int.h"
 
 #include <stdlib.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 /* ------------------------------------------------------------------ types */
 
@@ -26,13 +29,11 @@
 #define MEMO_CHUNK_MIN 8
 #define MEMO_CHUNK_MAX 4096
 #define MEMO_CHUNK_SHARE 16
-/* A moving table of at least MEMO_GIVE_BACK_MIN bytes gives the kernel its
- * pages back MEMO_GIVE_BACK_SPAN bytes at a time, as the move leaves them
- * behind, so that the free of the old table at the end unmaps nothing still
- * resident (unmapping 64 MiB of resident pages took milliseconds in one put
- * at 10 million entries). */
-#define MEMO_GIVE_BACK_MIN ((size_t)1 << 20)
-#define MEMO_GIVE_BACK_SPAN ((size_t)64 * 1024)
+/* An old table of at least MEMO_SHRINK_MIN bytes is shrunk every
+ * MEMO_SHRINK_SPAN bytes the move leaves behind (freeing 64 MiB of a table at
+ * the end of a move took milliseconds in one put at 10 million entries). */
+#define MEMO_SHRINK_MIN ((size_t)1 << 20)
+#define MEMO_SHRINK_SPAN ((size_t)64 * 1024)
 
 /* ---------------------------------------------------------------- private */
 
@@ -49,33 +50,22 @@ static void memo__maybeGrow(memo *m) {
         return;
     m->t[1].buckets = b;
     m->t[1].mask = n * 2 - 1;
-    m->move = 0;
-    m->given_back = 0;
+    m->move = n;
+    m->kept = n;
 }
 
-/* Gives back the whole pages of t[0] below bucket m->move (all moved, all
- * NULL: a page given back reads as zeros, the same NULLs) that were not
- * given back yet. Only whole pages inside the block, so that the
- * allocator's own words around it are never touched. */
-static void memo__giveBack(memo *m) {
-#ifdef MADV_DONTNEED
-    static size_t page;
-    if (page == 0) {
-        long p = sysconf(_SC_PAGESIZE);
-        page = p > 0 ? (size_t)p : 4096;
-    }
-    uintptr_t base = (uintptr_t)m->t[0].buckets;
-    uintptr_t from = (base + page - 1) & ~(uintptr_t)(page - 1);
-    uintptr_t to = (base + m->move * sizeof(memoEntry *)) & ~(uintptr_t)(page - 1);
-    if (from < base + m->given_back)
-        from = base + m->given_back;
-    if (to > from) {
-        madvise((void *)from, to - from, MADV_DONTNEED); /* advice: failure changes nothing */
-        m->given_back = to - base;
-    }
-#else
-    (void)m;
-#endif
+/* Gives back the tail of a big old table that the move has left behind:
+ * t[0] keeps the buckets below m->move, all still to move. A realloc that
+ * fails leaves the block as it was. */
+static void memo__shrinkOld(memo *m) {
+    if ((m->t[0].mask + 1) * sizeof(memoEntry *) < MEMO_SHRINK_MIN ||
+        (m->kept - m->move) * sizeof(memoEntry *) < MEMO_SHRINK_SPAN)
+        return;
+    memoEntry **b = realloc(m->t[0].buckets, m->move * sizeof(*b));
+    if (b == NULL)
+        return;
+    m->t[0].buckets = b;
+    m->kept = m->move;
 }
 
 /* ------------------------------------------------------------ module API */
@@ -141,8 +131,8 @@ void memo__unchain(memo *m, memoEntry *e, uint64_t hash) {
 
 void memo__moveStep(memo *m, size_t buckets) {
     while (buckets-- > 0 && m->move != MEMO_NOT_MOVING) {
-        memoEntry *e = m->t[0].buckets[m->move];
-        m->t[0].buckets[m->move] = NULL;
+        size_t i = m->move - 1;
+        memoEntry *e = m->t[0].buckets[i];
         while (e) {
             memoEntry *next = e->chain;
             memoEntry **slot =
@@ -151,14 +141,13 @@ void memo__moveStep(memo *m, size_t buckets) {
             *slot = e;
             e = next;
         }
-        if (++m->move <= m->t[0].mask) {
-            if (m->move % (MEMO_GIVE_BACK_SPAN / sizeof(memoEntry *)) == 0 &&
-                (m->t[0].mask + 1) * sizeof(memoEntry *) >= MEMO_GIVE_BACK_MIN)
-                memo__giveBack(m);
+        m->move = i;
+        if (i > 0) {
+            memo__shrinkOld(m);
             continue;
         }
-        /* Done: the new table is the table. The old one is freed by
-         * memoUnlock, after the lock (a big free unmaps many pages). */
+        /* Done: the new table is the table. The old one (a span at most,
+         * when it was big) is freed by memoUnlock, after the lock. */
         free(m->unused_table);
         m->unused_table = m->t[0].buckets;
         m->t[0] = m->t[1];
@@ -166,6 +155,14 @@ void memo__moveStep(memo *m, size_t buckets) {
         m->t[1].mask = 0;
         m->move = MEMO_NOT_MOVING;
     }
+}
+
+size_t memo__tableBytes(const memo *m) {
+    if (m->t[0].buckets == NULL)
+        return 0;
+    if (m->move == MEMO_NOT_MOVING)
+        return (m->t[0].mask + 1) * sizeof(memoEntry *);
+    return (m->kept + m->t[1].mask + 1) * sizeof(memoEntry *);
 }
 
 void memo__detach(memo *m, memoDetached *d) {

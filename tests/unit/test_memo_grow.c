@@ -188,20 +188,36 @@ static void caseMoveAcrossOwnerDrop(void) {
     checkReleasedOnce(0, n);
 }
 
-/* A big table (1 MiB of buckets and more) gives its pages back as its move
- * leaves them: the move still finds every key, before and after it ends. */
-static void caseBigMoveGivesPagesBack(void) {
+/* A big old table (1 MiB of buckets and more) is given back as the move
+ * leaves it behind: the bytes of the two tables fall 64 KiB at a time from
+ * old + new to new, never rise, and every key is found before and after the
+ * move ends. */
+static void caseBigMoveShrinksOldTable(void) {
     reset();
     memo *m = memoCreate(&growType, MEMO_UNBOUNDED, NULL);
     REQUIRE_NOT_NULL(m);
     int64_t n = 0;
-    fillUntilMoving(m, &n, 131073); /* the move from 2^17 buckets (1 MiB) */
-    while (memoGetInfo(m).moving && n < 190000)
-        REQUIRE(put(m, n++)); /* well past the first 64 KiB given back */
-    for (int64_t id = 0; id < n; id += 3)
-        CHECK(has(m, id));
-    while (memoSweep(m, 1000))
-        ;
+    fillUntilMoving(m, &n, 131073); /* the move from 2^17 buckets (1 MiB) to 2^18 */
+    const size_t old = (size_t)1 << 20, new = (size_t)2 << 20, span = 64 * 1024;
+    size_t bytes = memoGetInfo(m).table_bytes, shrinks = 0;
+    CHECK_UINT_EQ(bytes, old + new);
+    while (memoGetInfo(m).moving && n < 190000) {
+        REQUIRE(put(m, n++));
+        size_t now = memoGetInfo(m).table_bytes;
+        CHECK_UINT_LE(now, bytes);
+        if (now < bytes) {
+            CHECK_UINT_GE(bytes - now, span); /* a span at a time, not a page */
+            shrinks++;
+        }
+        if (n % 4096 == 0) {
+            for (int64_t id = 0; id < n; id += 97)
+                CHECK(has(m, id));
+        }
+        bytes = now;
+    }
+    CHECK_UINT_GE(shrinks, old / span - 1); /* the last span is freed with the block */
+    REQUIRE(!memoGetInfo(m).moving);
+    CHECK_UINT_EQ(memoGetInfo(m).table_bytes, new);
     for (int64_t id = 0; id < n; id++)
         CHECK(has(m, id));
     memoDestroy(m);
@@ -374,7 +390,7 @@ int main(int argc, char **argv) {
         TEST(caseMoveAcrossClear),          /* mid-move: clear, then grow again */
         TEST(caseMoveAcrossOwnerDrop),      /* mid-move: drop an owner */
         TEST(caseMoveAcrossDestroy),        /* mid-move: destroy */
-        TEST(caseBigMoveGivesPagesBack),    /* a big move gives pages back */
+        TEST(caseBigMoveShrinksOldTable),   /* a big move gives the old table back */
         TEST(caseClearReleasesOutsideLock), /* a clear's releases run after its lock */
         TEST(caseClearRacesGets),           /* threads get/put while clears run */
         TEST(caseSipHashMatchesCPython),    /* SipHash-1-3 = CPython's bytes hash */

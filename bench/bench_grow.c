@@ -1,5 +1,5 @@
-/* bench_grow.c -- the memo cache as it grows: 10^3 to 10^7 entries (10^8
- * with MEMOSCOPE_LONG=1), the figures of issue 19.
+/* bench_grow.c -- the memo cache as it grows: 10^3 to 10^7 and 1.6*10^7
+ * entries (10^8 with MEMOSCOPE_LONG=1), the figures of issue 19.
  *
  * For each size N, one unbounded cache (16-byte key, 8-byte value, the
  * default keyed hash) is filled with N distinct keys, each a get that misses
@@ -29,6 +29,10 @@
  *               lets in): the slowest operation of any code grows with the
  *               run's length on a shared machine, and where worst_* stays near
  *               floor_*, that is all it shows
+ *   hitworst_cpu_us  the same machine met by work of the fill's size: N hits
+ *               on random keys of the full cache (nothing grows, nothing is
+ *               allocated, each misses the CPU's caches as a put does), timed
+ *               one by one as the fill is; the slowest, on the CPU (bound)
  *
  * Each size runs BENCH_GROW_RUNS times (default 3): the line gives the
  * medians, except for worst_us, worst_cpu_us, floor_* and clear_lock_us, the smallest of the runs
@@ -36,7 +40,12 @@
  * doing: a preemption or a stolen CPU lasts milliseconds to seconds; a stall
  * that the code causes shows in every run).
  *
- *   bench_grow [max entries]      (default 10^7; 10^8 with MEMOSCOPE_LONG=1)
+ *   bench_grow [max entries]      (default 1.6*10^7; 10^8 with MEMOSCOPE_LONG=1)
+ *
+ * The sizes are 10^3, 10^4 ... up to max, and 1.6*10^7 (the size issue 19
+ * names) when max reaches it. BENCH_GROW_THP=0 runs with transparent huge
+ * pages off for the process (prctl PR_SET_THP_DISABLE, as redis does): a
+ * huge page's first touch clears 2 MiB in one fault.
  *
  * Built with -DBENCH_GROW_V1 against cache/ of an older commit (v1: table
  * doubled at once, clear under the lock), it gives the "before" figures:
@@ -53,6 +62,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/prctl.h>
 
 /* ------------------------------------------------------------------ types */
 
@@ -73,7 +83,7 @@ typedef struct benchHist {
 /* One run's figures at one size (the columns printed). */
 typedef struct benchRow {
     double hit, missput, worst_us, worst_cpu_us, p999_us, bytes, clear_lock_us, clear_ms;
-    double floor_us, floor_cpu_us;
+    double floor_us, floor_cpu_us, hitworst_cpu_us;
 } benchRow;
 
 typedef struct benchClear {
@@ -251,6 +261,20 @@ static bool benchRun(uint64_t n, benchHist *h, benchRow *row) {
         acc += memoGet(m, &k, &v) ? (uint64_t)v : 1;
     }
     double hit = (double)(benchNow() - hit0) / BENCH_HITS;
+    benchWorst hitworst = {0};
+    cpu0 = benchCpuNow();
+    for (uint64_t i = 0; i < n; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        benchKey k = benchKeyOf(x % n);
+        uint64_t t0 = benchNow();
+        acc += memoGet(m, &k, &v) ? (uint64_t)v : 1;
+        benchWorstAdd(&hitworst, benchNow() - t0);
+        if (i % BENCH_WINDOW == BENCH_WINDOW - 1 || i == n - 1) {
+            uint64_t cpu = benchCpuNow();
+            benchWorstWindow(&hitworst, cpu - cpu0);
+            cpu0 = cpu;
+        }
+    }
     sink = acc;
 
     benchClear c = {.m = m};
@@ -275,7 +299,8 @@ static bool benchRun(uint64_t n, benchHist *h, benchRow *row) {
                       .clear_lock_us = (double)c.worst_ns / 1e3,
                       .clear_ms = clear_ms,
                       .floor_us = (double)floor.wall / 1e3,
-                      .floor_cpu_us = (double)floor.cpu / 1e3};
+                      .floor_cpu_us = (double)floor.cpu / 1e3,
+                      .hitworst_cpu_us = (double)hitworst.cpu / 1e3};
     return cleared == n;
 }
 
@@ -303,11 +328,12 @@ static bool benchSize(uint64_t n, benchHist *h, int runs) {
         if (!benchRun(n, h, &rows[r]))
             return false;
 #define BENCH_COL(f, smallest) benchPick(rows, runs, offsetof(benchRow, f), smallest)
-    printf("%-3s %11llu %8.1f %10.1f %10.2f %10.2f %8.1f %13.1f %9.1f %12.2f %9.2f %12.2f\n",
+    printf("%-3s %11llu %8.1f %10.1f %10.2f %10.2f %8.1f %13.1f %9.1f %12.2f %9.2f %12.2f %15.2f\n",
            BENCH_LIBRARY, (unsigned long long)n, BENCH_COL(hit, false), BENCH_COL(missput, false),
            BENCH_COL(worst_us, true), BENCH_COL(p999_us, false), BENCH_COL(bytes, false),
            BENCH_COL(clear_lock_us, true), BENCH_COL(clear_ms, false),
-           BENCH_COL(worst_cpu_us, true), BENCH_COL(floor_us, true), BENCH_COL(floor_cpu_us, true));
+           BENCH_COL(worst_cpu_us, true), BENCH_COL(floor_us, true), BENCH_COL(floor_cpu_us, true),
+           BENCH_COL(hitworst_cpu_us, true));
 #undef BENCH_COL
     fflush(stdout);
     return true;
@@ -317,7 +343,7 @@ static bool benchSize(uint64_t n, benchHist *h, int runs) {
 
 int main(int argc, char **argv) {
     const char *lng = getenv("MEMOSCOPE_LONG");
-    uint64_t max = lng && strcmp(lng, "1") == 0 ? 100000000ull : 10000000ull;
+    uint64_t max = lng && strcmp(lng, "1") == 0 ? 100000000ull : 16000000ull;
     if (argc > 1)
         max = strtoull(argv[1], NULL, 10);
     if (max < 1000) {
@@ -330,15 +356,28 @@ int main(int argc, char **argv) {
         fprintf(stderr, "%s: BENCH_GROW_RUNS must be 1 to 16\n", argv[0]);
         return 2;
     }
+    const char *thp = getenv("BENCH_GROW_THP");
+    if (thp && strcmp(thp, "0") == 0 && prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0) {
+        perror("bench_grow: prctl(PR_SET_THP_DISABLE)");
+        return 1;
+    }
     static benchHist h;
     printf(
         "# memo cache %s, unbounded, 16-byte key, 8-byte value, one thread filling;"
         " %d runs a size: medians, but the worst_*, floor_* and clear_lock_us are the smallest\n",
         BENCH_LIBRARY, runs);
-    printf("%-3s %11s %8s %10s %10s %10s %8s %13s %9s %12s %9s %12s\n", "lib", "entries", "hit_ns",
-           "missput_ns", "worst_us", "p999_us", "bytes", "clear_lock_us", "clear_ms",
-           "worst_cpu_us", "floor_us", "floor_cpu_us");
-    for (uint64_t n = 1000; n <= max; n *= 10) {
+    printf("%-3s %11s %8s %10s %10s %10s %8s %13s %9s %12s %9s %12s %15s\n", "lib", "entries",
+           "hit_ns", "missput_ns", "worst_us", "p999_us", "bytes", "clear_lock_us", "clear_ms",
+           "worst_cpu_us", "floor_us", "floor_cpu_us", "hitworst_cpu_us");
+    static const uint64_t sizes[] = {1000,     10000,    100000,   1000000,
+                                     10000000, 16000000, 100000000};
+    uint64_t last = 0;
+    for (size_t i = 0; i <= sizeof(sizes) / sizeof(sizes[0]); i++) {
+        /* the sizes up to max, then max itself if it is none of them */
+        uint64_t n = i < sizeof(sizes) / sizeof(sizes[0]) ? sizes[i] : max;
+        if (n > max || n == last)
+            continue;
+        last = n;
         if (!benchSize(n, &h, runs)) {
             fprintf(stderr, "bench_grow: the run at %llu entries failed\n", (unsigned long long)n);
             return 1;

@@ -84,18 +84,19 @@ def one(n):
     t0 = time.perf_counter_ns()
     f.cache_clear()
     clear = time.perf_counter_ns() - t0
-    print("%-3s %11d %8.1f %10.1f %10.2f %10.2f %8.1f %13.1f %9.1f %12s %9s %12s" % (
+    print("%-3s %11d %8.1f %10.1f %10.2f %10.2f %8.1f %13.1f %9.1f %12s %9s %12s %15s" % (
         "py", n, hit, total / n, worst / 1e3, p999 / 1e3, b, clear / 1e3, clear / 1e6, "-", "-",
-        "-"),
+        "-", "-"),
         flush=True)
 
 
 def main():
     top = int(sys.argv[1]) if len(sys.argv) > 1 else 10 ** 7
     print("# CPython %s functools.lru_cache(maxsize=None) on f(a, b)" % sys.version.split()[0])
-    print("%-3s %11s %8s %10s %10s %10s %8s %13s %9s %12s %9s %12s" % (
+    print("%-3s %11s %8s %10s %10s %10s %8s %13s %9s %12s %9s %12s %15s" % (
         "lib", "entries", "hit_ns", "missput_ns", "worst_us", "p999_us", "bytes",
-        "clear_lock_us", "clear_ms", "worst_cpu_us", "floor_us", "floor_cpu_us"))
+        "clear_lock_us", "clear_ms", "worst_cpu_us", "floor_us", "floor_cpu_us",
+        "hitworst_cpu_us"))
     n = 1000
     while n <= top:
         one(n)

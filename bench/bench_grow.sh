@@ -68,15 +68,16 @@ done >"$tmp/growth.dat"
 
 if command -v gnuplot >/dev/null 2>&1; then
     gnuplot <<GP
-set terminal svg size 1000,440 dynamic font "sans,12"
+set terminal svg size 1000,600 dynamic font "sans,12"
 set output "$out/growth.svg"
 set title "One memoised miss (get + put) as the cache grows: slowest (least of 3 runs for memo) and p99.9"
 set logscale xy
 set format x "10^{%L}"
-set xrange [500:*]
+set xrange [500:$((max * 2))]
+set format y "%g"
 set xlabel "entries"
 set ylabel "ms"
-set key outside right top
+set key outside below maxcols 2
 set grid
 plot "$tmp/growth.dat" index 0 using 1:4 with linespoints lw 2 title "memo v2: slowest, on CPU", \
      "" index 0 using 1:7 with linespoints lw 1 dt 3 title "memo v2: slowest hit on the full cache, on CPU (same run)", \

@@ -45,7 +45,10 @@
  * The sizes are 10^3, 10^4 ... up to max, and 1.6*10^7 (the size issue 19
  * names) when max reaches it. BENCH_GROW_THP=0 runs with transparent huge
  * pages off for the process (prctl PR_SET_THP_DISABLE, as redis does): a
- * huge page's first touch clears 2 MiB in one fault.
+ * huge page's first touch clears 2 MiB in one fault. BENCH_GROW_SWEEP=
+ * MODE:BUDGET:ROUNDS runs a sweeper thread beside the fill, as the server's
+ * timer: every 100 ms up to ROUNDS rounds of memoSweep (MODE wait) or
+ * memoTrySweep (MODE try) with BUDGET each; the server's is try:64:256.
  *
  * Built with -DBENCH_GROW_V1 against cache/ of an older commit (v1: table
  * doubled at once, clear under the lock), it gives the "before" figures:
@@ -201,6 +204,45 @@ static void benchWorstWindow(benchWorst *w, uint64_t window_cpu) {
     w->window = 0;
 }
 
+#ifndef BENCH_GROW_V1
+/* The server's timer, when BENCH_GROW_SWEEP asks for it. */
+static struct {
+    bool on, try_lock;
+    size_t budget;
+    int rounds;
+    atomic_bool stop;
+} sweeper;
+
+static void *benchSweeper(void *arg) {
+    memo *m = arg;
+    while (!atomic_load(&sweeper.stop)) {
+        struct timespec tick = {0, 100 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+        for (int i = 0; i < sweeper.rounds; i++) {
+            bool more = sweeper.try_lock ? memoTrySweep(m, sweeper.budget)
+                                         : memoSweep(m, sweeper.budget);
+            if (!more)
+                break;
+        }
+    }
+    return NULL;
+}
+
+static bool benchSweeperParse(const char *spec) {
+    char mode[8];
+    unsigned long budget;
+    int rounds;
+    if (sscanf(spec, "%7[a-z]:%lu:%d", mode, &budget, &rounds) != 3 || budget == 0 ||
+        rounds < 1 || (strcmp(mode, "try") != 0 && strcmp(mode, "wait") != 0))
+        return false;
+    sweeper.on = true;
+    sweeper.try_lock = strcmp(mode, "try") == 0;
+    sweeper.budget = budget;
+    sweeper.rounds = rounds;
+    return true;
+}
+#endif
+
 /* One run at one size: fills, measures, clears. Returns false if it could
  * not run. */
 static bool benchRun(uint64_t n, benchHist *h, benchRow *row) {
@@ -219,6 +261,12 @@ static bool benchRun(uint64_t n, benchHist *h, benchRow *row) {
         return false;
     }
     benchWorst worst = {0}, floor = {0};
+#ifndef BENCH_GROW_V1
+    pthread_t sweep_th;
+    atomic_store(&sweeper.stop, false);
+    if (sweeper.on && pthread_create(&sweep_th, NULL, benchSweeper, m) != 0)
+        return false;
+#endif
     uint64_t fill0 = benchNow(), floor_ns = 0;
     uint64_t cpu0 = benchCpuNow();
     for (uint64_t i = 0; i < n; i++) {
@@ -247,6 +295,12 @@ static bool benchRun(uint64_t n, benchHist *h, benchRow *row) {
     }
     /* The fill's own time, without the floor's hits. */
     double missput = (double)(benchNow() - fill0 - floor_ns) / (double)n;
+#ifndef BENCH_GROW_V1
+    if (sweeper.on) { /* after the fill's time: the join waits for a tick */
+        atomic_store(&sweeper.stop, true);
+        pthread_join(sweep_th, NULL);
+    }
+#endif
     memoDestroy(z);
     benchSweep(m);
     memoInfo info = memoGetInfo(m);
@@ -361,6 +415,13 @@ int main(int argc, char **argv) {
         perror("bench_grow: prctl(PR_SET_THP_DISABLE)");
         return 1;
     }
+#ifndef BENCH_GROW_V1
+    const char *sweep = getenv("BENCH_GROW_SWEEP");
+    if (sweep && !benchSweeperParse(sweep)) {
+        fprintf(stderr, "%s: BENCH_GROW_SWEEP is try|wait:BUDGET:ROUNDS\n", argv[0]);
+        return 2;
+    }
+#endif
     static benchHist h;
     printf(
         "# memo cache %s, unbounded, 16-byte key, 8-byte value, one thread filling;"

@@ -330,6 +330,14 @@ bool memoSweep(memo *m, size_t budget) {
     return more;
 }
 
+bool memoTrySweep(memo *m, size_t budget) {
+    if (pthread_mutex_trylock(&m->lock) != 0)
+        return false;
+    bool more = do_memoSweep(m, budget);
+    memoUnlock(m);
+    return more;
+}
+
 memoInfo memoGetInfo(memo *m) {
     memoLock(m);
     memoInfo info = do_memoGetInfo(m);

@@ -245,8 +245,13 @@ size_t memoClearWith(memo *m, void *release_ctx);
 
 /* Background work, for a timer: moves up to budget buckets of a table move
  * in progress and releases up to budget expired entries. Returns true when
- * work is left (call again), false when the cache is idle. O(budget). */
+ * work is left (call again), false when the cache is idle. O(budget).
+ * memoTrySweep does the same if the lock is free, and nothing (returning
+ * false) if another thread holds it: a cache in use moves its table and
+ * expires its entries through its own operations, and a timer that waited
+ * for the lock would make them wait in turn, once per round. */
 bool memoSweep(memo *m, size_t budget);
+bool memoTrySweep(memo *m, size_t budget);
 
 /* cache_info(), plus the other counters since creation or the last clear. */
 memoInfo memoGetInfo(memo *m);

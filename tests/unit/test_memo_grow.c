@@ -188,6 +188,55 @@ static void caseMoveAcrossOwnerDrop(void) {
     checkReleasedOnce(0, n);
 }
 
+/* Holds a cache's lock until told to let go (the busy cache of
+ * caseTrySweepLeavesBusyCache). */
+typedef struct holder {
+    memo *m;
+    atomic_bool holding, release;
+} holder;
+
+static void *holdLock(void *arg) {
+    holder *h = arg;
+    memoLock(h->m);
+    atomic_store(&h->holding, true);
+    while (!atomic_load(&h->release))
+        ;
+    memoUnlock(h->m);
+    return NULL;
+}
+
+/* memoTrySweep leaves a cache whose lock another thread holds as it is (and
+ * says no work is left, so that a timer stops until its next tick); with
+ * the lock free it finishes a move as memoSweep does. */
+static void caseTrySweepLeavesBusyCache(void) {
+    reset();
+    memo *m = memoCreate(&growType, MEMO_UNBOUNDED, NULL);
+    REQUIRE_NOT_NULL(m);
+    int64_t n = 0;
+    fillUntilMoving(m, &n, 1000);
+    memoInfo before = memoGetInfo(m);
+    holder h = {.m = m};
+    pthread_t th;
+    REQUIRE_EQ(pthread_create(&th, NULL, holdLock, &h), 0);
+    while (!atomic_load(&h.holding))
+        ;
+    CHECK(!memoTrySweep(m, SIZE_MAX)); /* would finish the move if it ran */
+    atomic_store(&h.release, true);
+    REQUIRE_EQ(pthread_join(th, NULL), 0);
+    memoInfo busy = memoGetInfo(m);
+    CHECK(busy.moving);
+    CHECK_UINT_EQ(busy.table_bytes, before.table_bytes);
+    int calls = 0;
+    while (memoTrySweep(m, 8))
+        calls++;
+    CHECK(!memoGetInfo(m).moving);
+    CHECK_LE(calls, 2048 / 8);
+    for (int64_t id = 0; id < n; id++)
+        CHECK(has(m, id));
+    memoDestroy(m);
+    checkReleasedOnce(0, n);
+}
+
 /* A big old table (1 MiB of buckets and more) is given back as the move
  * leaves it behind: the bytes of the two tables fall 64 KiB at a time from
  * old + new to new, never rise, and every key is found before and after the
@@ -386,6 +435,7 @@ int main(int argc, char **argv) {
     }
     static const checkTest tests[] = {
         TEST(caseMoveGetPutDeleteSweep),    /* mid-move: get, put, delete; sweep finishes */
+        TEST(caseTrySweepLeavesBusyCache),  /* the timer's sweep never waits for the lock */
         TEST(caseMoveAcrossEviction),       /* mid-move: LRU eviction */
         TEST(caseMoveAcrossClear),          /* mid-move: clear, then grow again */
         TEST(caseMoveAcrossOwnerDrop),      /* mid-move: drop an owner */

@@ -219,8 +219,8 @@ static void *benchSweeper(void *arg) {
         struct timespec tick = {0, 100 * 1000 * 1000};
         nanosleep(&tick, NULL);
         for (int i = 0; i < sweeper.rounds; i++) {
-            bool more = sweeper.try_lock ? memoTrySweep(m, sweeper.budget)
-                                         : memoSweep(m, sweeper.budget);
+            bool more =
+                sweeper.try_lock ? memoTrySweep(m, sweeper.budget) : memoSweep(m, sweeper.budget);
             if (!more)
                 break;
         }
@@ -232,8 +232,8 @@ static bool benchSweeperParse(const char *spec) {
     char mode[8];
     unsigned long budget;
     int rounds;
-    if (sscanf(spec, "%7[a-z]:%lu:%d", mode, &budget, &rounds) != 3 || budget == 0 ||
-        rounds < 1 || (strcmp(mode, "try") != 0 && strcmp(mode, "wait") != 0))
+    if (sscanf(spec, "%7[a-z]:%lu:%d", mode, &budget, &rounds) != 3 || budget == 0 || rounds < 1 ||
+        (strcmp(mode, "try") != 0 && strcmp(mode, "wait") != 0))
         return false;
     sweeper.on = true;
     sweeper.try_lock = strcmp(mode, "try") == 0;
@@ -430,8 +430,7 @@ int main(int argc, char **argv) {
     printf("%-3s %11s %8s %10s %10s %10s %8s %13s %9s %12s %9s %12s %15s\n", "lib", "entries",
            "hit_ns", "missput_ns", "worst_us", "p999_us", "bytes", "clear_lock_us", "clear_ms",
            "worst_cpu_us", "floor_us", "floor_cpu_us", "hitworst_cpu_us");
-    static const uint64_t sizes[] = {1000,     10000,    100000,   1000000,
-                                     10000000, 16000000, 100000000};
+    static const uint64_t sizes[] = {1000, 10000, 100000, 1000000, 10000000, 16000000, 100000000};
     uint64_t last = 0;
     for (size_t i = 0; i <= sizeof(sizes) / sizeof(sizes[0]); i++) {
         /* the sizes up to max, then max itself if it is none of them */

@@ -96,6 +96,15 @@ static void checkReleasedOnce(int64_t from, int64_t to) {
     checkContext(NULL);
 }
 
+/* Every key below n is found; then the cache is destroyed, and each value
+ * was released once. */
+static void checkAllFoundThenDestroy(memo *m, int64_t n) {
+    for (int64_t id = 0; id < n; id++)
+        CHECK(has(m, id));
+    memoDestroy(m);
+    checkReleasedOnce(0, n);
+}
+
 /* ------------------------------------------------------------------ cases */
 
 /* Mid-move, gets find every key, puts add, deletes remove, and the sweep
@@ -231,10 +240,7 @@ static void caseTrySweepLeavesBusyCache(void) {
         calls++;
     CHECK(!memoGetInfo(m).moving);
     CHECK_LE(calls, 2048 / 8);
-    for (int64_t id = 0; id < n; id++)
-        CHECK(has(m, id));
-    memoDestroy(m);
-    checkReleasedOnce(0, n);
+    checkAllFoundThenDestroy(m, n);
 }
 
 /* A big old table (1 MiB of buckets and more) is given back as the move
@@ -267,10 +273,7 @@ static void caseBigMoveShrinksOldTable(void) {
     CHECK_UINT_GE(shrinks, old / span - 1); /* the last span is freed with the block */
     REQUIRE(!memoGetInfo(m).moving);
     CHECK_UINT_EQ(memoGetInfo(m).table_bytes, new);
-    for (int64_t id = 0; id < n; id++)
-        CHECK(has(m, id));
-    memoDestroy(m);
-    checkReleasedOnce(0, n);
+    checkAllFoundThenDestroy(m, n);
 }
 
 /* Destroy mid-move releases everything once (ASan and valgrind: no leak). */

@@ -96,6 +96,16 @@ static void checkReleasedOnce(int64_t from, int64_t to) {
     checkContext(NULL);
 }
 
+/* A fresh unbounded cache of growType, filled with ids from 0 until at least
+ * min entries and a move in progress; *next is the next id. */
+static memo *movingCache(int64_t *next, int64_t min) {
+    reset();
+    memo *m = memoCreate(&growType, MEMO_UNBOUNDED, NULL);
+    REQUIRE_NOT_NULL(m);
+    fillUntilMoving(m, next, min);
+    return m;
+}
+
 /* Every key below n is found; then the cache is destroyed, and each value
  * was released once. */
 static void checkAllFoundThenDestroy(memo *m, int64_t n) {
@@ -110,11 +120,8 @@ static void checkAllFoundThenDestroy(memo *m, int64_t n) {
 /* Mid-move, gets find every key, puts add, deletes remove, and the sweep
  * finishes the move with a bounded budget per call. */
 static void caseMoveGetPutDeleteSweep(void) {
-    reset();
-    memo *m = memoCreate(&growType, MEMO_UNBOUNDED, NULL);
-    REQUIRE_NOT_NULL(m);
     int64_t n = 0;
-    fillUntilMoving(m, &n, 1000);
+    memo *m = movingCache(&n, 1000);
     for (int64_t id = 0; id < n; id += 7)
         CHECK(has(m, id));
     REQUIRE(memoGetInfo(m).moving);
@@ -160,11 +167,8 @@ static void caseMoveAcrossEviction(void) {
 
 /* A clear mid-move detaches both tables; the cache grows again after. */
 static void caseMoveAcrossClear(void) {
-    reset();
-    memo *m = memoCreate(&growType, MEMO_UNBOUNDED, NULL);
-    REQUIRE_NOT_NULL(m);
     int64_t n = 0;
-    fillUntilMoving(m, &n, 5000);
+    memo *m = movingCache(&n, 5000);
     CHECK_UINT_EQ(memoClear(m), (size_t)n);
     memoInfo info = memoGetInfo(m);
     CHECK(!info.moving);
@@ -218,11 +222,8 @@ static void *holdLock(void *arg) {
  * says no work is left, so that a timer stops until its next tick); with
  * the lock free it finishes a move as memoSweep does. */
 static void caseTrySweepLeavesBusyCache(void) {
-    reset();
-    memo *m = memoCreate(&growType, MEMO_UNBOUNDED, NULL);
-    REQUIRE_NOT_NULL(m);
     int64_t n = 0;
-    fillUntilMoving(m, &n, 1000);
+    memo *m = movingCache(&n, 1000);
     memoInfo before = memoGetInfo(m);
     holder h = {.m = m};
     pthread_t th;
@@ -248,11 +249,8 @@ static void caseTrySweepLeavesBusyCache(void) {
  * old + new to new, never rise, and every key is found before and after the
  * move ends. */
 static void caseBigMoveShrinksOldTable(void) {
-    reset();
-    memo *m = memoCreate(&growType, MEMO_UNBOUNDED, NULL);
-    REQUIRE_NOT_NULL(m);
     int64_t n = 0;
-    fillUntilMoving(m, &n, 131073); /* the move from 2^17 buckets (1 MiB) to 2^18 */
+    memo *m = movingCache(&n, 131073); /* the move from 2^17 buckets (1 MiB) to 2^18 */
     const size_t old = (size_t)1 << 20, new = (size_t)2 << 20, span = 64 * 1024;
     size_t bytes = memoGetInfo(m).table_bytes, shrinks = 0;
     CHECK_UINT_EQ(bytes, old + new);
@@ -278,11 +276,8 @@ static void caseBigMoveShrinksOldTable(void) {
 
 /* Destroy mid-move releases everything once (ASan and valgrind: no leak). */
 static void caseMoveAcrossDestroy(void) {
-    reset();
-    memo *m = memoCreate(&growType, MEMO_UNBOUNDED, NULL);
-    REQUIRE_NOT_NULL(m);
     int64_t n = 0;
-    fillUntilMoving(m, &n, 300);
+    memo *m = movingCache(&n, 300);
     memoDestroy(m);
     checkReleasedOnce(0, n);
 }

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "heap.h"
+#include "allocator.h"
 #include "timer.h"
 
 #define READS 201

@@ -11,7 +11,7 @@
  * (the dynamic loader's) are counted in memory only.
  *
  * A program that brings its own malloc (memoscope's counting layer,
- * server/heap.c) forwards to glibc's __libc_* entry points: the shim
+ * server/memory/allocator.c) forwards to glibc's __libc_* entry points: the shim
  * defines those too, counts there as well, and forwards both to glibc's,
  * found with dlsym(RTLD_NEXT). A call made while dlsym itself runs is served
  * from a small static buffer and never freed.

@@ -1,5 +1,5 @@
 /* fuzz_framing.c -- libFuzzer target: any header block through the framing
- * checks of server/framing.c.
+ * checks of server/http/framing.c.
  *
  * The input is read as libmicrohttpd hands headers to us: its first byte
  * says whether the request line was HTTP/1.1 (low bit), the rest is split

@@ -1,4 +1,4 @@
-/* fuzz_request.c -- libFuzzer target for requestParse (server/request.h).
+/* fuzz_request.c -- libFuzzer target for requestParse (server/routes/calculate_body.h).
  *
  * Any byte string is a POST /calculate body. requestParse must never crash,
  * read outside the body, leak, or hit undefined behaviour (ASan, UBSan and
@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "request.h"
+#include "calculate_body.h"
 
 /* Room for the canonical form of the largest request: 64 calls of two
  * 17-character integers and their punctuation. */

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "memo.h"
-#include "request.h"
-#include "rcli.h"
+#include "calculate_body.h"
+#include "redis_client.h"
 
 /* ------------------------------------------------------------------ types */
 

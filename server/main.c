@@ -10,7 +10,7 @@
 #include "guard.h"
 #include "history.h"
 #include "proc.h"
-#include "http.h"
+#include "daemon.h"
 #include "scope.h"
 #include "stats.h"
 #include "timer.h"

@@ -171,7 +171,7 @@ int main(int argc, char **argv) {
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 
-    /* memoscope's setup, option for option (server/http.c, httpStart). */
+    /* memoscope's setup, option for option (server/http/daemon.c, httpStart). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_POLL;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &sa},

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "heap.h"
+#include "allocator.h"
 
 #define TUNED_ENV "TEST_HEAP_TUNED"
 #define GLIBC_TUNING "glibc.malloc.tcache_count=0:glibc.malloc.mmap_threshold=131072"

@@ -6,7 +6,7 @@
 #include "check.h"
 #include "config.h"
 #include "memo.h"
-#include "rcli.h"
+#include "redis_client.h"
 
 #include "config_parse.h"
 

@@ -1,9 +1,9 @@
-/* test_request.c -- the POST /calculate body parser (server/request.h),
+/* test_request.c -- the POST /calculate body parser (server/routes/calculate_body.h),
  * specified by example, without a server: what it accepts and fills in,
  * and what it refuses with which words. (test_badinput.c checks the same
  * refusals end to end, as 400 answers that change nothing.)
  */
-#include "request.h"
+#include "calculate_body.h"
 
 #include <stdio.h>
 #include <string.h>

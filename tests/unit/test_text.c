@@ -1,11 +1,11 @@
-/* test_text.c -- the bounded text writer (server/text.h), specified by
+/* test_text.c -- the bounded text writer (server/core/text.h), specified by
  * example, and the POST /calculate answer written with it (reply.h).
  *
  * Each case writes into a small buffer with a guard byte after its end, so
  * a write past the bound shows as a changed guard.
  */
 #include "reply.h"
-#include "request.h"
+#include "calculate_body.h"
 #include "text.h"
 
 #include <limits.h>

@@ -1,4 +1,4 @@
-/* test_timer.c -- server/timer.c specified by example: timers fire in
+/* test_timer.c -- server/core/timer.c specified by example: timers fire in
  * deadline order, ties in the order they were added, thousands can be
  * pending, a full heap refuses, hurry fires everything at once, stop fires
  * what is left.
@@ -9,7 +9,7 @@
  * reaches the heap's lock and push for that case only; everything else
  * goes through the public API.
  */
-#include "../../server/timer.c"
+#include "../../server/core/timer.c"
 
 #include <stdio.h>
 #include <string.h>

@@ -16,7 +16,7 @@
 #include "guard.h"
 #include "proc.h"
 #include "config.h"
-#include "rcli.h"
+#include "redis_client.h"
 #include "scope.h"
 
 typedef struct statsSnapshot {

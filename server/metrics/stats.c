@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "duration.h"
-#include "heap.h"
+#include "allocator.h"
 #include "text.h"
 #include "timer.h"
 

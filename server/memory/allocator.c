@@ -1,6 +1,6 @@
 /* heap.c -- the heap's size without a walk: a counting layer over glibc's
  * malloc, jemalloc's counters or a sanitizer's (see heap.h). */
-#include "heap.h"
+#include "allocator.h"
 
 #include <stddef.h>
 

@@ -1,5 +1,5 @@
 /* conns.c -- the open connections, and room made for newcomers. */
-#include "conns.h"
+#include "connections.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

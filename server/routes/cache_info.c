@@ -10,7 +10,7 @@
  * Its state (cacheState) lives in the request's routeRequest (route.h),
  * made zeroed by http.c and freed by it after onDone.
  */
-#include "cacheroute.h"
+#include "cache_info.h"
 
 #include <stdatomic.h>
 #include <string.h>
@@ -20,7 +20,7 @@
 #include "reply.h"
 #include "scope.h"
 #include "text.h"
-#include "wake.h"
+#include "suspend.h"
 
 /* ------------------------------------------------------------------ types */
 

@@ -5,7 +5,7 @@
  * epoll adapter of ours (its ev hooks), so that one thread serves the
  * socket, the queue's eventfd and the deadlines.
  */
-#include "rcli.h"
+#include "redis_client.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -21,7 +21,7 @@
 
 #include <hiredis/async.h>
 
-#include "rcli_node.h"
+#include "redis_command.h"
 
 /* ------------------------------------------------------------------ types */
 

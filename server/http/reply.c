@@ -1,7 +1,7 @@
 /* reply.c -- answers queued on a libmicrohttpd connection. */
 #include "reply.h"
 
-#include "request.h"
+#include "calculate_body.h"
 #include "stats.h"
 
 #define ERROR_BYTES 512

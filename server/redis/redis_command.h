@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rcli.h"
+#include "redis_client.h"
 
 #define RCLI_SCAN_COUNT "1000" /* keys SCAN looks at per step */
 

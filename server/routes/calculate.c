@@ -12,7 +12,7 @@
  * Its state (calcState) lives in the request's routeRequest (route.h),
  * made zeroed by http.c and freed by it after onDone, whatever the outcome.
  */
-#include "calc.h"
+#include "calculate.h"
 
 #include <poll.h>
 #include <stdatomic.h>
@@ -25,11 +25,11 @@
 #include "duration.h"
 #include "guard.h"
 #include "reply.h"
-#include "request.h"
+#include "calculate_body.h"
 #include "scope.h"
 #include "stats.h"
 #include "timer.h"
-#include "wake.h"
+#include "suspend.h"
 
 /* ------------------------------------------------------------------ types */
 

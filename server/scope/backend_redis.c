@@ -1,5 +1,5 @@
 /* rscope.c -- global and shared scope on Redis, single-flight included. */
-#include "rscope.h"
+#include "backend_redis.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "container.h"
-#include "rcli.h"
+#include "redis_client.h"
 #include "timer.h"
 
 /* ------------------------------------------------------------------ types */

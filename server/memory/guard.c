@@ -6,10 +6,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "calc.h"
+#include "calculate.h"
 #include "cgroup.h"
 #include "proc.h"
-#include "rcli.h"
+#include "redis_client.h"
 #include "reply.h"
 #include "stats.h"
 #include "text.h"

@@ -1,5 +1,5 @@
 /* rcli_node.c -- commands in RESP, and DELETE /cache's SCAN + UNLINK. */
-#include "rcli_node.h"
+#include "redis_command.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

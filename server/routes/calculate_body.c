@@ -1,5 +1,5 @@
 /* request.c -- the POST /calculate body, checked field by field. */
-#include "request.h"
+#include "calculate_body.h"
 
 #include <math.h>
 #include <stdio.h>

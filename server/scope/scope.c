@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "config.h"
-#include "heap.h"
-#include "rscope.h"
+#include "allocator.h"
+#include "backend_redis.h"
 #include "timer.h"
 
 /* ------------------------------------------------------------------ types */

@@ -3,7 +3,7 @@
  * connection limit and the graceful stop. POST /calculate lives in calc.c,
  * GET and DELETE /cache in cacheroute.c, the answers' plumbing in reply.c.
  */
-#include "http.h"
+#include "daemon.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,10 +18,10 @@
 
 #include <microhttpd.h>
 
-#include "cacheroute.h"
-#include "calc.h"
+#include "cache_info.h"
+#include "calculate.h"
 #include "duration.h"
-#include "conns.h"
+#include "connections.h"
 #include "framing.h"
 #include "guard.h"
 #include "history.h"

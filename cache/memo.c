@@ -7,6 +7,7 @@
  * with the first put, and both grow as entries come (bounded or not), so that
  * a per-request cache holding a few entries costs a few hundred bytes.
  */
+#include "memo.h"
 #include "memo_int.h"
 
 #include <assert.h>

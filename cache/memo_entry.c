@@ -2,6 +2,7 @@
  * removed): its lists, its bytes, its owner, its release; and the release of
  * records a put did not store.
  */
+#include "memo.h"
 #include "memo_int.h"
 
 #include <stdlib.h>

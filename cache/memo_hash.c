@@ -8,6 +8,7 @@
  * is drawn once per process from getrandom(), so that which keys share a
  * bucket cannot be known from outside: no hash flooding.
  */
+#include "memo.h"
 #include "memo_int.h"
 
 #include <fcntl.h>

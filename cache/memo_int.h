@@ -18,7 +18,7 @@
 #ifndef MEMO_INT_H
 #define MEMO_INT_H
 
-#include "memo.h"
+#include "memo_types.h"
 
 #include <pthread.h>
 #include <string.h>

@@ -19,6 +19,7 @@
  * heap chunk), its pages and page tables going back 64 KiB at a time, and
  * what is left to free when the move ends is one span.
  */
+#include "memo.h"
 #include "memo_int.h"
 
 #include <stdlib.h>

@@ -9,6 +9,7 @@
  * process's random key whichever path it takes, and that keys an attacker
  * makes collide under a known key do not collide on that path.
  */
+#include "memo.h"
 #include "memo_int.h"
 
 #include "check.h"

@@ -21,8 +21,6 @@
 
 #include <hiredis/async.h>
 
-#include "redis_command.h"
-
 /* ------------------------------------------------------------------ types */
 
 #define BACKOFF_MIN_MS 50
@@ -68,6 +66,11 @@ static uint64_t monoNow(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* When a command queued now is due: the reply timeout from now. */
+static uint64_t deadline(void) {
+    return monoNow() + (uint64_t)R.timeout_ms * 1000000ull;
 }
 
 /* Runs a node's callback and frees it. */
@@ -234,18 +237,20 @@ static void connectNow(void) {
     snprintf(db, sizeof(db), "%u", t->db);
     if (t->password[0]) {
         const char *auth[] = {"AUTH", t->user, t->password};
-        rcliNode *n = t->user[0] ? rcliNodeMake(handshakeStep, NULL, 3, auth, NULL)
-                                 : rcliNodeMake(handshakeStep, NULL, 2,
+        rcliNode *n = t->user[0] ? rcliNodeMake(handshakeStep, NULL, deadline(), 3, auth, NULL)
+                                 : rcliNodeMake(handshakeStep, NULL, deadline(), 2,
                                                 (const char *[]){"AUTH", t->password}, NULL);
         if (n)
             issue(n);
     }
     if (t->db) {
-        rcliNode *n = rcliNodeMake(handshakeStep, NULL, 2, (const char *[]){"SELECT", db}, NULL);
+        rcliNode *n =
+            rcliNodeMake(handshakeStep, NULL, deadline(), 2, (const char *[]){"SELECT", db}, NULL);
         if (n)
             issue(n);
     }
-    rcliNode *ping = rcliNodeMake(handshakeDone, NULL, 1, (const char *[]){"PING"}, NULL);
+    rcliNode *ping =
+        rcliNodeMake(handshakeDone, NULL, deadline(), 1, (const char *[]){"PING"}, NULL);
     if (ping)
         issue(ping);
     else
@@ -306,7 +311,7 @@ static void scanStep(const char *cursor) {
     char match[RCLI_PREFIX_LEN + 2];
     snprintf(match, sizeof(match), "%s*", R.prefix);
     const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", RCLI_SCAN_COUNT};
-    rcliNode *n = rcliNodeMake(scanDone, NULL, 6, argv, NULL);
+    rcliNode *n = rcliNodeMake(scanDone, NULL, deadline(), 6, argv, NULL);
     if (n)
         issue(n);
     else
@@ -315,7 +320,8 @@ static void scanStep(const char *cursor) {
 
 static void sample(uint64_t now) {
     R.next_sample = now + SAMPLE_MS * NS_PER_MS;
-    rcliNode *n = rcliNodeMake(infoDone, NULL, 2, (const char *[]){"INFO", "memory"}, NULL);
+    rcliNode *n =
+        rcliNodeMake(infoDone, NULL, deadline(), 2, (const char *[]){"INFO", "memory"}, NULL);
     if (n)
         issue(n);
     if (!R.scanning) { /* a pass over many keys may take longer than a second */
@@ -413,7 +419,6 @@ bool rcliStart(const rcliTarget *t, const char *url, const char *prefix, unsigne
     R.backoff_ms = BACKOFF_MIN_MS;
     atomic_store(&R.keys, -1);
     atomic_store(&R.used_memory, -1);
-    rcli__clearReset();
     pthread_mutex_init(&R.lock, NULL);
     R.epfd = epoll_create1(EPOLL_CLOEXEC);
     R.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -454,7 +459,8 @@ void rcliStop(void) {
 }
 
 bool rcliSend(rcliDone done, void *ctx, int argc, const char *const *argv, const size_t *lens) {
-    rcliNode *n = atomic_load(&R.connected) ? rcliNodeMake(done, ctx, argc, argv, lens) : NULL;
+    rcliNode *n =
+        atomic_load(&R.connected) ? rcliNodeMake(done, ctx, deadline(), argc, argv, lens) : NULL;
     if (!n) {
         atomic_fetch_add_explicit(&R.errors, 1, memory_order_relaxed);
         return false;
@@ -497,10 +503,6 @@ rcliCounters rcliGetCounters(void) {
 
 const char *rcli__prefix(void) {
     return R.prefix;
-}
-
-uint64_t rcli__now(void) {
-    return monoNow();
 }
 
 void rcli__countError(void) {

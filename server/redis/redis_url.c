@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_client.h"
+#include "redis_url.h"
 
 #define DEFAULT_PORT 6379
 #define MAX_DB 1000000

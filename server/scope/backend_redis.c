@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
 #include "container.h"
 #include "redis_client.h"
+#include "redis_clear.h"
 #include "timer.h"
 
 /* ------------------------------------------------------------------ types */
@@ -272,7 +275,10 @@ bool rscopeInit(const config *cfg) {
     char err[128];
     if (!rcliParseUrl(cfg->redis_url, &t, err, sizeof(err))) /* checked by config already */
         return false;
-    return rcliStart(&t, cfg->redis_url, cfg->redis_prefix, cfg->redis_timeout_ms);
+    if (!rcliStart(&t, cfg->redis_url, cfg->redis_prefix, cfg->redis_timeout_ms))
+        return false;
+    rcliClearReset(); /* a client started anew: its clears may run */
+    return true;
 }
 
 void rscopeShutdown(void) {

@@ -45,7 +45,7 @@ void rscopeStore(adder *ad, int64_t a, int64_t b, int64_t result);
 scopeCounters rscopeGetCounters(void);
 
 /* scopeCacheClear with the redis backend: our prefix's keys, removed on
- * rcli's loop thread (rcliClearStart); c->done is called from there. Same
+ * the client.s loop thread (rcliClearStart); c->done is called from there. Same
  * contract as scopeCacheClear (c's counts zeroed by the caller). */
 bool rscopeClear(scopeClear *c);
 

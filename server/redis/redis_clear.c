@@ -1,53 +1,17 @@
-/* rcli_node.c -- commands in RESP, and DELETE /cache's SCAN + UNLINK. */
-#include "redis_command.h"
+/* redis_clear.c -- DELETE /cache with the redis backend: SCAN + UNLINK of our prefix. */
+#include "redis_clear.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <hiredis/hiredis.h>
+
+#include "redis_client.h"
+
 #define UNLINK_MAX_KEYS 1000 /* keys per UNLINK */
 #define CLEAR_ERROR_LEN 160  /* a Redis error reply, as the answer says it */
-
-/* ----------------------------------------------------------- RESP nodes */
-
-static size_t digits(size_t v) {
-    size_t n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
-rcliNode *rcliNodeMake(rcliDone done, void *ctx, int argc, const char *const *argv,
-                       const size_t *lens) {
-    size_t len = 1 + digits((size_t)argc) + 2;
-    for (int i = 0; i < argc; i++) {
-        size_t l = lens ? lens[i] : strlen(argv[i]);
-        len += 1 + digits(l) + 2 + l + 2;
-    }
-    rcliNode *n = malloc(sizeof(*n) + len + 1);
-    if (!n)
-        return NULL;
-    n->next = NULL;
-    n->done = done;
-    n->ctx = ctx;
-    n->deadline = rcli__now() + (uint64_t)rcliTimeoutMs() * 1000000ull;
-    n->counted = false;
-    char *p = n->cmd;
-    p += sprintf(p, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++) {
-        size_t l = lens ? lens[i] : strlen(argv[i]);
-        p += sprintf(p, "$%zu\r\n", l);
-        memcpy(p, argv[i], l);
-        p += l;
-        *p++ = '\r';
-        *p++ = '\n';
-    }
-    n->len = (size_t)(p - n->cmd);
-    return n;
-}
 
 /* ----------------------------------------------------- clear the prefix */
 
@@ -198,6 +162,6 @@ void rcliClearHurry(void) {
     atomic_store(&hurry, true);
 }
 
-void rcli__clearReset(void) {
+void rcliClearReset(void) {
     atomic_store(&hurry, false);
 }

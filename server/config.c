@@ -12,6 +12,7 @@
 #include "memo.h"
 #include "calculate_body.h"
 #include "redis_client.h"
+#include "text.h"
 
 /* ------------------------------------------------------------------ types */
 
@@ -105,9 +106,6 @@ static const setting settings[] = {
      "bytes a cache may keep alive (4096, 64MiB, 512m...); none = no byte bound"},
 };
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
-
-static const char *scope_names[] = {"global", "local", "shared", "off", "weak"};
-static const char *backend_names[] = {"memory", "redis"};
 
 /* ---------------------------------------------------------------- private */
 
@@ -263,8 +261,8 @@ static bool apply(config *cfg, const setting *st, const char *value, const char 
 
     switch (st->kind) {
     case KIND_SCOPE:
-        for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++) {
-            if (strcmp(value, scope_names[i]) == 0) {
+        for (int i = 0; i < SCOPE_KINDS; i++) {
+            if (strcmp(value, scopeKindName((scopeKind)i)) == 0) {
                 *(scopeKind *)field = (scopeKind)i;
                 return true;
             }
@@ -297,8 +295,8 @@ static bool apply(config *cfg, const setting *st, const char *value, const char 
                 source, value);
         return false;
     case KIND_BACKEND:
-        for (size_t i = 0; i < sizeof(backend_names) / sizeof(backend_names[0]); i++) {
-            if (strcmp(value, backend_names[i]) == 0) {
+        for (int i = 0; i < BACKEND_KINDS; i++) {
+            if (strcmp(value, scopeBackendKindName((backendKind)i)) == 0) {
                 *(backendKind *)field = (backendKind)i;
                 return true;
             }
@@ -414,10 +412,10 @@ static void printUsage(FILE *out) {
             snprintf(def, sizeof(def), "%zu", *(const size_t *)field);
             break;
         case KIND_SCOPE:
-            snprintf(def, sizeof(def), "%s", scope_names[*(const scopeKind *)field]);
+            snprintf(def, sizeof(def), "%s", scopeKindName(*(const scopeKind *)field));
             break;
         case KIND_BACKEND:
-            snprintf(def, sizeof(def), "%s", backend_names[*(const backendKind *)field]);
+            snprintf(def, sizeof(def), "%s", scopeBackendKindName(*(const backendKind *)field));
             break;
         case KIND_ADDR:
         case KIND_URL:
@@ -618,11 +616,11 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
 }
 
 const char *configScopeName(scopeKind s) {
-    return scope_names[s];
+    return scopeKindName(s);
 }
 
 const char *configBackendName(backendKind b) {
-    return backend_names[b];
+    return scopeBackendKindName(b);
 }
 
 bool configUsesRedis(const config *cfg) {
@@ -663,4 +661,91 @@ void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
                 cfg->redis_prefix, cfg->replica, cfg->redis_timeout_ms);
     fputc('\n', out);
     fflush(out);
+}
+
+/* ---------------------------------------------------- each layer's settings */
+
+scopeSettings configScopeSettings(const config *cfg) {
+    return (scopeSettings){
+        .kind = cfg->scope,
+        .maxsize = cfg->maxsize,
+        .maxbytes = cfg->maxbytes == CONFIG_MAXBYTES_NONE ? MEMO_UNBOUNDED : cfg->maxbytes,
+        .ttl_ns = cfg->ttl_ns,
+        .instance_bytes = cfg->instance_bytes,
+        .backend = cfg->backend,
+        .redis_url = cfg->redis_url,
+        .redis_prefix = cfg->redis_prefix,
+        .replica = cfg->replica,
+        .redis_timeout_ms = cfg->redis_timeout_ms,
+    };
+}
+
+httpSettings configHttpSettings(const config *cfg) {
+    httpSettings s = {
+        .port = cfg->port,
+        .threads = cfg->threads,
+        .max_connections = cfg->max_connections,
+        .max_connections_per_ip = cfg->max_connections_per_ip,
+        .connection_memory_bytes = cfg->connection_memory_bytes,
+        .timeout_s = cfg->timeout_s,
+    };
+    snprintf(s.bind, sizeof(s.bind), "%s", cfg->bind);
+    return s;
+}
+
+guardSettings configGuardSettings(const config *cfg) {
+    return (guardSettings){.memory_limit = cfg->memory_limit,
+                           .guard_bytes = cfg->guard_bytes,
+                           .guard_fraction = cfg->guard_fraction};
+}
+
+calcSettings configCalcSettings(const config *cfg) {
+    return (calcSettings){.delay_ms = cfg->delay_ms, .max_body_bytes = cfg->max_body_bytes};
+}
+
+/* /stats' first fields. */
+static void statsJson(void *ctx, textBuf *t) {
+    const config *cfg = ctx;
+    char maxsize[CONFIG_MAXSIZE_LEN], maxbytes[CONFIG_MAXSIZE_LEN], ttl[CONFIG_TTL_LEN];
+    textf(t,
+          "\"version\":\"%s\",\"cache_scope\":\"%s\",\"maxsize\":%s,\"maxbytes\":%s,"
+          "\"ttl_s\":%s,\"delay_ms\":%u,\"instance_bytes\":%zu,\"threads\":%u",
+          MEMOSCOPE_VERSION, configScopeName(cfg->scope),
+          configMaxsizeText(cfg->maxsize, "null", maxsize),
+          configMaxbytesText(cfg->maxbytes, "null", maxbytes),
+          configTtlText(cfg->ttl_ns, "null", ttl), cfg->delay_ms, cfg->instance_bytes,
+          cfg->threads);
+}
+
+/* The settings of /stats' backend object: where the process-wide caches live. */
+static void statsBackendJson(void *ctx, textBuf *t) {
+    const config *cfg = ctx;
+    if (!configUsesRedis(cfg)) {
+        textf(t, "\"kind\":\"%s\"", configBackendName(cfg->backend));
+        if (cfg->backend == BACKEND_REDIS) /* local and off never touch Redis */
+            TEXT_LIT(t, ",\"used\":false");
+        return;
+    }
+    char url[RCLI_URL_LEN];
+    rcliRedactUrl(cfg->redis_url, url, sizeof(url));
+    /* url, prefix and replica passed this file's checks: no quote nor
+     * backslash but in a password, which the redaction removed. */
+    textf(t, "\"kind\":\"redis\",\"url\":\"%s\",\"prefix\":\"%s\",\"replica\":\"%s\"", url,
+          cfg->redis_prefix, cfg->replica);
+}
+
+/* memoscope_info's labels. */
+static void statsInfoLabels(void *ctx, textBuf *t) {
+    const config *cfg = ctx;
+    char maxsize[CONFIG_MAXSIZE_LEN];
+    textf(t, "version=\"%s\",cache_scope=\"%s\",maxsize=\"%s\",cache_backend=\"%s\"",
+          MEMOSCOPE_VERSION, configScopeName(cfg->scope),
+          configMaxsizeText(cfg->maxsize, "none", maxsize), configBackendName(cfg->backend));
+}
+
+statsSettingsWriter configStatsWriter(const config *cfg) {
+    return (statsSettingsWriter){.ctx = (void *)cfg,
+                                 .json = statsJson,
+                                 .backend_json = statsBackendJson,
+                                 .info_labels = statsInfoLabels};
 }

@@ -11,14 +11,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "scope.h" /* scopeKind */
+#include "calculate.h"
+#include "daemon.h"
+#include "guard.h"
+#include "scope.h"
+#include "stats.h"
 
 #define MEMOSCOPE_VERSION "1.0.0"
-
-typedef enum backendKind {
-    BACKEND_MEMORY, /* the process-wide caches live in this process */
-    BACKEND_REDIS   /* the process-wide caches (global, shared) live in Redis */
-} backendKind;
 
 #define CONFIG_REDIS_URL_LEN 256
 #define CONFIG_REDIS_PREFIX_LEN 64
@@ -92,6 +91,17 @@ const char *configTtlText(uint64_t ttl_ns, const char *unbounded, char buf[CONFI
  * "4096", "512m", "64MiB". Returns false, leaving *out alone, on anything
  * else (a fraction too), 0, or above 2^62. */
 bool configParseBytes(const char *s, uint64_t *out);
+
+/* Each layer's own settings, taken from cfg (whose strings they point to:
+ * cfg must outlive them). */
+scopeSettings configScopeSettings(const config *cfg);
+httpSettings configHttpSettings(const config *cfg);
+guardSettings configGuardSettings(const config *cfg);
+calcSettings configCalcSettings(const config *cfg);
+
+/* What /stats and /metrics say of the configuration (stats.h), written
+ * from cfg, which must outlive every scrape. */
+statsSettingsWriter configStatsWriter(const config *cfg);
 
 /* Writes the one-line description of the effective configuration. */
 void configDescribe(const config *cfg, unsigned real_port, FILE *out);

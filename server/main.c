@@ -7,12 +7,13 @@
 
 #include "adder.h"
 #include "config.h"
+#include "daemon.h"
 #include "guard.h"
 #include "history.h"
 #include "proc.h"
-#include "daemon.h"
 #include "scope.h"
 #include "stats.h"
+#include "table.h"
 #include "timer.h"
 
 #define GRACE_MS 10000 /* requests in flight get this long to finish */
@@ -48,11 +49,14 @@ int main(int argc, char **argv) {
     signal(SIGPIPE, SIG_IGN);
     raiseFileLimit();
 
-    statsInit();
+    statsSettingsWriter writer = configStatsWriter(&cfg);
+    statsInit(&writer);
     procInit();
-    if (!guardStart(&cfg, "/", stderr))
+    guardSettings guard = configGuardSettings(&cfg);
+    if (!guardStart(&guard, "/", stderr))
         return 2; /* a guard that cannot mean anything here: named on stderr */
-    if (!scopeInit(&cfg)) {
+    scopeSettings scope = configScopeSettings(&cfg);
+    if (!scopeInit(&scope)) {
         fprintf(stderr, "memoscope: out of memory\n");
         return 1;
     }
@@ -67,15 +71,19 @@ int main(int argc, char **argv) {
         scopeShutdown();
         return 1;
     }
+    calcSettings calc = configCalcSettings(&cfg);
+    const httpRoutes *routes = routesStart(&calc);
+    httpSettings http = configHttpSettings(&cfg);
     unsigned port;
-    if (!httpStart(&cfg, &port)) {
+    if (!routes || !httpStart(&http, routes, &port)) {
+        routesStop();
         scopeSweepStop();
         timerStop();
         scopeShutdown();
         return 1;
     }
     /* The live page's ten minutes of history; without it the page starts empty. */
-    if (!historyStart(&cfg))
+    if (!historyStart())
         fprintf(stderr, "memoscope: no history thread: the live page starts with empty charts\n");
     configDescribe(&cfg, port, stderr);
 
@@ -86,6 +94,7 @@ int main(int argc, char **argv) {
 
     scopeSweepStop(); /* before httpStop hurries every timer */
     httpStop(GRACE_MS);
+    routesStop();
     historyStop();
     guardStop();
     timerStop();

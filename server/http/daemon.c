@@ -1,7 +1,7 @@
-/* http.c -- the routes of the contract on libmicrohttpd: the daemon, the
- * route table and its dispatcher (route.h), the small routes, the
- * connection limit and the graceful stop. POST /calculate lives in calc.c,
- * GET and DELETE /cache in cacheroute.c, the answers' plumbing in reply.c.
+/* daemon.c -- the HTTP server on libmicrohttpd: the daemon, the dispatcher
+ * of the route table (route.h), the connection limit and the graceful stop.
+ * The routes themselves live in the layer above (server/routes/), the
+ * answers' plumbing in reply.c.
  */
 #include "daemon.h"
 
@@ -18,80 +18,25 @@
 
 #include <microhttpd.h>
 
-#include "cache_info.h"
-#include "calculate.h"
-#include "duration.h"
 #include "connections.h"
+#include "duration.h"
 #include "framing.h"
-#include "guard.h"
-#include "history.h"
-#include "instances.h"
-#include "page.h"
 #include "reply.h"
-#include "route.h"
-#include "scope.h"
-#include "stats.h"
 #include "text.h"
 #include "timer.h"
-
-/* ------------------------------------------------------------------ types */
-
-typedef enum routeId {
-    R_CALCULATE,
-    R_STATS,
-    R_METRICS,
-    R_CACHE,
-    R_HEALTHZ,
-    R_READYZ,
-    R_PAGE,
-    R_INSTANCES, /* /instances and /instances/{id} (instancesMatch) */
-    R_HISTORY,
-    R_NONE /* no such path */
-} routeId;
 
 #define LISTEN_BACKLOG 4096
 #define DRAIN_POLL_NS 5000000L
 #define FLUSH_NS 1000000000ull /* after the grace, for hurried answers to go out */
 
 static struct {
-    const config *cfg;
+    httpSettings settings;
+    httpRoutes routes;
     struct MHD_Daemon *daemon;
-    struct MHD_Response *ok; /* the fixed answers, built once, shared */
-    struct MHD_Response *page;
-} H;
+    atomic_bool stopping; /* httpStop has begun: new work gets 503 */
+} state;
 
-/* ------------------------------------------------------------ small routes */
-
-/* Each answers on its call after the first (route.h); none takes a body. */
-
-static enum MHD_Result statsRoute(routeRequest *rq, const char *data, size_t *size) {
-    (void)data;
-    (void)size;
-    char buf[STATS_BUF_BYTES];
-    statsSnapshot s;
-    statsTake(&s, H.cfg);
-    bool prometheus = rq->route == R_METRICS;
-    size_t n = prometheus ? statsFormatPrometheus(&s, buf, sizeof(buf))
-                          : statsFormatJson(&s, buf, sizeof(buf));
-    if (n == 0)
-        return replyError(rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "statistics do not fit", NULL);
-    return replyQueue(rq->conn, MHD_HTTP_OK, prometheus ? REPLY_PROMETHEUS : REPLY_JSON, buf, n,
-                      NULL);
-}
-
-static enum MHD_Result healthzRoute(routeRequest *rq, const char *data, size_t *size) {
-    (void)data;
-    (void)size;
-    if (!calcTaking())
-        return replyError(rq->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
-    return replyShared(rq->conn, H.ok);
-}
-
-static enum MHD_Result pageRoute(routeRequest *rq, const char *data, size_t *size) {
-    (void)data;
-    (void)size;
-    return replyShared(rq->conn, H.page);
-}
+/* ------------------------------------------------------------ routing */
 
 static enum MHD_Result notFound(routeRequest *rq, const char *data, size_t *size) {
     (void)data;
@@ -102,38 +47,18 @@ static enum MHD_Result notFound(routeRequest *rq, const char *data, size_t *size
 
 static enum MHD_Result wrongMethod(routeRequest *rq, const char *data, size_t *size);
 
-#define SMALL_ROUTE(fn)                                                                            \
-    { .next = (fn) }
+static const routeHandlers not_found = {.next = notFound};
+static const routeHandlers wrong_method = {.next = wrongMethod};
 
-static const routeHandlers stats_handlers = SMALL_ROUTE(statsRoute);
-static const routeHandlers healthz_handlers = SMALL_ROUTE(healthzRoute);
-static const routeHandlers page_handlers = SMALL_ROUTE(pageRoute);
-static const routeHandlers not_found = SMALL_ROUTE(notFound);
-static const routeHandlers wrong_method = SMALL_ROUTE(wrongMethod);
-
-/* ------------------------------------------------------------ route table */
-
-static const struct {
-    const char *path;
-    const char *allow; /* the methods it takes: the Allow header of a 405 */
-    const routeHandlers *h;
-} routes[] = {
-    [R_CALCULATE] = {"/calculate", "POST", &calc_handlers},
-    [R_STATS] = {"/stats", "GET, HEAD", &stats_handlers},
-    [R_METRICS] = {"/metrics", "GET, HEAD", &stats_handlers},
-    [R_CACHE] = {"/cache", "GET, HEAD, DELETE", &cache_handlers},
-    [R_HEALTHZ] = {"/healthz", "GET, HEAD", &healthz_handlers},
-    [R_READYZ] = {"/readyz", "GET, HEAD", &readyz_handlers},
-    [R_PAGE] = {"/", "GET, HEAD", &page_handlers},
-    [R_INSTANCES] = {INSTANCES_PATH, "GET, HEAD", &instances_handlers},
-    [R_HISTORY] = {"/history", "GET, HEAD", &history_handlers},
-};
-
-static routeId findRoute(const char *url) {
-    for (routeId r = 0; r < R_NONE; r++)
-        if (strcmp(url, routes[r].path) == 0)
+/* The index of url's route in the table, or the table's count for none. */
+static unsigned findRoute(const char *url) {
+    const httpRoutes *t = &state.routes;
+    for (unsigned r = 0; r < t->count; r++) {
+        const httpRoute *e = &t->route[r];
+        if (e->match ? e->match(url) : strcmp(url, e->path) == 0)
             return r;
-    return instancesMatch(url) ? R_INSTANCES : R_NONE;
+    }
+    return t->count;
 }
 
 /* Is method one of the comma-separated tokens of allow? */
@@ -155,11 +80,12 @@ static enum MHD_Result wrongMethod(routeRequest *rq, const char *data, size_t *s
     (void)size;
     char msg[96];
     textBuf t = textOn(msg, sizeof(msg) - 1); /* room for the NUL */
-    textStr(&t, routes[rq->route].path);
+    const httpRoute *e = &state.routes.route[rq->route];
+    textStr(&t, e->path);
     TEXT_LIT(&t, " takes ");
-    textStr(&t, routes[rq->route].allow);
+    textStr(&t, e->allow);
     msg[textEnd(&t)] = '\0';
-    return replyError(rq->conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg, routes[rq->route].allow);
+    return replyError(rq->conn, MHD_HTTP_METHOD_NOT_ALLOWED, msg, e->allow);
 }
 
 /* ------------------------------------------------------------- dispatcher */
@@ -198,10 +124,11 @@ static enum MHD_Result onAccess(void *cls, struct MHD_Connection *conn, const ch
     if (ambiguous)
         return replyError(conn, MHD_HTTP_BAD_REQUEST, ambiguous, NULL);
 
-    routeId r = findRoute(url);
-    const routeHandlers *h = r == R_NONE                        ? &not_found
-                             : allowed(routes[r].allow, method) ? routes[r].h
-                                                                : &wrong_method;
+    unsigned r = findRoute(url);
+    const routeHandlers *h = r == state.routes.count ? &not_found
+                             : allowed(state.routes.route[r].allow, method)
+                                 ? state.routes.route[r].h
+                                 : &wrong_method;
     if (!h->takes_body && hasBody(conn)) {
         routeRequest now = {conn, method, url, r, h, timerNow(), true};
         return h->next(&now, data, size);
@@ -253,8 +180,9 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
         return; /* answered on its first call, without state */
     if (rq->h->done)
         rq->h->done(rq);
-    if (rq->h != &calc_handlers) /* calc times itself, with its cached label */
-        durationObserve(rq->route == R_CALCULATE ? DURATION_CALC_MISSED : DURATION_ROUTE(rq->route),
+    if (!rq->h->times_itself)
+        durationObserve(rq->route < state.routes.count ? state.routes.route[rq->route].duration_slot
+                                                       : state.routes.other_slot,
                         timerNow() - rq->start_ns);
     free(rq);
     *req_cls = NULL;
@@ -262,7 +190,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 
 /* -------------------------------------------------------------------- API */
 
-static bool parseAddress(const config *cfg, struct sockaddr_storage *sa, bool *v6) {
+static bool parseAddress(const httpSettings *cfg, struct sockaddr_storage *sa, bool *v6) {
     memset(sa, 0, sizeof(*sa));
     struct sockaddr_in *in4 = (struct sockaddr_in *)sa;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
@@ -281,40 +209,26 @@ static bool parseAddress(const config *cfg, struct sockaddr_storage *sa, bool *v
     return false;
 }
 
-bool httpStart(const config *cfg, unsigned *port) {
-    static const char ok[] = "{\"status\":\"ok\"}\n";
+bool httpStart(const httpSettings *settings, const httpRoutes *routes, unsigned *port) {
     struct sockaddr_storage sa;
     bool v6;
 
-    memset(&H, 0, sizeof(H));
-    H.cfg = cfg;
-    calcInit(cfg);
-    instancesInit(cfg);
-    durationName(DURATION_CALC_CACHED, routes[R_CALCULATE].path, "true");
-    durationName(DURATION_CALC_MISSED, routes[R_CALCULATE].path, "false");
-    for (routeId r = R_CALCULATE + 1; r <= R_NONE; r++)
-        durationName(DURATION_ROUTE(r), r == R_NONE ? "other" : routes[r].path, NULL);
+    memset(&state, 0, sizeof(state));
+    state.settings = *settings;
+    state.routes = *routes;
+    const httpSettings *cfg = &state.settings;
     connsInit(cfg->max_connections);
     if (!parseAddress(cfg, &sa, &v6)) {
         fprintf(stderr, "memoscope: bad bind address '%s'\n", cfg->bind);
         return false;
     }
-    H.ok = replyPrebuilt(ok, sizeof(ok) - 1, REPLY_JSON);
-    H.page = replyPrebuilt(page_index_html, page_index_html_len, REPLY_HTML);
-    if (!H.ok || !H.page) {
-        httpStop(0);
-        return false;
-    }
 
     /* poll(), not epoll: in 0.9.75 MHD_quiesce_daemon races a pool worker
      * that drops the listen socket from its epoll set first, and panics on
-     * the ENOENT (seen in our SIGTERM tests); single-thread epoll also stalls
-     * past 128 connections (70k req/s at 64, a few req/s at 256: it sleeps in
-     * epoll_wait while every socket holds an unread request). poll() has
-     * neither problem, and epoll was not faster with the pool: at 10,000
-     * waiting connections 97.6 % against 96.4 % of connections / delay,
-     * 4 µs more CPU a request, a longer /healthz p99 (README, "10,000
-     * connections"). */
+     * the ENOENT; single-thread epoll also stalls past 128 connections (it
+     * sleeps in epoll_wait while every socket holds an unread request).
+     * poll() has neither problem, and epoll was not faster with the pool
+     * (docs/benchmarks.md, "10,000 connections"). */
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_POLL |
                      (v6 ? MHD_USE_IPv6 : 0);
     /* libmicrohttpd splits its limit evenly between the pool's workers and
@@ -338,16 +252,16 @@ bool httpStart(const config *cfg, unsigned *port) {
         {cfg->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, cfg->threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    H.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, admit, NULL, onAccess, NULL,
-                                MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
-    if (!H.daemon) {
+    state.daemon = MHD_start_daemon(flags, (uint16_t)cfg->port, admit, NULL, onAccess, NULL,
+                                    MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!state.daemon) {
         fprintf(stderr, "memoscope: cannot listen on %s port %u: %s\n", cfg->bind, cfg->port,
                 strerror(errno ? errno : EADDRINUSE));
         httpStop(0);
         return false;
     }
 
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(H.daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(state.daemon, MHD_DAEMON_INFO_LISTEN_FD);
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
     *port = cfg->port;
@@ -362,46 +276,63 @@ static void nap(long ns) {
     nanosleep(&ts, NULL);
 }
 
-void httpStop(unsigned grace_ms) {
-    if (H.daemon) {
-        calcStopTaking();
-        MHD_socket listen_fd = MHD_quiesce_daemon(H.daemon);
-        /* Refuse new connections now rather than leave them in the backlog,
-         * unanswered until the exit resets them. shutdown, not close: the
-         * descriptor stays ours until MHD is stopped, and quiesced workers
-         * neither poll nor accept on it. */
-        if (listen_fd != MHD_INVALID_SOCKET)
-            shutdown(listen_fd, SHUT_RDWR);
-
-        uint64_t deadline = timerNow() + (uint64_t)grace_ms * 1000000ull;
-        while (calcOpen() + cacheRouteOpen() > 0 && timerNow() < deadline)
-            nap(DRAIN_POLL_NS);
-
-        /* Grace is over: cut every wait short (a clear of the cache ends at
-         * its next step, within one backend reply timeout). Nothing suspends
-         * any more, so once the last suspended connection has been resumed,
-         * stopping the daemon is safe (0.9.75 aborts on a suspended
-         * connection). */
-        calcHurry();
-        cacheRouteHurry();
-        while (calcSuspended() + cacheRouteSuspended() > 0)
-            nap(DRAIN_POLL_NS / 5);
-        /* The last ones resumed have queued their answers, not sent them:
-         * stopping now would close their connections with nothing written
-         * (seen: 45 of 64 hurried answers lost). A request completes once
-         * its answer is sent; give them a bounded moment. */
-        uint64_t flush = timerNow() + FLUSH_NS;
-        while (calcOpen() + cacheRouteOpen() > 0 && timerNow() < flush)
-            nap(DRAIN_POLL_NS / 5);
-
-        MHD_stop_daemon(H.daemon);
-        if (listen_fd != MHD_INVALID_SOCKET)
-            close(listen_fd);
-        H.daemon = NULL;
+/* Sums one of the routes' wait counts (routeWaits). */
+static unsigned waiting(bool suspended) {
+    unsigned n = 0;
+    for (unsigned r = 0; r < state.routes.count; r++) {
+        const routeWaits *w = state.routes.route[r].h->waits;
+        if (w)
+            n += suspended ? w->suspended() : w->open();
     }
-    if (H.ok)
-        MHD_destroy_response(H.ok);
-    if (H.page)
-        MHD_destroy_response(H.page);
-    H.ok = H.page = NULL;
+    return n;
+}
+
+static void hurryAll(void) {
+    for (unsigned r = 0; r < state.routes.count; r++) {
+        const routeWaits *w = state.routes.route[r].h->waits;
+        if (w)
+            w->hurry();
+    }
+}
+
+bool httpTaking(void) {
+    return !atomic_load(&state.stopping);
+}
+
+void httpStop(unsigned grace_ms) {
+    if (!state.daemon)
+        return;
+    atomic_store(&state.stopping, true);
+    MHD_socket listen_fd = MHD_quiesce_daemon(state.daemon);
+    /* Refuse new connections now rather than leave them in the backlog,
+     * unanswered until the exit resets them. shutdown, not close: the
+     * descriptor stays ours until MHD is stopped, and quiesced workers
+     * neither poll nor accept on it. */
+    if (listen_fd != MHD_INVALID_SOCKET)
+        shutdown(listen_fd, SHUT_RDWR);
+
+    uint64_t deadline = timerNow() + (uint64_t)grace_ms * 1000000ull;
+    while (waiting(false) > 0 && timerNow() < deadline)
+        nap(DRAIN_POLL_NS);
+
+    /* Grace is over: cut every wait short (a clear of the cache ends at its
+     * next step, within one backend reply timeout). Nothing suspends any
+     * more, so once the last suspended connection has been resumed,
+     * stopping the daemon is safe (0.9.75 aborts on a suspended
+     * connection). */
+    hurryAll();
+    while (waiting(true) > 0)
+        nap(DRAIN_POLL_NS / 5);
+    /* The last ones resumed have queued their answers, not sent them:
+     * stopping now would close their connections with nothing written. A
+     * request completes once its answer is sent; give them a bounded
+     * moment. */
+    uint64_t flush = timerNow() + FLUSH_NS;
+    while (waiting(false) > 0 && timerNow() < flush)
+        nap(DRAIN_POLL_NS / 5);
+
+    MHD_stop_daemon(state.daemon);
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    state.daemon = NULL;
 }

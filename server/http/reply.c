@@ -2,7 +2,7 @@
 #include "reply.h"
 
 #include "calculate_body.h"
-#include "stats.h"
+#include "counters.h"
 
 #define ERROR_BYTES 512
 
@@ -28,7 +28,7 @@ enum MHD_Result replyQueue(struct MHD_Connection *conn, unsigned status, const c
                            const char *body, size_t len, const char *allow) {
     enum MHD_Result ret = queueCopy(conn, status, type, body, len, true, allow);
     if (status >= 400 && ret == MHD_YES) /* an answer the client will get */
-        statsError();
+        countersError();
     return ret;
 }
 

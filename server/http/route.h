@@ -1,12 +1,12 @@
-/* route.h -- what a route gives the dispatcher (http.c), and the one state
+/* route.h -- what a route gives the dispatcher (daemon.c), and the one state
  * every request has (as lwan's lwan_request and h2o's h2o_req_t).
  *
- * http.c keeps the route table: a path, the methods it takes, and the
+ * The layer above gives daemon.c the route table (daemon.h): a path, the methods it takes, and the
  * route's handlers. On a request's first handler call it finds the route,
  * makes the request's state (a routeRequest with the route's own state
  * after it, zeroed, in one allocation) and calls the route's begin; every
  * later call goes to the route's next, and libmicrohttpd's completion
- * callback to its done, after which http.c frees the state.
+ * callback to its done, after which daemon.c frees the state.
  *
  * The one rule of the dispatcher: a route answers on its second call, not
  * its first (libmicrohttpd 0.9.75 closes the connection after an answer
@@ -24,13 +24,23 @@
 
 typedef struct routeHandlers routeHandlers;
 
-/* One request's state. Owned by http.c: made on the first handler call,
+/* A route whose requests wait, suspended, tells the daemon how many there
+ * are, so that a graceful stop gives them their grace, then cuts them short
+ * and waits until none is suspended (0.9.75 aborts when it is stopped with
+ * a suspended connection). Each function is called from main's thread. */
+typedef struct routeWaits {
+    unsigned (*open)(void);      /* requests not yet completed by libmicrohttpd */
+    unsigned (*suspended)(void); /* connections suspended now */
+    void (*hurry)(void);         /* every wait ends at once, and none starts */
+} routeWaits;
+
+/* One request's state. Owned by daemon.c: made on the first handler call,
  * freed after the route's done. */
 typedef struct routeRequest {
     struct MHD_Connection *conn;
     const char *method;     /* libmicrohttpd's, valid until the request completes */
     const char *url;        /* libmicrohttpd's (the path, no query), valid as long */
-    unsigned route;         /* http.c's route id (a 404 has its own) */
+    unsigned route;         /* its index in the route table (a 404: the table's count) */
     const routeHandlers *h; /* the route's handlers, or the 404/405 ones */
     uint64_t start_ns;      /* timerNow() at the first call (request durations) */
     bool stateless;         /* a body on a route that takes none: no state follows */
@@ -53,6 +63,11 @@ struct routeHandlers {
     /* The request is over (answered, or its client gone); NULL when there
      * is nothing to undo. The state is freed right after it. */
     void (*done)(routeRequest *rq);
+    /* The route times its requests itself (metrics/duration.h), with
+     * labels of its own; otherwise the daemon does. */
+    bool times_itself;
+    /* NULL: its requests never wait suspended. */
+    const routeWaits *waits;
 };
 
 #endif /* ROUTE_H */

@@ -1,4 +1,4 @@
-/* guard.c -- the memory limit, the guard's sampler, its 503s and /readyz. */
+/* guard.c -- the memory limit and the guard's sampler. */
 #include "guard.h"
 
 #include <pthread.h>
@@ -6,18 +6,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "calculate.h"
 #include "cgroup.h"
 #include "proc.h"
-#include "redis_client.h"
-#include "reply.h"
-#include "stats.h"
 #include "text.h"
 
-#define ANSWER_BYTES 256
-
 static struct {
-    const config *cfg;
+    guardSettings settings;
     cgroup cg;
     pthread_mutex_t cg_lock; /* one reader of the cgroup's files at a time */
     bool limit_from_cgroup;
@@ -27,160 +21,113 @@ static struct {
     bool running;
     pthread_t sampler;
     atomic_uint_fast64_t shed, unready;
-} G = {.cg_lock = PTHREAD_MUTEX_INITIALIZER};
+} state = {.cg_lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---------------------------------------------------------------- private */
 
-static cgroupMemory guard__cgroup(void) {
-    pthread_mutex_lock(&G.cg_lock);
-    cgroupMemory m = cgroupRead(&G.cg);
-    pthread_mutex_unlock(&G.cg_lock);
+static cgroupMemory readCgroup(void) {
+    pthread_mutex_lock(&state.cg_lock);
+    cgroupMemory m = cgroupRead(&state.cg);
+    pthread_mutex_unlock(&state.cg_lock);
     return m;
 }
 
 /* Works the limit and the guard out again (the cgroup's limit may change)
  * and compares. */
-static void guard__sample(void) {
-    uint64_t limit = G.cfg->memory_limit, usage;
+static void sample(void) {
+    uint64_t limit = state.settings.memory_limit, usage;
     if (limit) {
         usage = procRssBytes();
     } else {
-        cgroupMemory m = guard__cgroup();
+        cgroupMemory m = readCgroup();
         limit = m.limit;
         usage = m.usage;
     }
-    uint64_t guard = G.cfg->guard_bytes;
-    if (G.cfg->guard_fraction > 0)
-        guard = (uint64_t)((double)limit * G.cfg->guard_fraction);
-    atomic_store(&G.limit, limit);
-    atomic_store(&G.guard, guard);
-    atomic_store(&G.usage, usage);
-    atomic_store(&G.shedding, guard > 0 && usage > guard);
+    uint64_t guard = state.settings.guard_bytes;
+    if (state.settings.guard_fraction > 0)
+        guard = (uint64_t)((double)limit * state.settings.guard_fraction);
+    atomic_store(&state.limit, limit);
+    atomic_store(&state.guard, guard);
+    atomic_store(&state.usage, usage);
+    atomic_store(&state.shedding, guard > 0 && usage > guard);
 }
 
-static void *guard__run(void *arg) {
+static void *run(void *arg) {
     (void)arg;
     struct timespec period = {0, GUARD_PERIOD_MS * 1000000L};
-    while (!atomic_load(&G.stop)) {
-        guard__sample();
+    while (!atomic_load(&state.stop)) {
+        sample();
         nanosleep(&period, NULL);
     }
     return NULL;
 }
 
-/* ------------------------------------------------------------ /readyz */
-
-static enum MHD_Result guard__readyz(routeRequest *rq, const char *data, size_t *size) {
-    (void)data;
-    (void)size;
-    const char *why = !calcTaking()              ? "shutting down"
-                      : atomic_load(&G.shedding) ? "memory above the guard: POST /calculate is "
-                                                   "shed until it falls (DELETE /cache frees "
-                                                   "what the cache holds)"
-                                                 : NULL;
-    if (why) {
-        atomic_fetch_add(&G.unready, 1);
-        return replyError(rq->conn, MHD_HTTP_SERVICE_UNAVAILABLE, why, NULL);
-    }
-    /* The cache backend's state is said here, never made a reason to be
-     * unready: a cache outage must not take every replica out at once
-     * (their answers are still correct, computed without the cache). */
-    char buf[ANSWER_BYTES];
-    textBuf t = textOn(buf, sizeof(buf));
-    textf(&t, "{\"status\":\"ready\",\"cache_backend\":\"%s\"", configBackendName(G.cfg->backend));
-    if (configUsesRedis(G.cfg)) {
-        bool up = rcliConnected();
-        textf(&t, ",\"cache_backend_up\":%s", up ? "true" : "false");
-        if (!up)
-            TEXT_LIT(&t, ",\"note\":\"the cache backend is down: answers are computed without "
-                         "it (slower, still correct), so this replica stays ready\"");
-    }
-    TEXT_LIT(&t, "}\n");
-    return replyQueue(rq->conn, MHD_HTTP_OK, REPLY_JSON, buf, textEnd(&t), NULL);
-}
-
-const routeHandlers readyz_handlers = {.next = guard__readyz};
-
 /* -------------------------------------------------------------------- API */
 
-bool guardStart(const config *cfg, const char *cgroup_root, FILE *err) {
-    G.cfg = cfg;
-    atomic_store(&G.stop, false);
-    atomic_store(&G.shedding, false);
-    cgroupOpen(&G.cg, cgroup_root);
-    guard__sample();
-    if (cfg->guard_fraction > 0 && atomic_load(&G.limit) == 0) {
+bool guardStart(const guardSettings *s, const char *cgroup_root, FILE *err) {
+    state.settings = *s;
+    atomic_store(&state.stop, false);
+    atomic_store(&state.shedding, false);
+    cgroupOpen(&state.cg, cgroup_root);
+    sample();
+    if (s->guard_fraction > 0 && atomic_load(&state.limit) == 0) {
         fprintf(err,
                 "memoscope: bad --memory-guard %g: a fraction of the memory limit, and "
                 "there is none (no cgroup limit): give --memory-limit, or the guard in "
                 "bytes\n",
-                cfg->guard_fraction);
-        cgroupClose(&G.cg);
+                s->guard_fraction);
+        cgroupClose(&state.cg);
         return false;
     }
-    G.running = false;
-    if (cfg->guard_bytes || cfg->guard_fraction > 0)
-        G.running = pthread_create(&G.sampler, NULL, guard__run, NULL) == 0;
+    state.running = false;
+    if (s->guard_bytes || s->guard_fraction > 0)
+        state.running = pthread_create(&state.sampler, NULL, run, NULL) == 0;
     return true;
 }
 
 void guardStop(void) {
-    if (G.running) {
-        atomic_store(&G.stop, true);
-        pthread_join(G.sampler, NULL);
-        G.running = false;
+    if (state.running) {
+        atomic_store(&state.stop, true);
+        pthread_join(state.sampler, NULL);
+        state.running = false;
     }
-    cgroupClose(&G.cg);
+    cgroupClose(&state.cg);
 }
 
 bool guardShedding(void) {
-    return atomic_load_explicit(&G.shedding, memory_order_relaxed);
+    return atomic_load_explicit(&state.shedding, memory_order_relaxed);
 }
 
-enum MHD_Result guardShed(struct MHD_Connection *conn) {
-    char buf[ANSWER_BYTES];
-    textBuf t = textOn(buf, sizeof(buf));
-    textf(&t,
-          "{\"error\":\"memory above the guard (%llu of %llu bytes): try again later, or "
-          "DELETE /cache\"}\n",
-          (unsigned long long)atomic_load(&G.usage), (unsigned long long)atomic_load(&G.guard));
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(textEnd(&t), buf, MHD_RESPMEM_MUST_COPY);
-    if (!r)
-        return MHD_NO;
-    char retry[16];
-    textBuf rt = textOn(retry, sizeof(retry) - 1); /* room for the NUL */
-    textUint(&rt, GUARD_RETRY_AFTER_S);
-    retry[textEnd(&rt)] = '\0';
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, REPLY_JSON);
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
-    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
-    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, r);
-    MHD_destroy_response(r);
-    if (ret == MHD_YES) {
-        atomic_fetch_add(&G.shed, 1);
-        statsError();
-    }
-    return ret;
+void guardLevels(uint64_t *usage, uint64_t *guard) {
+    *usage = atomic_load_explicit(&state.usage, memory_order_relaxed);
+    *guard = atomic_load_explicit(&state.guard, memory_order_relaxed);
+}
+
+void guardCountShed(void) {
+    atomic_fetch_add_explicit(&state.shed, 1, memory_order_relaxed);
+}
+
+void guardCountUnready(void) {
+    atomic_fetch_add_explicit(&state.unready, 1, memory_order_relaxed);
 }
 
 guardFigures guardRead(void) {
     guardFigures f = {0};
-    cgroupMemory m = guard__cgroup();
+    cgroupMemory m = readCgroup();
     f.cgroup_found = m.found;
     f.cgroup_bytes = m.usage;
     f.cgroup_max_hits = m.max_hits;
     f.cgroup_oom_kills = m.oom_kills;
-    if (G.running) {
-        f.limit_bytes = atomic_load(&G.limit);
-        f.guard_bytes = atomic_load(&G.guard);
-        f.usage_bytes = atomic_load(&G.usage);
+    if (state.running) {
+        f.limit_bytes = atomic_load(&state.limit);
+        f.guard_bytes = atomic_load(&state.guard);
+        f.usage_bytes = atomic_load(&state.usage);
     } else {
-        f.limit_bytes = G.cfg && G.cfg->memory_limit ? G.cfg->memory_limit : m.limit;
+        f.limit_bytes = state.settings.memory_limit ? state.settings.memory_limit : m.limit;
     }
-    f.shedding = atomic_load(&G.shedding);
-    f.shed = atomic_load(&G.shed);
-    f.unready = atomic_load(&G.unready);
+    f.shedding = atomic_load(&state.shedding);
+    f.shed = atomic_load(&state.shed);
+    f.unready = atomic_load(&state.unready);
     return f;
 }
 
@@ -244,8 +191,8 @@ void guardDescribe(char *buf, size_t cap) {
     char limit[32] = "none", guard[32] = "off";
     if (f.limit_bytes)
         snprintf(limit, sizeof(limit), "%llu%s", (unsigned long long)f.limit_bytes,
-                 G.cfg->memory_limit ? "" : "(cgroup)");
-    if (G.cfg->guard_bytes || G.cfg->guard_fraction > 0)
+                 state.settings.memory_limit ? "" : "(cgroup)");
+    if (state.settings.guard_bytes || state.settings.guard_fraction > 0)
         snprintf(guard, sizeof(guard), "%llu", (unsigned long long)f.guard_bytes);
     snprintf(buf, cap, "memory_limit=%s memory_guard=%s", limit, guard);
 }

@@ -1,4 +1,4 @@
-/* guard.h -- the memory limit, the memory guard and GET /readyz.
+/* guard.h -- the memory limit and the memory guard.
  *
  * The limit is --memory-limit, or else the cgroup's (cgroup.h); none when
  * neither. The guard (--memory-guard, off by default so that the leak still
@@ -20,11 +20,15 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config.h"
-#include "route.h"
-
 #define GUARD_PERIOD_MS 10
-#define GUARD_RETRY_AFTER_S 5
+#define GUARD_RETRY_AFTER_S 5 /* what a request shed is told to wait */
+
+/* --memory-limit and --memory-guard. */
+typedef struct guardSettings {
+    uint64_t memory_limit; /* bytes; 0: the cgroup's */
+    uint64_t guard_bytes;  /* the guard in bytes, or 0 */
+    double guard_fraction; /* the guard as a fraction of the limit, or 0 */
+} guardSettings;
 
 typedef struct guardFigures {
     bool cgroup_found;
@@ -42,7 +46,7 @@ typedef struct guardFigures {
  * limit and the guard and, when the guard is on, starts the sampler. A
  * guard that is a fraction of a limit that does not exist is a bad setting:
  * a message naming it goes to err and false is returned (exit 2). */
-bool guardStart(const config *cfg, const char *cgroup_root, FILE *err);
+bool guardStart(const guardSettings *s, const char *cgroup_root, FILE *err);
 
 /* Stops the sampler and closes the cgroup's files. */
 void guardStop(void);
@@ -50,9 +54,14 @@ void guardStop(void);
 /* Is memory above the guard now? One atomic load: the hot path asks it. */
 bool guardShedding(void);
 
-/* A POST /calculate was shed: answers 503 with Retry-After on conn and
- * counts it. */
-enum MHD_Result guardShed(struct MHD_Connection *conn);
+/* The usage and the guard of the last sample (two atomic loads), for the
+ * answer of a request shed. */
+void guardLevels(uint64_t *usage, uint64_t *guard);
+
+/* A POST /calculate was shed (answered 503), /readyz answered 503: counted
+ * in the figures. */
+void guardCountShed(void);
+void guardCountUnready(void);
 
 /* Every figure now (the cgroup's read at this call). */
 guardFigures guardRead(void);
@@ -64,8 +73,5 @@ void guardFormatPrometheus(const guardFigures *f, struct textBuf *t);
 
 /* A short description for the startup line ("limit=... guard=..."). */
 void guardDescribe(char *buf, size_t cap);
-
-/* GET /readyz's handlers, for http.c's route table. */
-extern const routeHandlers readyz_handlers;
 
 #endif /* GUARD_H */

@@ -1,11 +1,10 @@
-/* history.c -- a fixed ring of once-a-second figures and GET /history. */
+/* history.c -- a fixed ring of once-a-second figures, for GET /history. */
 #include "history.h"
 
 #include <pthread.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <time.h>
 
-#include "reply.h"
 #include "stats.h"
 #include "text.h"
 
@@ -13,7 +12,6 @@ static struct {
     pthread_mutex_t lock;
     historySample ring[HISTORY_SAMPLES];
     size_t head, count; /* head: the oldest sample */
-    const config *cfg;
     pthread_t thread;
     pthread_cond_t wake;
     bool stop, running;
@@ -23,7 +21,7 @@ static struct {
 
 static void history__take(void) {
     statsSnapshot s;
-    statsTake(&s, R.cfg);
+    statsTake(&s);
     historySample h = {
         .uptime_s = s.uptime_s,
         .requests = s.req_total,
@@ -56,28 +54,9 @@ static void *history__run(void *arg) {
     return NULL;
 }
 
-static enum MHD_Result history__next(routeRequest *rq, const char *data, size_t *size) {
-    (void)data;
-    (void)size;
-    char *buf = malloc(HISTORY_JSON_BYTES);
-    if (!buf)
-        return replyError(rq->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-    textBuf t = textOn(buf, HISTORY_JSON_BYTES);
-    historyFormat(&t);
-    size_t n = textEnd(&t);
-    enum MHD_Result r =
-        n ? replyQueue(rq->conn, MHD_HTTP_OK, REPLY_JSON, buf, n, NULL)
-          : replyError(rq->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "the history does not fit", NULL);
-    free(buf);
-    return r;
-}
-
-const routeHandlers history_handlers = {.next = history__next};
-
 /* -------------------------------------------------------------------- API */
 
-bool historyStart(const config *cfg) {
-    R.cfg = cfg;
+bool historyStart(void) {
     R.stop = false;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -15,9 +15,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
-#include "route.h"
-
 #define HISTORY_SAMPLES 600 /* ten minutes at one a second */
 #define HISTORY_PERIOD_MS 1000
 
@@ -27,8 +24,8 @@ typedef struct historySample {
     double oldest_age_s; /* -1: none alive */
 } historySample;
 
-/* Starts the sampling thread (cfg must outlive it). False if it cannot. */
-bool historyStart(const config *cfg);
+/* Starts the sampling thread. False if it cannot. */
+bool historyStart(void);
 
 /* Stops the thread (at once, not after a period). */
 void historyStop(void);
@@ -45,8 +42,5 @@ void historyFormat(struct textBuf *t);
 
 /* Bytes historyFormat needs at most. */
 #define HISTORY_JSON_BYTES (HISTORY_SAMPLES * 384 + 64)
-
-/* GET /history's handlers, for http.c's route table. */
-extern const routeHandlers history_handlers;
 
 #endif /* HISTORY_H */

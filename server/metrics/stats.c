@@ -7,15 +7,16 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "duration.h"
 #include "allocator.h"
+#include "counters.h"
+#include "duration.h"
 #include "text.h"
 #include "timer.h"
 
-static uint64_t start_ns;
-static atomic_uint_fast64_t req_total;
-static atomic_uint_fast64_t req_in_flight;
-static atomic_uint_fast64_t req_errors;
+static struct {
+    uint64_t start_ns;
+    statsSettingsWriter writer;
+} state;
 
 /* ---------------------------------------------------------------- private */
 
@@ -38,36 +39,25 @@ static uint64_t rssBytes(void) {
 
 /* -------------------------------------------------------------------- API */
 
-void statsInit(void) {
-    start_ns = timerNow();
+void statsInit(const statsSettingsWriter *writer) {
+    state.start_ns = timerNow();
+    state.writer = *writer;
 }
 
-void statsRequestBegin(void) {
-    atomic_fetch_add_explicit(&req_total, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&req_in_flight, 1, memory_order_relaxed);
-}
-
-void statsRequestEnd(void) {
-    atomic_fetch_sub_explicit(&req_in_flight, 1, memory_order_relaxed);
-}
-
-void statsError(void) {
-    atomic_fetch_add_explicit(&req_errors, 1, memory_order_relaxed);
-}
-
-void statsTake(statsSnapshot *s, const config *cfg) {
-    s->cfg = cfg;
-    s->uptime_s = (double)(timerNow() - start_ns) / 1e9;
-    s->req_total = atomic_load_explicit(&req_total, memory_order_relaxed);
-    s->req_in_flight = atomic_load_explicit(&req_in_flight, memory_order_relaxed);
-    s->req_errors = atomic_load_explicit(&req_errors, memory_order_relaxed);
+void statsTake(statsSnapshot *s) {
+    s->uptime_s = (double)(timerNow() - state.start_ns) / 1e9;
+    requestCounters r = countersRead();
+    s->req_total = r.total;
+    s->req_in_flight = r.in_flight;
+    s->req_errors = r.errors;
     s->instances = adderGetCounters();
     s->ages = adderAges();
     s->cache = scopeGetCounters();
     s->rss_bytes = rssBytes();
     s->heap_bytes = heapBytes();
     s->guard = guardRead();
-    if (configUsesRedis(cfg))
+    s->redis = scopeUsesRedis();
+    if (s->redis)
         s->backend = rcliGetCounters();
 }
 
@@ -81,26 +71,19 @@ static void writeSampled(textBuf *t, const char *name, int64_t v) {
 
 /* The backend object of /stats: where the process-wide caches live. */
 static void backendJson(const statsSnapshot *s, textBuf *t) {
-    const config *c = s->cfg;
-    if (!configUsesRedis(c)) {
-        textf(t, ",\"backend\":{\"kind\":\"%s\"", configBackendName(c->backend));
-        if (c->backend == BACKEND_REDIS) /* local and off never touch Redis */
-            textf(t, ",\"used\":false");
-        textf(t, "}");
+    TEXT_LIT(t, ",\"backend\":{");
+    state.writer.backend_json(state.writer.ctx, t);
+    if (!s->redis) {
+        TEXT_LIT(t, "}");
         return;
     }
     const rcliCounters *b = &s->backend;
-    char url[RCLI_URL_LEN];
-    rcliRedactUrl(c->redis_url, url, sizeof(url));
-    /* url, prefix and replica passed config's checks: no quote nor
-     * backslash but in a password, which the redaction removed. */
     textf(t,
-          ",\"backend\":{\"kind\":\"redis\",\"url\":\"%s\",\"prefix\":\"%s\",\"replica\":\"%s\","
-          "\"connected\":%s,\"commands\":%llu,\"round_trips\":%llu,\"errors\":%llu,"
+          ",\"connected\":%s,\"commands\":%llu,\"round_trips\":%llu,\"errors\":%llu,"
           "\"reconnects\":%llu",
-          url, c->redis_prefix, c->replica, b->connected ? "true" : "false",
-          (unsigned long long)b->commands, (unsigned long long)b->round_trips,
-          (unsigned long long)b->errors, (unsigned long long)b->reconnects);
+          b->connected ? "true" : "false", (unsigned long long)b->commands,
+          (unsigned long long)b->round_trips, (unsigned long long)b->errors,
+          (unsigned long long)b->reconnects);
     writeSampled(t, "keys", b->keys);
     writeSampled(t, "used_memory_bytes", b->used_memory);
     textf(t, "}");
@@ -133,8 +116,6 @@ static void backendPrometheus(const statsSnapshot *s, textBuf *t) {
 }
 
 size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
-    const config *c = s->cfg;
-    char maxsize[CONFIG_MAXSIZE_LEN], maxbytes[CONFIG_MAXSIZE_LEN], ttl[CONFIG_TTL_LEN];
     textBuf t = textOn(buf, cap);
     char oldest[32];
     textBuf o = textOn(oldest, sizeof(oldest) - 1); /* room for the NUL */
@@ -143,13 +124,10 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
     else
         TEXT_LIT(&o, "null");
     oldest[textEnd(&o)] = '\0';
-    configMaxsizeText(c->maxsize, "null", maxsize);
-    configMaxbytesText(c->maxbytes, "null", maxbytes);
-    configTtlText(c->ttl_ns, "null", ttl);
+    TEXT_LIT(&t, "{");
+    state.writer.json(state.writer.ctx, &t);
     textf(&t,
-          "{\"version\":\"%s\",\"cache_scope\":\"%s\",\"maxsize\":%s,\"maxbytes\":%s,"
-          "\"ttl_s\":%s,\"delay_ms\":%u,"
-          "\"instance_bytes\":%zu,\"threads\":%u,\"uptime_s\":%.3f,"
+          ",\"uptime_s\":%.3f,"
           "\"requests\":{\"total\":%llu,\"in_flight\":%llu,\"errors\":%llu},"
           "\"instances\":{\"created\":%llu,\"freed\":%llu,\"live\":%llu,\"live_bytes\":%llu,"
           "\"oldest_age_s\":%s},"
@@ -157,16 +135,15 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
           "\"evictions\":%llu,\"expirations\":%llu,\"currbytes\":%llu,"
           "\"left_with_instance\":%llu},"
           "\"memory\":{\"rss_bytes\":%llu,\"heap_bytes\":%llu,",
-          MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, maxbytes, ttl, c->delay_ms,
-          c->instance_bytes, c->threads, s->uptime_s, (unsigned long long)s->req_total,
-          (unsigned long long)s->req_in_flight, (unsigned long long)s->req_errors,
-          (unsigned long long)s->instances.created, (unsigned long long)s->instances.freed,
-          (unsigned long long)s->instances.live, (unsigned long long)s->instances.live_bytes,
-          oldest, (unsigned long long)s->cache.hits, (unsigned long long)s->cache.misses,
-          (unsigned long long)s->cache.coalesced, (unsigned long long)s->cache.currsize,
-          (unsigned long long)s->cache.evictions, (unsigned long long)s->cache.expirations,
-          (unsigned long long)s->cache.currbytes, (unsigned long long)s->cache.left_with_instance,
-          (unsigned long long)s->rss_bytes, (unsigned long long)s->heap_bytes);
+          s->uptime_s, (unsigned long long)s->req_total, (unsigned long long)s->req_in_flight,
+          (unsigned long long)s->req_errors, (unsigned long long)s->instances.created,
+          (unsigned long long)s->instances.freed, (unsigned long long)s->instances.live,
+          (unsigned long long)s->instances.live_bytes, oldest, (unsigned long long)s->cache.hits,
+          (unsigned long long)s->cache.misses, (unsigned long long)s->cache.coalesced,
+          (unsigned long long)s->cache.currsize, (unsigned long long)s->cache.evictions,
+          (unsigned long long)s->cache.expirations, (unsigned long long)s->cache.currbytes,
+          (unsigned long long)s->cache.left_with_instance, (unsigned long long)s->rss_bytes,
+          (unsigned long long)s->heap_bytes);
     guardFormatJson(&s->guard, &t);
     TEXT_LIT(&t, "}");
     backendJson(s, &t);
@@ -210,18 +187,15 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
           "Heap bytes allocated and not freed, counted as they happen.", heap_bytes),
 #undef M
     };
-    const config *c = s->cfg;
     textBuf t = textOn(buf, cap);
-    char maxsize[CONFIG_MAXSIZE_LEN];
-    configMaxsizeText(c->maxsize, "none", maxsize);
-    textf(
-        &t,
-        "# HELP memoscope_info The running configuration.\n# TYPE memoscope_info gauge\n"
-        "memoscope_info{version=\"%s\",cache_scope=\"%s\",maxsize=\"%s\",cache_backend=\"%s\"} 1\n"
-        "# HELP memoscope_uptime_seconds Seconds since start.\n"
-        "# TYPE memoscope_uptime_seconds gauge\nmemoscope_uptime_seconds %.3f\n",
-        MEMOSCOPE_VERSION, configScopeName(c->scope), maxsize, configBackendName(c->backend),
-        s->uptime_s);
+    TEXT_LIT(&t, "# HELP memoscope_info The running configuration.\n# TYPE memoscope_info gauge\n"
+                 "memoscope_info{");
+    state.writer.info_labels(state.writer.ctx, &t);
+    textf(&t,
+          "} 1\n"
+          "# HELP memoscope_uptime_seconds Seconds since start.\n"
+          "# TYPE memoscope_uptime_seconds gauge\nmemoscope_uptime_seconds %.3f\n",
+          s->uptime_s);
     for (size_t i = 0; i < sizeof(metrics) / sizeof(metrics[0]); i++) {
         uint64_t v = *(const uint64_t *)((const char *)s + metrics[i].offset);
         textf(&t, "# HELP memoscope_%s %s\n# TYPE memoscope_%s %s\nmemoscope_%s %llu\n",
@@ -242,7 +216,7 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
     guardFormatPrometheus(&s->guard, &t);
     procFigures proc = procRead();
     procFormatPrometheus(&proc, &t);
-    if (configUsesRedis(c))
+    if (s->redis)
         backendPrometheus(s, &t);
     durationFormat(&t);
     return textEnd(&t);

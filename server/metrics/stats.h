@@ -9,41 +9,50 @@
 #ifndef STATS_H
 #define STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "adder.h"
 #include "guard.h"
 #include "proc.h"
-#include "config.h"
 #include "redis_client.h"
 #include "scope.h"
 
 typedef struct statsSnapshot {
-    const config *cfg;
     double uptime_s;
     uint64_t req_total, req_in_flight, req_errors;
     adderCounters instances;
     registryAgeCounts ages; /* live instances by age (registry cursors) */
     guardFigures guard;     /* the cgroup, the limit and the memory guard */
     scopeCounters cache;
-    uint64_t rss_bytes;   /* resident set, from /proc/self/statm */
-    uint64_t heap_bytes;  /* allocated and not freed: heapBytes() (heap.h), no walk */
-    rcliCounters backend; /* meaningful when configUsesRedis(cfg) */
+    uint64_t rss_bytes;  /* resident set, from /proc/self/statm */
+    uint64_t heap_bytes; /* allocated and not freed: heapBytes() (heap.h), no walk */
+    bool redis;          /* the process-wide entries live in Redis: backend is read */
+    rcliCounters backend;
 } statsSnapshot;
 
-/* Marks the process start (for uptime); call once before serving. */
-void statsInit(void);
+/* What the running configuration says of itself, written by the layer that
+ * knows the settings (registered, so that this one knows none of them).
+ * Each writes into t and is called with ctx, from any scrape's thread. */
+struct textBuf;
+typedef struct statsSettingsWriter {
+    void *ctx;
+    /* /stats' first fields, without braces: "version":"...",...,"threads":N */
+    void (*json)(void *ctx, struct textBuf *t);
+    /* the backend object's settings, without braces: "kind":"memory" or
+     * "kind":"redis","url":"...",... (the figures follow when redis is used) */
+    void (*backend_json)(void *ctx, struct textBuf *t);
+    /* memoscope_info's labels, without braces: version="...",... */
+    void (*info_labels)(void *ctx, struct textBuf *t);
+} statsSettingsWriter;
 
-/* A POST /calculate began / ended (any outcome). */
-void statsRequestBegin(void);
-void statsRequestEnd(void);
-
-/* An error answer (status >= 400) was sent, on any route. */
-void statsError(void);
+/* Marks the process start (for uptime) and takes the writer (copied; its
+ * ctx must outlive every scrape). Call once before serving. */
+void statsInit(const statsSettingsWriter *writer);
 
 /* Reads every figure now. */
-void statsTake(statsSnapshot *s, const config *cfg);
+void statsTake(statsSnapshot *s);
 
 /* Format a snapshot into buf (cap bytes). Return the length written, or 0
  * when cap is too small. */

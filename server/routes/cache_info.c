@@ -15,7 +15,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "config.h"
 #include "container.h"
 #include "reply.h"
 #include "scope.h"
@@ -33,22 +32,22 @@ typedef struct cacheState {
     cachePhase phase;
     scopeClear clear;
     wakeFlag wake;  /* clearDone against startClear (wake.h) */
-    bool open;      /* counted in K.open: a DELETE not yet completed */
-    bool suspended; /* counted in K.suspended */
+    bool open;      /* counted in state.open: a DELETE not yet completed */
+    bool suspended; /* counted in state.suspended */
 } cacheState;
 
 static struct {
     atomic_bool hurry;     /* grace period over: no clear may go on */
     atomic_uint open;      /* DELETEs begun and not completed by libmicrohttpd */
     atomic_uint suspended; /* connections suspended (or about to be) for a clear */
-} K;
+} state;
 
 /* ---------------------------------------------------------------- private */
 
 static void unsuspend(cacheState *cs) {
     if (cs->suspended) {
         cs->suspended = false;
-        atomic_fetch_sub(&K.suspended, 1);
+        atomic_fetch_sub(&state.suspended, 1);
     }
 }
 
@@ -88,8 +87,8 @@ static enum MHD_Result startClear(cacheState *cs) {
     /* Counted before the hurry is read, as httpStop reads them the other
      * way round: either this clear sees the hurry, or httpStop sees it. */
     cs->suspended = true;
-    atomic_fetch_add(&K.suspended, 1);
-    if (atomic_load(&K.hurry)) {
+    atomic_fetch_add(&state.suspended, 1);
+    if (atomic_load(&state.hurry)) {
         unsuspend(cs);
         cs->phase = CP_ANSWERED;
         return replyError(cs->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
@@ -105,21 +104,28 @@ static enum MHD_Result startClear(cacheState *cs) {
     return MHD_YES;
 }
 
+/* A bound: its number, or null for none (MEMO_UNBOUNDED). */
+static void writeBound(textBuf *t, size_t bound) {
+    if (bound == MEMO_UNBOUNDED)
+        TEXT_LIT(t, "null");
+    else
+        textUint(t, bound);
+}
+
 static enum MHD_Result answerInfo(struct MHD_Connection *conn) {
     char buf[256];
     textBuf t = textOn(buf, sizeof(buf));
     memoInfo info = scopeCacheInfo();
-    char maxsize[CONFIG_MAXSIZE_LEN], maxbytes[CONFIG_MAXSIZE_LEN];
     TEXT_LIT(&t, "{\"hits\":");
     textUint(&t, info.hits);
     TEXT_LIT(&t, ",\"misses\":");
     textUint(&t, info.misses);
     TEXT_LIT(&t, ",\"maxsize\":");
-    textStr(&t, configMaxsizeText(info.maxsize, "null", maxsize));
+    writeBound(&t, info.maxsize);
     TEXT_LIT(&t, ",\"currsize\":");
     textUint(&t, info.currsize);
     TEXT_LIT(&t, ",\"maxbytes\":");
-    textStr(&t, configMaxsizeText(info.maxbytes, "null", maxbytes));
+    writeBound(&t, info.maxbytes);
     TEXT_LIT(&t, ",\"currbytes\":");
     textUint(&t, info.currbytes);
     TEXT_LIT(&t, "}\n");
@@ -143,7 +149,7 @@ static enum MHD_Result onNext(routeRequest *rq, const char *data, size_t *size) 
         }
         cs->conn = rq->conn;
         cs->open = true;
-        atomic_fetch_add(&K.open, 1);
+        atomic_fetch_add(&state.open, 1);
         /* It may suspend: first let libmicrohttpd settle the connection, as
          * calc.c's bodyDone does (a connection suspended while its poll
          * interest is still reading takes a client that half-closed for
@@ -169,8 +175,27 @@ static void onDone(routeRequest *rq) {
     cacheState *cs = (cacheState *)rq->state;
     unsuspend(cs);
     if (cs->open)
-        atomic_fetch_sub(&K.open, 1);
+        atomic_fetch_sub(&state.open, 1);
 }
+
+/* ------------------------------------------------------------ shutdown */
+
+/* Once the grace is over, every clear in flight ends at its next step (and
+ * every new one answers 503 at once). */
+static void hurry(void) {
+    atomic_store(&state.hurry, true);
+    scopeClearHurry();
+}
+
+static unsigned openClears(void) {
+    return atomic_load(&state.open);
+}
+
+static unsigned suspendedNow(void) {
+    return atomic_load(&state.suspended);
+}
+
+static const routeWaits waits = {.open = openClears, .suspended = suspendedNow, .hurry = hurry};
 
 /* -------------------------------------------------------------------- API */
 
@@ -178,17 +203,5 @@ const routeHandlers cache_handlers = {
     .state_bytes = sizeof(cacheState),
     .next = onNext,
     .done = onDone,
+    .waits = &waits,
 };
-
-void cacheRouteHurry(void) {
-    atomic_store(&K.hurry, true);
-    scopeClearHurry();
-}
-
-unsigned cacheRouteOpen(void) {
-    return atomic_load(&K.open);
-}
-
-unsigned cacheRouteSuspended(void) {
-    return atomic_load(&K.suspended);
-}

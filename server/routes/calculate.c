@@ -23,13 +23,15 @@
 #include "adder.h"
 #include "container.h"
 #include "duration.h"
+#include "counters.h"
+#include "daemon.h"
 #include "guard.h"
 #include "reply.h"
 #include "calculate_body.h"
 #include "scope.h"
-#include "stats.h"
 #include "timer.h"
 #include "suspend.h"
+#include "text.h"
 
 /* ------------------------------------------------------------------ types */
 
@@ -72,15 +74,47 @@ typedef struct calcState {
  * the connection (chunked). */
 #define DROP_MAX_BYTES (1u << 20)
 
+#define SHED_ANSWER_BYTES 256
+
 static struct {
-    const config *cfg;
-    atomic_bool shutting_down;
+    calcSettings settings;
     atomic_bool hurry;     /* grace period over: no more waiting */
     atomic_uint suspended; /* connections suspended now */
     atomic_uint open;      /* requests not yet completed by libmicrohttpd */
-} C;
+} state;
 
 /* ---------------------------------------------------------------- private */
+
+/* Memory is above the guard: 503 with Retry-After, counted, and no instance
+ * made. */
+static enum MHD_Result shed(struct MHD_Connection *conn) {
+    uint64_t usage, guard;
+    guardLevels(&usage, &guard);
+    char buf[SHED_ANSWER_BYTES];
+    textBuf t = textOn(buf, sizeof(buf));
+    textf(&t,
+          "{\"error\":\"memory above the guard (%llu of %llu bytes): try again later, or "
+          "DELETE /cache\"}\n",
+          (unsigned long long)usage, (unsigned long long)guard);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(textEnd(&t), buf, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    char retry[16];
+    textBuf rt = textOn(retry, sizeof(retry) - 1); /* room for the NUL */
+    textUint(&rt, GUARD_RETRY_AFTER_S);
+    retry[textEnd(&rt)] = '\0';
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, REPLY_JSON);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+    MHD_destroy_response(r);
+    if (ret == MHD_YES) {
+        guardCountShed();
+        countersError();
+    }
+    return ret;
+}
 
 static void timerFired(timer *t) {
     calcState *cs = container_of(t, calcState, tm);
@@ -128,7 +162,7 @@ static void finishWork(calcState *cs) {
     cs->phase = PH_ANSWERED;
     adderReleaseRequest(cs->ad);
     cs->ad = NULL;
-    statsRequestEnd();
+    countersRequestEnd();
 }
 
 /* An error answer for a request that has state. */
@@ -157,7 +191,7 @@ static enum MHD_Result sendAnswer(calcState *cs) {
 static enum MHD_Result suspendFor(calcState *cs, phase ph) {
     cs->phase = ph;
     cs->suspended = true;
-    atomic_fetch_add(&C.suspended, 1);
+    atomic_fetch_add(&state.suspended, 1);
     MHD_suspend_connection(cs->conn);
     if (ph == PH_TIMER) {
         /* Added after the suspend, so the resume always comes after it. The
@@ -175,7 +209,7 @@ static enum MHD_Result suspendFor(calcState *cs, phase ph) {
 static enum MHD_Result runCalls(calcState *cs) {
     while (cs->next < cs->req.ncalls) {
         const requestCall *c = &cs->req.calls[cs->next];
-        bool hurry = atomic_load(&C.hurry);
+        bool hurry = atomic_load(&state.hurry);
         int64_t v;
         wakeArm(&cs->wake);
         scopeLookupResult r = cs->must_compute
@@ -207,7 +241,7 @@ static enum MHD_Result runCalls(calcState *cs) {
 static void wakeUp(calcState *cs) {
     const requestCall *c = &cs->req.calls[cs->next];
     cs->suspended = false;
-    atomic_fetch_sub(&C.suspended, 1);
+    atomic_fetch_sub(&state.suspended, 1);
     if (cs->phase == PH_TIMER) {
         int64_t v = adderCompute(cs->ad, c->a, c->b);
         scopeStore(cs->ad, c->a, c->b, v); /* wakes any waiters, client or not */
@@ -237,7 +271,7 @@ static void bodyFree(calcState *cs) {
 static enum MHD_Result bodyChunk(calcState *cs, const char *data, size_t *size) {
     size_t n = *size;
     *size = 0;
-    if (cs->dropped || n > C.cfg->max_body_bytes - cs->body_len) {
+    if (cs->dropped || n > state.settings.max_body_bytes - cs->body_len) {
         bodyFree(cs); /* too large: bodyDone answers 413 */
         cs->dropped += n;
         return cs->dropped <= DROP_MAX_BYTES ? MHD_YES : MHD_NO;
@@ -246,8 +280,8 @@ static enum MHD_Result bodyChunk(calcState *cs, const char *data, size_t *size) 
         size_t cap = cs->body_cap ? cs->body_cap : BODY_INLINE_BYTES;
         while (cap < cs->body_len + n + 1)
             cap *= 2;
-        if (cap > C.cfg->max_body_bytes + 1)
-            cap = C.cfg->max_body_bytes + 1;
+        if (cap > state.settings.max_body_bytes + 1)
+            cap = state.settings.max_body_bytes + 1;
         bool was_inline = cs->body == cs->body_inline;
         char *grown = was_inline ? malloc(cap) : realloc(cs->body, cap);
         if (!grown)
@@ -275,12 +309,12 @@ static enum MHD_Result bodyDone(calcState *cs) {
     bodyFree(cs);          /* parsed: the calls are all we need now */
     if (guardShedding()) { /* above the memory guard: no new instance */
         finishWork(cs);
-        return guardShed(cs->conn);
+        return shed(cs->conn);
     }
-    cs->ad = scopeNewAdder(cs->req.has_delay ? cs->req.delay_ms : C.cfg->delay_ms);
+    cs->ad = scopeNewAdder(cs->req.has_delay ? cs->req.delay_ms : state.settings.delay_ms);
     if (!cs->ad)
         return failWith(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
-    if (cs->ad->delay_ms > 0 && !atomic_load(&C.hurry)) {
+    if (cs->ad->delay_ms > 0 && !atomic_load(&state.hurry)) {
         /* It may suspend. libmicrohttpd 0.9.75 keeps the poll interest a
          * connection had when it was suspended (reading: the request was
          * coming in) and, once it is resumed, reads before it calls us: a
@@ -302,8 +336,8 @@ static enum MHD_Result bodyDone(calcState *cs) {
 static enum MHD_Result refuseEarly(struct MHD_Connection *conn, unsigned status, const char *msg) {
     enum MHD_Result ret = replyError(conn, status, msg, NULL);
     if (ret == MHD_YES) {
-        statsRequestBegin();
-        statsRequestEnd();
+        countersRequestBegin();
+        countersRequestEnd();
     }
     return ret;
 }
@@ -314,12 +348,13 @@ static enum MHD_Result refuseEarly(struct MHD_Connection *conn, unsigned status,
  * answered 413, on a connection that stays open). */
 static enum MHD_Result onBegin(routeRequest *rq) {
     struct MHD_Connection *conn = rq->conn;
-    if (atomic_load(&C.shutting_down))
+    if (!httpTaking())
         return refuseEarly(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down");
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
-    if (declared > C.cfg->max_body_bytes && declared > DROP_MAX_BYTES) /* else drained, then 413 */
+    if (declared > state.settings.max_body_bytes &&
+        declared > DROP_MAX_BYTES) /* else drained, then 413 */
         return refuseEarly(conn, MHD_HTTP_CONTENT_TOO_LARGE,
                            "the body is larger than max_body_bytes");
     calcState *cs = (calcState *)rq->state;
@@ -329,8 +364,8 @@ static enum MHD_Result onBegin(routeRequest *rq) {
     cs->body_cap = sizeof(cs->body_inline);
     cs->start_ns = timerNow();
     cs->waiter.wake = flightDone;
-    statsRequestBegin();
-    atomic_fetch_add(&C.open, 1);
+    countersRequestBegin();
+    atomic_fetch_add(&state.open, 1);
     return MHD_YES;
 }
 
@@ -369,8 +404,25 @@ static void onDone(routeRequest *rq) {
     bodyFree(cs);
     durationObserve(cs->all_cached ? DURATION_CALC_CACHED : DURATION_CALC_MISSED,
                     timerNow() - cs->start_ns);
-    atomic_fetch_sub(&C.open, 1);
+    atomic_fetch_sub(&state.open, 1);
 }
+
+/* ------------------------------------------------------------ shutdown */
+
+static void hurry(void) {
+    atomic_store(&state.hurry, true);
+    timerHurry();
+}
+
+static unsigned openRequests(void) {
+    return atomic_load(&state.open);
+}
+
+static unsigned suspendedNow(void) {
+    return atomic_load(&state.suspended);
+}
+
+static const routeWaits waits = {.open = openRequests, .suspended = suspendedNow, .hurry = hurry};
 
 /* -------------------------------------------------------------------- API */
 
@@ -380,33 +432,13 @@ const routeHandlers calc_handlers = {
     .begin = onBegin,
     .next = onNext,
     .done = onDone,
+    .times_itself = true, /* with its cached label */
+    .waits = &waits,
 };
 
-void calcInit(const config *cfg) {
-    C.cfg = cfg;
-    atomic_store(&C.shutting_down, false);
-    atomic_store(&C.hurry, false);
-    atomic_store(&C.suspended, 0);
-    atomic_store(&C.open, 0);
-}
-
-void calcStopTaking(void) {
-    atomic_store(&C.shutting_down, true);
-}
-
-bool calcTaking(void) {
-    return !atomic_load(&C.shutting_down);
-}
-
-void calcHurry(void) {
-    atomic_store(&C.hurry, true);
-    timerHurry();
-}
-
-unsigned calcOpen(void) {
-    return atomic_load(&C.open);
-}
-
-unsigned calcSuspended(void) {
-    return atomic_load(&C.suspended);
+void calcInit(const calcSettings *s) {
+    state.settings = *s;
+    atomic_store(&state.hurry, false);
+    atomic_store(&state.suspended, 0);
+    atomic_store(&state.open, 0);
 }

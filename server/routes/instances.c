@@ -16,12 +16,10 @@
 #define OLDEST_BYTES (ONE_BYTES * INSTANCES_OLDEST_MAX + 32)
 #define NS_PER_S 1e9
 
-static const config *cfg_in_use;
-
 /* ---------------------------------------------------------------- private */
 
 /* A whole decimal number from 1 to UINT64_MAX; false for anything else. */
-static bool instances__positive(const char *s, uint64_t *out) {
+static bool parsePositive(const char *s, uint64_t *out) {
     if (*s < '0' || *s > '9')
         return false;
     errno = 0;
@@ -38,8 +36,8 @@ static bool instances__positive(const char *s, uint64_t *out) {
  * entry one); in the other scopes nothing but its request holds it. With
  * the redis backend Redis holds keys, not instances: the answer says so
  * rather than scanning Redis. */
-static void instances__one(textBuf *t, const config *cfg, const adderView *v) {
-    bool redis = configUsesRedis(cfg);
+static void writeOne(textBuf *t, const adderView *v) {
+    bool redis = scopeUsesRedis();
     scopeEntry shown[INSTANCES_ENTRIES_MAX];
     bool holding;
     size_t named = scopeEntriesOf(v->ad, shown, INSTANCES_ENTRIES_MAX, &holding);
@@ -55,7 +53,7 @@ static void instances__one(textBuf *t, const config *cfg, const adderView *v) {
           redis ? ",\"note\":\"cache backend redis: Redis holds keys, not instances; an "
                   "instance dies with its request\""
                 : "");
-    if (!holding && named == 0 && cfg->scope != SCOPE_WEAK) {
+    if (!holding && named == 0 && scopeKindInUse() != SCOPE_WEAK) {
         TEXT_LIT(t, "}");
         return;
     }
@@ -68,7 +66,7 @@ static void instances__one(textBuf *t, const config *cfg, const adderView *v) {
     textf(t, "]%s}", named > listed ? ",\"entries_truncated\":true" : "");
 }
 
-static enum MHD_Result instances__queue(struct MHD_Connection *conn, textBuf *t) {
+static enum MHD_Result queueAnswer(struct MHD_Connection *conn, textBuf *t) {
     TEXT_LIT(t, "\n");
     size_t n = textEnd(t);
     if (n == 0)
@@ -76,10 +74,9 @@ static enum MHD_Result instances__queue(struct MHD_Connection *conn, textBuf *t)
     return replyQueue(conn, MHD_HTTP_OK, REPLY_JSON, t->buf, n, NULL);
 }
 
-static enum MHD_Result instances__byId(struct MHD_Connection *conn, const config *cfg,
-                                       const char *text) {
+static enum MHD_Result byId(struct MHD_Connection *conn, const char *text) {
     uint64_t id;
-    if (!instances__positive(text, &id))
+    if (!parsePositive(text, &id))
         return replyError(conn, MHD_HTTP_BAD_REQUEST, "an instance id is a positive integer", NULL);
     adderView v;
     char buf[ONE_BYTES];
@@ -91,17 +88,17 @@ static enum MHD_Result instances__byId(struct MHD_Connection *conn, const config
         textf(&t, "{\"id\":%llu,\"alive\":false}", (unsigned long long)id);
         break;
     case ADDER_LIVE:
-        instances__one(&t, cfg, &v);
+        writeOne(&t, &v);
         adderRelease(v.ad);
         break;
     }
-    return instances__queue(conn, &t);
+    return queueAnswer(conn, &t);
 }
 
-static enum MHD_Result instances__oldest(struct MHD_Connection *conn, const config *cfg) {
+static enum MHD_Result oldest(struct MHD_Connection *conn) {
     uint64_t n = INSTANCES_OLDEST_DEFAULT;
     const char *arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "oldest");
-    if (arg && (!instances__positive(arg, &n) || n > INSTANCES_OLDEST_MAX))
+    if (arg && (!parsePositive(arg, &n) || n > INSTANCES_OLDEST_MAX))
         return replyError(conn, MHD_HTTP_BAD_REQUEST, "oldest must be an integer from 1 to 100",
                           NULL);
     adderView views[INSTANCES_OLDEST_MAX];
@@ -113,7 +110,7 @@ static enum MHD_Result instances__oldest(struct MHD_Connection *conn, const conf
         for (size_t i = 0; i < got; i++) {
             if (i)
                 textf(&t, ",");
-            instances__one(&t, cfg, &views[i]);
+            writeOne(&t, &views[i]);
         }
         textf(&t, "]}");
     }
@@ -121,7 +118,7 @@ static enum MHD_Result instances__oldest(struct MHD_Connection *conn, const conf
         adderRelease(views[i].ad);
     if (!text)
         return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-    enum MHD_Result r = instances__queue(conn, &t);
+    enum MHD_Result r = queueAnswer(conn, &t);
     free(text);
     return r;
 }
@@ -132,16 +129,12 @@ bool instancesMatch(const char *url) {
     return strcmp(url, INSTANCES_PATH) == 0 || strncmp(url, ID_PREFIX, strlen(ID_PREFIX)) == 0;
 }
 
-void instancesInit(const config *cfg) {
-    cfg_in_use = cfg;
-}
-
-static enum MHD_Result instances__next(routeRequest *rq, const char *data, size_t *size) {
+static enum MHD_Result onNext(routeRequest *rq, const char *data, size_t *size) {
     (void)data;
     (void)size;
     if (strcmp(rq->url, INSTANCES_PATH) == 0)
-        return instances__oldest(rq->conn, cfg_in_use);
-    return instances__byId(rq->conn, cfg_in_use, rq->url + strlen(ID_PREFIX));
+        return oldest(rq->conn);
+    return byId(rq->conn, rq->url + strlen(ID_PREFIX));
 }
 
-const routeHandlers instances_handlers = {.next = instances__next};
+const routeHandlers instances_handlers = {.next = onNext};

@@ -1,6 +1,6 @@
 /* instances.h -- GET /instances/{id} and GET /instances?oldest=N.
  *
- * What the seed's REPL session finds by hand: which instances are alive, how
+ * What a Python REPL finds by hand in the article: which instances are alive, how
  * old they are and what holds them (held_by: the request that made it, and
  * the cache entries whose key names it). A freed id answers alive:false at
  * no cost (ids are issued in order), an id never issued 404, anything that
@@ -17,7 +17,6 @@
 
 #include <microhttpd.h>
 
-#include "config.h"
 #include "route.h"
 
 #define INSTANCES_PATH "/instances"
@@ -28,10 +27,8 @@
 /* Is url one of this module's paths ("/instances" or "/instances/...")? */
 bool instancesMatch(const char *url);
 
-/* The route's handlers in http.c's table (GET and HEAD; no body, no state). */
+/* The route's handlers in the route table (table.h; GET and HEAD; no body, no
+ * state). */
 extern const routeHandlers instances_handlers;
-
-/* cfg must outlive every request. Call before the daemon starts. */
-void instancesInit(const config *cfg);
 
 #endif /* INSTANCES_H */

@@ -1,5 +1,23 @@
-/* rscope.c -- global and shared scope on Redis, single-flight included. */
-#include "backend_redis.h"
+/* backend_redis.c -- the process-wide entries of global and shared scope in
+ * Redis, shared by every replica (the backend's table is at the end).
+ *
+ * The scope decides the key (redis_client.h talks to Redis):
+ *   shared  <prefix>shared:<a>:<b>: a hit for every replica. The first miss
+ *           of a key in this process leads a flight that the others join;
+ *           across replicas the leader takes <prefix>lock:shared:<a>:<b>
+ *           with SET NX PX, and a leader that finds it taken polls for the
+ *           value (a timer, no thread) and counts as coalesced.
+ *   global  <prefix>global:<replica>:<id>:<a>:<b>: the instance in the key,
+ *           so never a hit across requests and one more key per request.
+ *           The entry holds no memory of this process: Redis grows.
+ *
+ * Every lookup that asks Redis returns SCOPE_WAIT; the waiter's wake is
+ * called later from the client's loop (or the timer) thread with outcome
+ * SCOPE_HIT (result set) or SCOPE_MISS (compute, then store). When Redis is
+ * down or fails, the outcome is SCOPE_MISS and the value is computed without
+ * the cache: nothing waits beyond the reply timeout (--redis-timeout-ms).
+ */
+#include "backend.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -24,7 +42,7 @@
 
 typedef enum flightState {
     F_ASKING,   /* a command or a poll of ours is pending: only it may end us */
-    F_COMPUTING /* the leader computes: its rscopeStore ends us */
+    F_COMPUTING /* the leader computes: its store ends us */
 } flightState;
 
 /* A key looked up (or computed) by this process now. The first request is
@@ -42,37 +60,37 @@ typedef struct flight {
 } flight;
 
 static struct {
-    const config *cfg;
+    const scopeSettings *settings;
     uint64_t ttl_ms; /* 0: no expiry. The hook for --ttl-s: SET ... PX ttl_ms */
     pthread_mutex_t lock;
     flight *flights[FLIGHT_BUCKETS];
     atomic_uint_fast64_t hits, misses, coalesced;
-} RS;
+} state;
 
 /* ---------------------------------------------------------------- private */
 
-static void rscope__count(atomic_uint_fast64_t *c) {
+static void bump(atomic_uint_fast64_t *c) {
     atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
 }
 
 static size_t sharedKey(char *buf, int64_t a, int64_t b) {
-    return (size_t)snprintf(buf, KEY_LEN, "%sshared:%lld:%lld", RS.cfg->redis_prefix, (long long)a,
-                            (long long)b);
+    return (size_t)snprintf(buf, KEY_LEN, "%sshared:%lld:%lld", state.settings->redis_prefix,
+                            (long long)a, (long long)b);
 }
 
 static size_t lockKey(char *buf, int64_t a, int64_t b) {
-    return (size_t)snprintf(buf, KEY_LEN, "%slock:shared:%lld:%lld", RS.cfg->redis_prefix,
+    return (size_t)snprintf(buf, KEY_LEN, "%slock:shared:%lld:%lld", state.settings->redis_prefix,
                             (long long)a, (long long)b);
 }
 
 static size_t globalKey(char *buf, const adder *ad, int64_t a, int64_t b) {
-    return (size_t)snprintf(buf, KEY_LEN, "%sglobal:%s:%llu:%lld:%lld", RS.cfg->redis_prefix,
-                            RS.cfg->replica, (unsigned long long)ad->id, (long long)a,
-                            (long long)b);
+    return (size_t)snprintf(buf, KEY_LEN, "%sglobal:%s:%llu:%lld:%lld",
+                            state.settings->redis_prefix, state.settings->replica,
+                            (unsigned long long)ad->id, (long long)a, (long long)b);
 }
 
 /* A stored value: a whole decimal int64, nothing else. */
-static bool rscope__value(const redisReply *r, int64_t *out) {
+static bool replyValue(const redisReply *r, int64_t *out) {
     if (!r || r->type != REDIS_REPLY_STRING || r->len == 0 || r->len >= VALUE_LEN)
         return false;
     char *end;
@@ -99,13 +117,13 @@ static void ignored(void *ctx, const redisReply *reply) {
 static void set(const char *key, size_t len, int64_t value) {
     char v[VALUE_LEN], ttl[VALUE_LEN];
     int vl = snprintf(v, sizeof(v), "%lld", (long long)value);
-    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)RS.ttl_ms);
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)state.ttl_ms);
     const char *argv[] = {"SET", key, v, "PX", ttl};
     size_t lens[] = {3, len, (size_t)vl, 2, strlen(ttl)};
-    rcliSend(ignored, NULL, RS.ttl_ms ? 5 : 3, argv, lens);
+    rcliSend(ignored, NULL, state.ttl_ms ? 5 : 3, argv, lens);
 }
 
-static void rscope__wake(scopeWaiter *w, scopeLookupResult outcome, int64_t value) {
+static void wakeWith(scopeWaiter *w, scopeLookupResult outcome, int64_t value) {
     w->outcome = outcome;
     w->result = value;
     w->wake(w);
@@ -115,20 +133,20 @@ static void rscope__wake(scopeWaiter *w, scopeLookupResult outcome, int64_t valu
 
 static void globalGot(void *ctx, const redisReply *reply) {
     int64_t v;
-    if (rscope__value(reply, &v)) {
-        rscope__count(&RS.hits);
-        rscope__wake(ctx, SCOPE_HIT, v);
+    if (replyValue(reply, &v)) {
+        bump(&state.hits);
+        wakeWith(ctx, SCOPE_HIT, v);
     } else {
-        rscope__count(&RS.misses);
-        rscope__wake(ctx, SCOPE_MISS, 0);
+        bump(&state.misses);
+        wakeWith(ctx, SCOPE_MISS, 0);
     }
 }
 
 /* --- shared: the flight table --- */
 
-static flight **rscope__slot(int64_t a, int64_t b) {
+static flight **flightSlot(int64_t a, int64_t b) {
     uint64_t h = (uint64_t)a * 0x9e3779b97f4a7c15ull ^ (uint64_t)b * 0xc2b2ae3d27d4eb4full;
-    flight **slot = &RS.flights[(h >> 32) & (FLIGHT_BUCKETS - 1)];
+    flight **slot = &state.flights[(h >> 32) & (FLIGHT_BUCKETS - 1)];
     while (*slot && ((*slot)->a != a || (*slot)->b != b))
         slot = &(*slot)->next;
     return slot;
@@ -137,28 +155,28 @@ static flight **rscope__slot(int64_t a, int64_t b) {
 /* The leader computes (a miss, or Redis failed): its store ends the flight. */
 static void leaderComputes(flight *f) {
     scopeWaiter *leader = f->leader; /* f may be gone once unlocked */
-    pthread_mutex_lock(&RS.lock);
+    pthread_mutex_lock(&state.lock);
     f->state = F_COMPUTING;
-    pthread_mutex_unlock(&RS.lock);
-    rscope__count(&RS.misses);
-    rscope__wake(leader, SCOPE_MISS, 0);
+    pthread_mutex_unlock(&state.lock);
+    bump(&state.misses);
+    wakeWith(leader, SCOPE_MISS, 0);
 }
 
 /* The value came from Redis: every request of the flight has it. Waiters
  * count as coalesced when it was computed while they waited. */
 static void resolve(flight *f, int64_t v, bool computed) {
-    pthread_mutex_lock(&RS.lock);
-    flight **slot = rscope__slot(f->a, f->b);
+    pthread_mutex_lock(&state.lock);
+    flight **slot = flightSlot(f->a, f->b);
     *slot = f->next;
-    pthread_mutex_unlock(&RS.lock);
+    pthread_mutex_unlock(&state.lock);
     scopeWaiter *w = f->waiters;
-    rscope__wake(f->leader, SCOPE_HIT, v);
+    wakeWith(f->leader, SCOPE_HIT, v);
     while (w) {
         scopeWaiter *next = w->next; /* w may be freed once woken */
-        rscope__count(&RS.hits);
+        bump(&state.hits);
         if (computed)
-            rscope__count(&RS.coalesced);
-        rscope__wake(w, SCOPE_HIT, v);
+            bump(&state.coalesced);
+        wakeWith(w, SCOPE_HIT, v);
         w = next;
     }
     free(f);
@@ -176,7 +194,7 @@ static void pollFire(timer *t) {
 
 /* Another replica holds the lock: ask again in POLL_MS, until its value
  * comes or the time it should have taken has passed. */
-static void rscope__poll(flight *f) {
+static void pollLater(flight *f) {
     if (timerNow() >= f->poll_deadline_ns || !timerAdd(&f->tm, POLL_MS, pollFire))
         leaderComputes(f); /* the holder died or is late: compute without it */
 }
@@ -184,12 +202,12 @@ static void rscope__poll(flight *f) {
 static void polled(void *ctx, const redisReply *reply) {
     flight *f = ctx;
     int64_t v;
-    if (rscope__value(reply, &v)) {
-        rscope__count(&RS.hits);
-        rscope__count(&RS.coalesced);
+    if (replyValue(reply, &v)) {
+        bump(&state.hits);
+        bump(&state.coalesced);
         resolve(f, v, true);
     } else if (reply && reply->type == REDIS_REPLY_NIL) {
-        rscope__poll(f);
+        pollLater(f);
     } else {
         leaderComputes(f);
     }
@@ -202,7 +220,7 @@ static void locked(void *ctx, const redisReply *reply) {
         leaderComputes(f);
     } else if (reply && reply->type == REDIS_REPLY_NIL) {
         f->poll_deadline_ns = timerNow() + ((uint64_t)f->delay_ms + rcliTimeoutMs()) * 1000000ull;
-        rscope__poll(f);
+        pollLater(f);
     } else {
         leaderComputes(f);
     }
@@ -211,8 +229,8 @@ static void locked(void *ctx, const redisReply *reply) {
 static void sharedGot(void *ctx, const redisReply *reply) {
     flight *f = ctx;
     int64_t v;
-    if (rscope__value(reply, &v)) {
-        rscope__count(&RS.hits);
+    if (replyValue(reply, &v)) {
+        bump(&state.hits);
         resolve(f, v, false);
         return;
     }
@@ -230,18 +248,18 @@ static void sharedGot(void *ctx, const redisReply *reply) {
 }
 
 static scopeLookupResult sharedLookup(adder *ad, int64_t a, int64_t b, scopeWaiter *w) {
-    pthread_mutex_lock(&RS.lock);
-    flight **slot = rscope__slot(a, b);
+    pthread_mutex_lock(&state.lock);
+    flight **slot = flightSlot(a, b);
     if (*slot) {
         w->next = (*slot)->waiters;
         (*slot)->waiters = w;
-        pthread_mutex_unlock(&RS.lock);
+        pthread_mutex_unlock(&state.lock);
         return SCOPE_WAIT;
     }
     flight *f = calloc(1, sizeof(*f));
     if (!f) { /* this miss just does not coalesce */
-        pthread_mutex_unlock(&RS.lock);
-        rscope__count(&RS.misses);
+        pthread_mutex_unlock(&state.lock);
+        bump(&state.misses);
         return SCOPE_MISS;
     }
     f->a = a;
@@ -250,81 +268,81 @@ static scopeLookupResult sharedLookup(adder *ad, int64_t a, int64_t b, scopeWait
     f->delay_ms = ad->delay_ms;
     f->state = F_ASKING;
     *slot = f;
-    pthread_mutex_unlock(&RS.lock);
+    pthread_mutex_unlock(&state.lock);
 
     char key[KEY_LEN];
     size_t len = sharedKey(key, a, b);
     if (get(sharedGot, f, key, len))
         return SCOPE_WAIT;
-    pthread_mutex_lock(&RS.lock); /* Redis is down: compute, and end it in the store */
+    pthread_mutex_lock(&state.lock); /* Redis is down: compute, and end it in the store */
     f->state = F_COMPUTING;
-    pthread_mutex_unlock(&RS.lock);
-    rscope__count(&RS.misses);
+    pthread_mutex_unlock(&state.lock);
+    bump(&state.misses);
     return SCOPE_MISS;
 }
 
 /* -------------------------------------------------------------------- API */
 
-bool rscopeInit(const config *cfg) {
-    memset(&RS, 0, sizeof(RS));
-    RS.cfg = cfg;
+static bool redisInit(const scopeSettings *s) {
+    memset(&state, 0, sizeof(state));
+    state.settings = s;
     /* --ttl-s is Redis' own PX, in whole milliseconds (rounded up: never 0). */
-    RS.ttl_ms = cfg->ttl_ns ? (cfg->ttl_ns + 999999) / 1000000 : 0;
-    pthread_mutex_init(&RS.lock, NULL);
+    state.ttl_ms = s->ttl_ns ? (s->ttl_ns + 999999) / 1000000 : 0;
+    pthread_mutex_init(&state.lock, NULL);
     rcliTarget t;
     char err[128];
-    if (!rcliParseUrl(cfg->redis_url, &t, err, sizeof(err))) /* checked by config already */
+    if (!rcliParseUrl(s->redis_url, &t, err, sizeof(err))) /* checked by config already */
         return false;
-    if (!rcliStart(&t, cfg->redis_url, cfg->redis_prefix, cfg->redis_timeout_ms))
+    if (!rcliStart(&t, s->redis_url, s->redis_prefix, s->redis_timeout_ms))
         return false;
     rcliClearReset(); /* a client started anew: its clears may run */
     return true;
 }
 
-void rscopeShutdown(void) {
+static void redisShutdown(void) {
     rcliStop();
     for (size_t i = 0; i < FLIGHT_BUCKETS; i++) {
-        while (RS.flights[i]) { /* none are left after a drain; be tidy anyway */
-            flight *f = RS.flights[i];
-            RS.flights[i] = f->next;
+        while (state.flights[i]) { /* none are left after a drain; be tidy anyway */
+            flight *f = state.flights[i];
+            state.flights[i] = f->next;
             free(f);
         }
     }
-    pthread_mutex_destroy(&RS.lock);
+    pthread_mutex_destroy(&state.lock);
 }
 
-scopeLookupResult rscopeLookup(adder *ad, int64_t a, int64_t b, int64_t *result, scopeWaiter *w,
-                               bool allow_wait) {
+static scopeLookupResult redisLookup(adder *ad, int64_t a, int64_t b, int64_t *result,
+                                     scopeWaiter *w, bool allow_wait) {
     (void)result;      /* a value always comes through the waiter */
     if (!allow_wait) { /* shutting down: no more waiting on anything */
-        rscope__count(&RS.misses);
+        bump(&state.misses);
         return SCOPE_MISS;
     }
-    if (RS.cfg->scope == SCOPE_SHARED)
+    if (state.settings->kind == SCOPE_SHARED)
         return sharedLookup(ad, a, b, w);
     char key[KEY_LEN];
     size_t len = globalKey(key, ad, a, b);
     if (get(globalGot, w, key, len))
         return SCOPE_WAIT;
-    rscope__count(&RS.misses);
+    bump(&state.misses);
     return SCOPE_MISS;
 }
 
-void rscopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
+static void redisStore(adder *ad, int64_t a, int64_t b, int64_t result) {
     char key[KEY_LEN];
-    if (RS.cfg->scope == SCOPE_GLOBAL) {
+    if (state.settings->kind == SCOPE_GLOBAL) {
         if (rcliConnected())
             set(key, globalKey(key, ad, a, b), result);
         return;
     }
-    pthread_mutex_lock(&RS.lock);
-    flight **slot = rscope__slot(a, b);
+    pthread_mutex_lock(&state.lock);
+    flight **slot = flightSlot(a, b);
     flight *f = *slot;
     if (f && f->state == F_COMPUTING)
         *slot = f->next;
     else
         f = NULL; /* none, or one still asking Redis: it ends itself */
-    pthread_mutex_unlock(&RS.lock);
+    pthread_mutex_unlock(&state.lock);
 
     if (rcliConnected()) { /* pipelined: both leave in one write */
         set(key, sharedKey(key, a, b), result);
@@ -341,24 +359,24 @@ void rscopeStore(adder *ad, int64_t a, int64_t b, int64_t result) {
     free(f);
     while (w) {
         scopeWaiter *next = w->next;
-        rscope__count(&RS.hits);
-        rscope__count(&RS.coalesced);
-        rscope__wake(w, SCOPE_HIT, result);
+        bump(&state.hits);
+        bump(&state.coalesced);
+        wakeWith(w, SCOPE_HIT, result);
         w = next;
     }
 }
 
-scopeCounters rscopeGetCounters(void) {
+static scopeCounters redisCounters(void) {
     scopeCounters c = {0};
-    c.hits = atomic_load_explicit(&RS.hits, memory_order_relaxed);
-    c.misses = atomic_load_explicit(&RS.misses, memory_order_relaxed);
-    c.coalesced = atomic_load_explicit(&RS.coalesced, memory_order_relaxed);
+    c.hits = atomic_load_explicit(&state.hits, memory_order_relaxed);
+    c.misses = atomic_load_explicit(&state.misses, memory_order_relaxed);
+    c.coalesced = atomic_load_explicit(&state.coalesced, memory_order_relaxed);
     rcliCounters rc = rcliGetCounters();
     c.currsize = rc.keys > 0 ? (uint64_t)rc.keys : 0;
     return c;
 }
 
-/* rcli's clear is over: c is set, then its owner hears of it. */
+/* The client's clear is over: c is set, then its owner hears of it. */
 static void cleared(void *ctx, long long removed, const char *error) {
     scopeClear *c = ctx;
     c->entries_freed = removed > 0 ? (uint64_t)removed : 0;
@@ -369,7 +387,7 @@ static void cleared(void *ctx, long long removed, const char *error) {
     c->done(c); /* c may be gone after this */
 }
 
-bool rscopeClear(scopeClear *c) {
+static bool redisClear(scopeClear *c) {
     const char *why = NULL;
     if (rcliClearStart(cleared, c, &why))
         return false; /* cleared() comes later */
@@ -378,6 +396,38 @@ bool rscopeClear(scopeClear *c) {
     return true;
 }
 
-void rscopeClearHurry(void) {
+static void redisClearHurry(void) {
     rcliClearHurry();
 }
+
+static memoInfo redisInfo(void) {
+    scopeCounters c = redisCounters();
+    memoInfo info = {0};
+    info.hits = c.hits;
+    info.misses = c.misses;
+    info.currsize = c.currsize;
+    info.maxsize = state.settings->maxsize;
+    return info;
+}
+
+/* Redis keeps no instance of ours: GET /instances lists no entries. */
+static size_t redisEntriesOf(const adder *ad, scopeEntry *out, size_t max, bool *holding) {
+    (void)ad, (void)out, (void)max, (void)holding;
+    return 0;
+}
+
+const scopeBackend scope_backend_redis = {
+    .name = "redis",
+    .init = redisInit,
+    .shutdown = redisShutdown,
+    .adopt = NULL,
+    .lookup = redisLookup,
+    .store = redisStore,
+    .info = redisInfo,
+    .counters = redisCounters,
+    .clear = redisClear,
+    .clear_hurry = redisClearHurry,
+    .entries_of = redisEntriesOf,
+    .sweep_start = NULL, /* Redis expires its own keys (PX) */
+    .sweep_stop = NULL,
+};

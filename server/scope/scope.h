@@ -22,7 +22,7 @@
  * the value (after the delay) and hand it to scopeStore, which also wakes
  * every caller that queued behind it. On SCOPE_WAIT its waiter is queued and
  * its wake callback will be called, from the thread that calls scopeStore,
- * with waiter->result set. With the redis backend (rscope.h) a lookup of
+ * with waiter->result set. With the redis backend (backend.h) a lookup of
  * global or shared scope waits for Redis, and its wake may instead say
  * SCOPE_MISS: the caller then computes and stores as after a miss.
  *
@@ -37,46 +37,24 @@
 
 #include "adder.h"
 #include "memo.h"
+#include "scope_types.h"
 
-struct config; /* config.h, which includes this header for scopeKind */
+/* Sets the scope up (s is copied; its strings must outlive the scope).
+ * Returns false when out of memory or when the backend cannot start. */
+bool scopeInit(const scopeSettings *s);
 
-typedef enum scopeKind {
-    SCOPE_GLOBAL, /* one process-wide cache keyed by (instance, a, b) */
-    SCOPE_LOCAL,  /* one cache per SlowAdder keyed by (a, b) */
-    SCOPE_SHARED, /* one process-wide cache keyed by (a, b) */
-    SCOPE_OFF,    /* no cache */
-    SCOPE_WEAK    /* one process-wide cache keyed by (instance, a, b), holding no
-                     instance: an instance's entries leave when it is freed */
-} scopeKind;
+/* The name of a scope ("global", ...) and of a backend ("memory", "redis"). */
+const char *scopeKindName(scopeKind k);
+const char *scopeBackendKindName(backendKind b);
 
-typedef enum scopeLookupResult {
-    SCOPE_HIT,  /* *result is set */
-    SCOPE_MISS, /* compute, then scopeStore */
-    SCOPE_WAIT  /* queued: wake(waiter) comes later with waiter->result */
-} scopeLookupResult;
+/* The scope in use, and the backend configured (which local, off and weak
+ * scope do not use). */
+scopeKind scopeKindInUse(void);
+backendKind scopeBackendKindInUse(void);
 
-typedef struct scopeWaiter {
-    struct scopeWaiter *next;  /* owned by the scope while queued */
-    scopeLookupResult outcome; /* at wake: SCOPE_HIT (result set) or SCOPE_MISS (compute) */
-    int64_t result;
-    void (*wake)(struct scopeWaiter *w);
-} scopeWaiter;
-
-/* What /stats and /metrics report about caching, summed over every cache
- * that exists now and has existed. */
-typedef struct scopeCounters {
-    uint64_t hits; /* includes coalesced */
-    uint64_t misses;
-    uint64_t coalesced;
-    uint64_t currsize;
-    uint64_t evictions;
-    uint64_t expirations;        /* entries whose TTL passed */
-    uint64_t currbytes;          /* bytes the caches keep alive now */
-    uint64_t left_with_instance; /* weak scope: entries removed when their instance was freed */
-} scopeCounters;
-
-/* Sets the scope up. Returns false when out of memory. */
-bool scopeInit(const struct config *cfg);
+/* Do the process-wide entries live in Redis (global or shared scope with
+ * the redis backend)? */
+bool scopeUsesRedis(void);
 
 /* Starts the sweep of the process-wide cache on the timer thread (which
  * must be running): every 100 ms it releases the entries whose TTL passed
@@ -110,18 +88,6 @@ void scopeStore(adder *ad, int64_t a, int64_t b, int64_t result);
  * off scope, zeros with maxsize 0 (there is no cache). */
 memoInfo scopeCacheInfo(void);
 
-/* cache_clear() of the process-wide cache, which may finish later (the
- * redis backend). The caller owns it and sets done; the scope sets the rest
- * before it says the clear is over. */
-#define SCOPE_CLEAR_ERROR_LEN 192
-typedef struct scopeClear {
-    void (*done)(struct scopeClear *c); /* the caller's: a clear that went on is over */
-    uint64_t entries_freed;             /* what was removed, also when it failed */
-    uint64_t instances_freed;
-    bool failed;                       /* the backend failed: the cache is cleared in part */
-    char error[SCOPE_CLEAR_ERROR_LEN]; /* when failed: what went wrong, for a person */
-} scopeClear;
-
 /* Empties the process-wide cache and sets how many entries and instances it
  * freed (both 0 in local and off scope, which have none). The memory backend
  * clears at once and gives the freed pages back to the kernel (heapRelease),
@@ -150,11 +116,6 @@ scopeCounters scopeGetCounters(void);
  * backend. The caller holds a reference to ad. Thread-safe: takes the cache's
  * lock (never call it holding the registry's: a release under the cache's
  * lock takes that one). */
-#define SCOPE_ENTRIES_MAX 16
-typedef struct scopeEntry {
-    int64_t a, b;
-    uint64_t age_ns; /* since the entry was stored */
-} scopeEntry;
 size_t scopeEntriesOf(const adder *ad, scopeEntry *out, size_t max, bool *holding);
 
 #endif /* SCOPE_H */

@@ -146,6 +146,12 @@ static void no_memory_controller_is_found_as_none(void) {
 
 /* ------------------------------------------------------------ settings */
 
+/* The guard started with cfg's settings, as main does. */
+static bool guardFrom(const config *cfg, const char *cgroup_root, FILE *err) {
+    guardSettings s = configGuardSettings(cfg);
+    return guardStart(&s, cgroup_root, err);
+}
+
 static configResult parse(config *cfg, const char *flag, const char *value, char *err, size_t cap) {
     char *argv[] = {"memoscope", (char *)flag, (char *)value, NULL};
     FILE *out = fopen("/dev/null", "w");
@@ -204,11 +210,11 @@ static void a_guard_fraction_without_a_limit_is_refused_by_name(void) {
     CHECK_EQ(parse(&cfg, "--memory-guard", "0.8", err, sizeof(err)), CONFIG_OK);
     memset(err, 0, sizeof(err));
     FILE *e = fmemopen(err, sizeof(err), "w");
-    CHECK(!guardStart(&cfg, root, e));
+    CHECK(!guardFrom(&cfg, root, e));
     fclose(e);
     CHECK(strstr(err, "--memory-guard") != NULL);
     cfg.memory_limit = 1ull << 30; /* with a limit it starts, and its guard is 0.8 of it */
-    CHECK(guardStart(&cfg, root, stderr));
+    CHECK(guardFrom(&cfg, root, stderr));
     guardFigures f = guardRead();
     CHECK_EQ(f.limit_bytes, 1ull << 30);
     CHECK_EQ(f.guard_bytes, (uint64_t)((double)(1ull << 30) * 0.8));

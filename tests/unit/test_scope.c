@@ -12,6 +12,12 @@
 
 #define PAYLOAD 1000
 
+/* The scope set up with c's settings, as main does. */
+static bool initFrom(const config *c) {
+    scopeSettings s = configScopeSettings(c);
+    return scopeInit(&s);
+}
+
 static config cfgFor(scopeKind kind, size_t maxsize) {
     config c;
     memset(&c, 0, sizeof(c));
@@ -50,7 +56,7 @@ static uint64_t freed0;
 
 static void begin(scopeKind kind, size_t maxsize) {
     config c = cfgFor(kind, maxsize);
-    CHECK(scopeInit(&c));
+    CHECK(initFrom(&c));
     CHECK_EQ(live(), 0);
     freed0 = adderGetCounters().freed;
 }
@@ -302,7 +308,7 @@ static void global_maxbytes_counts_each_instance_once(void) {
     size_t one = adderAllocBytes(PAYLOAD);
     config c = cfgFor(SCOPE_GLOBAL, MEMO_UNBOUNDED);
     c.maxbytes = 3 * one; /* three instances, however many entries */
-    CHECK(scopeInit(&c));
+    CHECK(initFrom(&c));
     scopeWaiter w = {.wake = neverWoken};
     adder *batch = scopeNewAdder(0);
     for (int k = 0; k < 5; k++) {
@@ -331,7 +337,7 @@ static void global_maxbytes_counts_each_instance_once(void) {
 static void local_and_shared_entries_weigh_their_own_records(void) {
     config c = cfgFor(SCOPE_SHARED, MEMO_UNBOUNDED);
     c.maxbytes = 100; /* (a, b) -> sum is 24 bytes: four fit */
-    CHECK(scopeInit(&c));
+    CHECK(initFrom(&c));
     for (int k = 0; k < 10; k++)
         CHECK(!request(k, 0));
     CHECK_EQ(counters().currsize, 4);
@@ -341,7 +347,7 @@ static void local_and_shared_entries_weigh_their_own_records(void) {
 
     c = cfgFor(SCOPE_LOCAL, MEMO_UNBOUNDED);
     c.maxbytes = 48; /* two entries per instance */
-    CHECK(scopeInit(&c));
+    CHECK(initFrom(&c));
     adder *ad = scopeNewAdder(0);
     scopeWaiter w = {.wake = neverWoken};
     for (int k = 0; k < 3; k++) {

@@ -37,9 +37,9 @@ static volatile uint64_t sink;
 static double median_ns(uint64_t (*read)(void)) {
     uint64_t t[READS];
     for (int i = 0; i < READS; i++) {
-        uint64_t t0 = timerNow();
+        uint64_t t0 = clockNow();
         sink += read();
-        t[i] = timerNow() - t0;
+        t[i] = clockNow() - t0;
     }
     qsort(t, READS, sizeof(t[0]), cmp_u64);
     return (double)t[READS / 2];
@@ -58,13 +58,13 @@ static void report_reads(const char *when) {
 
 /* Nanoseconds per malloc(BLOCK) + free pair. */
 static double pair_ns(void *(*alloc)(size_t), void (*release)(void *)) {
-    uint64_t t0 = timerNow();
+    uint64_t t0 = clockNow();
     for (int i = 0; i < PAIRS; i++) {
         void *p = alloc(BLOCK);
         sink += (uintptr_t)p;
         release(p);
     }
-    return (double)(timerNow() - t0) / PAIRS;
+    return (double)(clockNow() - t0) / PAIRS;
 }
 
 int main(int argc, char **argv) {

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "memo.h"
 #include "calculate_body.h"
 #include "redis_client.h"
@@ -55,8 +56,7 @@ typedef struct setting {
 #define MIN_TTL_NS 1000000ull                  /* 1 ms: the sweep's grain is coarser anyway */
 #define MAX_TTL_NS (366ull * 86400 * NS_PER_S) /* a year */
 #define MAX_BYTES (1ull << 62)                 /* beyond any machine; no overflow in sums */
-#define NS_PER_S 1000000000ull
-#define TTL_DIGITS 9 /* fraction digits a nanosecond count can hold */
+#define TTL_DIGITS 9                           /* fraction digits a nanosecond count can hold */
 #define MIN_CONNECTION_MEMORY 2048
 #define MAX_CONNECTION_MEMORY (1u << 20)
 

@@ -5,9 +5,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#define NS_PER_MS 1000000ull
-#define NS_PER_S 1000000000ull
-
 static struct {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* on CLOCK_MONOTONIC, or a timed wait spins */
@@ -17,7 +14,7 @@ static struct {
     uint64_t next_seq;
     bool hurry;
     bool stop;
-} T = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} state = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---------------------------------------------------------------- private */
 
@@ -26,13 +23,13 @@ static bool before(const timer *x, const timer *y) {
 }
 
 static void swap(size_t i, size_t j) {
-    timer *t = T.heap[i];
-    T.heap[i] = T.heap[j];
-    T.heap[j] = t;
+    timer *t = state.heap[i];
+    state.heap[i] = state.heap[j];
+    state.heap[j] = t;
 }
 
 static void do_siftUp(size_t i) {
-    while (i > 0 && before(T.heap[i], T.heap[(i - 1) / 2])) {
+    while (i > 0 && before(state.heap[i], state.heap[(i - 1) / 2])) {
         swap(i, (i - 1) / 2);
         i = (i - 1) / 2;
     }
@@ -41,9 +38,9 @@ static void do_siftUp(size_t i) {
 static void do_siftDown(size_t i) {
     for (;;) {
         size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < T.len && before(T.heap[l], T.heap[m]))
+        if (l < state.len && before(state.heap[l], state.heap[m]))
             m = l;
-        if (r < T.len && before(T.heap[r], T.heap[m]))
+        if (r < state.len && before(state.heap[r], state.heap[m]))
             m = r;
         if (m == i)
             return;
@@ -53,100 +50,97 @@ static void do_siftDown(size_t i) {
 }
 
 static timer *do_pop(void) {
-    timer *top = T.heap[0];
-    T.heap[0] = T.heap[--T.len];
+    timer *top = state.heap[0];
+    state.heap[0] = state.heap[--state.len];
     do_siftDown(0);
     return top;
 }
 
 static void *run(void *arg) {
     (void)arg;
-    pthread_mutex_lock(&T.lock);
+    pthread_mutex_lock(&state.lock);
     for (;;) {
-        if (T.len == 0) {
-            if (T.stop)
+        if (state.len == 0) {
+            if (state.stop)
                 break;
-            pthread_cond_wait(&T.cond, &T.lock);
+            pthread_cond_wait(&state.cond, &state.lock);
             continue;
         }
-        uint64_t now = timerNow();
-        if (T.hurry || T.stop || T.heap[0]->deadline_ns <= now) {
+        uint64_t now = clockNow();
+        if (state.hurry || state.stop || state.heap[0]->deadline_ns <= now) {
             timer *t = do_pop();
-            pthread_mutex_unlock(&T.lock);
+            pthread_mutex_unlock(&state.lock);
             t->cb(t);
-            pthread_mutex_lock(&T.lock);
+            pthread_mutex_lock(&state.lock);
             continue;
         }
-        struct timespec until = {(time_t)(T.heap[0]->deadline_ns / NS_PER_S),
-                                 (long)(T.heap[0]->deadline_ns % NS_PER_S)};
-        pthread_cond_timedwait(&T.cond, &T.lock, &until);
+        struct timespec until = clockTimespec(state.heap[0]->deadline_ns);
+        pthread_cond_timedwait(&state.cond, &state.lock, &until);
     }
-    pthread_mutex_unlock(&T.lock);
+    pthread_mutex_unlock(&state.lock);
     return NULL;
 }
 
 /* -------------------------------------------------------------------- API */
 
-uint64_t timerNow(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 bool timerStart(size_t capacity) {
     pthread_condattr_t attr;
-    T.heap = calloc(capacity ? capacity : 1, sizeof(*T.heap));
-    if (!T.heap)
+    state.heap = calloc(capacity ? capacity : 1, sizeof(*state.heap));
+    if (!state.heap)
         return false;
-    T.cap = capacity;
-    T.len = 0;
-    T.hurry = T.stop = false;
+    state.cap = capacity;
+    state.len = 0;
+    state.hurry = state.stop = false;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&T.cond, &attr);
+    pthread_cond_init(&state.cond, &attr);
     pthread_condattr_destroy(&attr);
-    if (pthread_create(&T.thread, NULL, run, NULL) != 0) {
-        pthread_cond_destroy(&T.cond);
-        free(T.heap);
-        T.heap = NULL;
+    if (pthread_create(&state.thread, NULL, run, NULL) != 0) {
+        pthread_cond_destroy(&state.cond);
+        free(state.heap);
+        state.heap = NULL;
         return false;
     }
     return true;
 }
 
 void timerStop(void) {
-    pthread_mutex_lock(&T.lock);
-    T.stop = true;
-    pthread_cond_signal(&T.cond);
-    pthread_mutex_unlock(&T.lock);
-    pthread_join(T.thread, NULL);
-    pthread_cond_destroy(&T.cond);
-    free(T.heap);
-    T.heap = NULL;
-    T.len = T.cap = 0; /* a timerAdd after the stop finds no room, not a freed heap */
+    pthread_mutex_lock(&state.lock);
+    state.stop = true;
+    pthread_cond_signal(&state.cond);
+    pthread_mutex_unlock(&state.lock);
+    pthread_join(state.thread, NULL);
+    pthread_cond_destroy(&state.cond);
+    free(state.heap);
+    state.heap = NULL;
+    state.len = state.cap = 0; /* a timerAdd after the stop finds no room, not a freed heap */
 }
 
 bool timerAdd(timer *t, unsigned delay_ms, void (*cb)(timer *t)) {
+    return timerAddAt(t, clockNow() + delay_ms * NS_PER_MS, cb);
+}
+
+bool timerAddAt(timer *t, uint64_t deadline_ns, void (*cb)(timer *t)) {
     t->cb = cb;
-    t->deadline_ns = timerNow() + delay_ms * NS_PER_MS;
-    pthread_mutex_lock(&T.lock);
-    if (T.len == T.cap) {
-        pthread_mutex_unlock(&T.lock);
+    t->deadline_ns = deadline_ns;
+    pthread_mutex_lock(&state.lock);
+    if (state.len == state.cap) {
+        pthread_mutex_unlock(&state.lock);
         return false;
     }
-    t->seq = T.next_seq++;
-    T.heap[T.len++] = t;
-    do_siftUp(T.len - 1);
+    t->seq = state.next_seq++;
+    state.heap[state.len++] = t;
+    do_siftUp(state.len - 1);
     /* Wake the thread only when its next deadline changed. */
-    if (T.heap[0] == t || T.hurry)
-        pthread_cond_signal(&T.cond);
-    pthread_mutex_unlock(&T.lock);
+    if (state.heap[0] == t || state.hurry)
+        pthread_cond_signal(&state.cond);
+    pthread_mutex_unlock(&state.lock);
     return true;
 }
 
 void timerHurry(void) {
-    pthread_mutex_lock(&T.lock);
-    T.hurry = true;
-    pthread_cond_signal(&T.cond);
-    pthread_mutex_unlock(&T.lock);
+    pthread_mutex_lock(&state.lock);
+    state.hurry = true;
+    pthread_cond_signal(&state.cond);
+    pthread_mutex_unlock(&state.lock);
 }

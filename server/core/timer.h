@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
+
 typedef struct timer {
     uint64_t deadline_ns; /* CLOCK_MONOTONIC */
     uint64_t seq;
@@ -35,11 +37,13 @@ void timerStop(void);
  * nothing) when capacity timers are already pending. */
 bool timerAdd(timer *t, unsigned delay_ms, void (*cb)(timer *t));
 
+/* Runs cb(t) on the timer thread at deadline_ns (clockNow's clock); timers
+ * of one deadline fire in the order they were added. Returns false as
+ * timerAdd does. */
+bool timerAddAt(timer *t, uint64_t deadline_ns, void (*cb)(timer *t));
+
 /* From now on every pending and every new timer fires at once: used when
  * shutdown's grace period is over. */
 void timerHurry(void);
-
-/* The monotonic clock, in nanoseconds. */
-uint64_t timerNow(void);
 
 #endif /* TIMER_H */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "timer.h"
+#include "clock.h"
 
 /* ------------------------------------------------------------------ types */
 
@@ -15,7 +15,7 @@ struct connsEntry {
     connsEntry *prev, *next; /* in N.head, under N.lock */
     int fd;                  /* libmicrohttpd's; open while the record is listed */
     bool leaving;            /* shut down to make room, not closed yet */
-    /* 0 while a request is in; when idle, the time (ns, timerNow) its last
+    /* 0 while a request is in; when idle, the time (ns, clockNow) its last
      * request began, or it was accepted. The beginning, not the end: a
      * request's end is noted after its answer is written, late by however
      * long the worker was kept from running, while the beginnings of two
@@ -85,7 +85,7 @@ connsEntry *connsOpened(int fd) {
     if (!e)
         return NULL;
     e->fd = fd;
-    atomic_init(&e->idle_since, timerNow());
+    atomic_init(&e->idle_since, clockNow());
     pthread_mutex_lock(&N.lock);
     e->next = N.head;
     if (N.head)
@@ -114,7 +114,7 @@ void connsClosed(connsEntry *e) {
 
 void connsBusy(connsEntry *e) {
     if (e) {
-        e->began = timerNow();
+        e->began = clockNow();
         atomic_store_explicit(&e->idle_since, 0, memory_order_relaxed);
     }
 }

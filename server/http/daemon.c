@@ -23,7 +23,7 @@
 #include "framing.h"
 #include "reply.h"
 #include "text.h"
-#include "timer.h"
+#include "clock.h"
 
 #define LISTEN_BACKLOG 4096
 #define DRAIN_POLL_NS 5000000L
@@ -130,13 +130,13 @@ static enum MHD_Result onAccess(void *cls, struct MHD_Connection *conn, const ch
                                  ? state.routes.route[r].h
                                  : &wrong_method;
     if (!h->takes_body && hasBody(conn)) {
-        routeRequest now = {conn, method, url, r, h, timerNow(), true};
+        routeRequest now = {conn, method, url, r, h, clockNow(), true};
         return h->next(&now, data, size);
     }
     rq = calloc(1, sizeof(*rq) + h->state_bytes);
     if (!rq)
         return replyError(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
-    *rq = (routeRequest){conn, method, url, r, h, timerNow(), false};
+    *rq = (routeRequest){conn, method, url, r, h, clockNow(), false};
     *req_cls = rq;
     return h->begin ? h->begin(rq) : MHD_YES;
 }
@@ -183,7 +183,7 @@ static void completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (!rq->h->times_itself)
         durationObserve(rq->route < state.routes.count ? state.routes.route[rq->route].duration_slot
                                                        : state.routes.other_slot,
-                        timerNow() - rq->start_ns);
+                        clockNow() - rq->start_ns);
     free(rq);
     *req_cls = NULL;
 }
@@ -311,8 +311,8 @@ void httpStop(unsigned grace_ms) {
     if (listen_fd != MHD_INVALID_SOCKET)
         shutdown(listen_fd, SHUT_RDWR);
 
-    uint64_t deadline = timerNow() + (uint64_t)grace_ms * 1000000ull;
-    while (waiting(false) > 0 && timerNow() < deadline)
+    uint64_t deadline = clockNow() + (uint64_t)grace_ms * 1000000ull;
+    while (waiting(false) > 0 && clockNow() < deadline)
         nap(DRAIN_POLL_NS);
 
     /* Grace is over: cut every wait short (a clear of the cache ends at its
@@ -327,8 +327,8 @@ void httpStop(unsigned grace_ms) {
      * stopping now would close their connections with nothing written. A
      * request completes once its answer is sent; give them a bounded
      * moment. */
-    uint64_t flush = timerNow() + FLUSH_NS;
-    while (waiting(false) > 0 && timerNow() < flush)
+    uint64_t flush = clockNow() + FLUSH_NS;
+    while (waiting(false) > 0 && clockNow() < flush)
         nap(DRAIN_POLL_NS / 5);
 
     MHD_stop_daemon(state.daemon);

@@ -1,7 +1,6 @@
 /* reply.c -- answers queued on a libmicrohttpd connection. */
 #include "reply.h"
 
-#include "calculate_body.h"
 #include "counters.h"
 
 #define ERROR_BYTES 512
@@ -47,47 +46,12 @@ enum MHD_Result replyError(struct MHD_Connection *conn, unsigned status, const c
     return replyQueue(conn, status, REPLY_JSON, buf, textEnd(&t), allow);
 }
 
-_Static_assert(REPLY_RESULTS_BYTES >= REQUEST_MAX_CALLS * 48 + 96, "a batch's answer must fit");
-
-size_t replyResultsText(textBuf *t, const replyResults *r) {
-    if (!r->batch) {
-        TEXT_LIT(t, "{\"result\":");
-        textInt(t, r->results[0]);
-        if (r->cached[0])
-            TEXT_LIT(t, ",\"cached\":true,\"instance\":");
-        else
-            TEXT_LIT(t, ",\"cached\":false,\"instance\":");
-    } else {
-        TEXT_LIT(t, "{\"results\":[");
-        for (unsigned i = 0; i < r->ncalls; i++) {
-            if (i)
-                textChar(t, ',');
-            TEXT_LIT(t, "{\"result\":");
-            textInt(t, r->results[i]);
-            if (r->cached[i])
-                TEXT_LIT(t, ",\"cached\":true}");
-            else
-                TEXT_LIT(t, ",\"cached\":false}");
-        }
-        TEXT_LIT(t, "],\"instance\":");
-    }
-    textUint(t, r->instance);
-    TEXT_LIT(t, ",\"elapsed_ms\":");
-    textFixed(t, r->elapsed_tenths_ms, 1);
-    TEXT_LIT(t, "}\n"); /* a newline ends every answer, as curl users expect */
-    return textEnd(t);
-}
-
-/* The 200 answer of a POST /calculate. No Cache-Control: caches store no
- * answer to a POST that lacks explicit freshness (RFC 9110, 9.3.3), and each
- * header costs libmicrohttpd three allocations on every request. */
-enum MHD_Result replyResultsQueue(struct MHD_Connection *conn, const replyResults *r) {
-    char buf[REPLY_RESULTS_BYTES];
-    textBuf t = textOn(buf, sizeof(buf));
-    size_t len = replyResultsText(&t, r);
-    if (len == 0) /* cannot happen (the assertion above): but never send a cut answer */
-        return replyError(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "the answer does not fit", NULL);
-    return queueCopy(conn, MHD_HTTP_OK, REPLY_JSON, buf, len, false, NULL);
+/* No Cache-Control: caches store no answer to a POST that lacks explicit
+ * freshness (RFC 9110, 9.3.3), and each header costs libmicrohttpd three
+ * allocations on every request. */
+enum MHD_Result replyQueueLean(struct MHD_Connection *conn, const char *type, const char *body,
+                               size_t len) {
+    return queueCopy(conn, MHD_HTTP_OK, type, body, len, false, NULL);
 }
 
 enum MHD_Result replyShared(struct MHD_Connection *conn, struct MHD_Response *r) {

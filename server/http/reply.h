@@ -24,28 +24,10 @@
 enum MHD_Result replyQueue(struct MHD_Connection *conn, unsigned status, const char *type,
                            const char *body, size_t len, const char *allow);
 
-/* What a POST /calculate answers. The arrays are the caller's, read only
- * during the call. */
-typedef struct replyResults {
-    bool batch;      /* the body used "calls": answer with "results" */
-    unsigned ncalls; /* 1 when not a batch */
-    const int64_t *results;
-    const bool *cached;
-    unsigned long long instance;
-    unsigned long long elapsed_tenths_ms; /* elapsed_ms, in tenths */
-} replyResults;
-
-/* Bytes a POST /calculate answer needs at most: a batch of 64 results fits
- * with room to spare. */
-#define REPLY_RESULTS_BYTES 8192
-
-/* Writes the answer's JSON text (newline-ended) into t; returns its length,
- * or 0 when it did not fit. */
-size_t replyResultsText(textBuf *t, const replyResults *r);
-
-/* Queues the 200 JSON answer of a POST /calculate, with the fewest
- * headers: it is the hot path. */
-enum MHD_Result replyResultsQueue(struct MHD_Connection *conn, const replyResults *r);
+/* Queues a 200 answer (body copied) with its Content-Type alone: the
+ * fewest headers, for the hot path (POST /calculate). */
+enum MHD_Result replyQueueLean(struct MHD_Connection *conn, const char *type, const char *body,
+                               size_t len);
 
 /* Queues {"error": msg} with status; msg is escaped (bytes outside ASCII
  * become '?', so text from a client cannot make the answer invalid JSON). */

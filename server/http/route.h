@@ -42,7 +42,7 @@ typedef struct routeRequest {
     const char *url;        /* libmicrohttpd's (the path, no query), valid as long */
     unsigned route;         /* its index in the route table (a 404: the table's count) */
     const routeHandlers *h; /* the route's handlers, or the 404/405 ones */
-    uint64_t start_ns;      /* timerNow() at the first call (request durations) */
+    uint64_t start_ns;      /* clockNow() at the first call (request durations) */
     bool stateless;         /* a body on a route that takes none: no state follows */
     max_align_t state[];    /* the route's own state: h->state_bytes, zeroed */
 } routeRequest;

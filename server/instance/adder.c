@@ -5,13 +5,13 @@
 #include <string.h>
 
 #include "container.h"
-#include "timer.h"
+#include "clock.h"
 
 /* Every live instance, by id and by age. Statically initialised, so that
  * any module (and any test) may make adders without an init call. */
 static registry instances = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
-    .clock = timerNow,
+    .clock = clockNow,
     .t = {{.b = instances.inline_b, .mask = REGISTRY_INLINE_BUCKETS - 1}},
 };
 static atomic_uint_fast64_t n_created;
@@ -137,7 +137,7 @@ registryAgeCounts adderAges(void) {
 
 void adderShutdown(void) {
     registryDestroy(&instances);
-    registryInit(&instances, timerNow);
+    registryInit(&instances, clockNow);
 }
 
 int64_t adderCompute(const adder *ad, int64_t a, int64_t b) {

@@ -4,11 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 #define REHASH_STEP 4     /* buckets moved per add or remove */
 #define REHASH_EMPTY 40   /* empty buckets skipped per step at most */
 #define AGE_CHUNK 4096    /* cursor steps per lock hold in registryAges */
 #define SHRINK_FRACTION 8 /* shrink when live < buckets / this */
-#define NS_PER_S 1000000000ull
 
 static const uint64_t age_seconds[REGISTRY_AGES] = REGISTRY_AGE_SECONDS;
 

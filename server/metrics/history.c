@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "stats.h"
+#include "clock.h"
 #include "text.h"
 
 static struct {
@@ -15,7 +16,7 @@ static struct {
     pthread_t thread;
     pthread_cond_t wake;
     bool stop, running;
-} R = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} state = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---------------------------------------------------------------- private */
 
@@ -39,70 +40,68 @@ static void history__take(void) {
 
 static void *history__run(void *arg) {
     (void)arg;
-    pthread_mutex_lock(&R.lock);
-    while (!R.stop) {
-        pthread_mutex_unlock(&R.lock);
+    pthread_mutex_lock(&state.lock);
+    while (!state.stop) {
+        pthread_mutex_unlock(&state.lock);
         history__take();
-        pthread_mutex_lock(&R.lock);
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += HISTORY_PERIOD_MS / 1000;
-        while (!R.stop && pthread_cond_timedwait(&R.wake, &R.lock, &until) == 0)
+        pthread_mutex_lock(&state.lock);
+        struct timespec until = clockTimespec(clockNow() + HISTORY_PERIOD_MS * NS_PER_MS);
+        while (!state.stop && pthread_cond_timedwait(&state.wake, &state.lock, &until) == 0)
             ; /* woken only to stop */
     }
-    pthread_mutex_unlock(&R.lock);
+    pthread_mutex_unlock(&state.lock);
     return NULL;
 }
 
 /* -------------------------------------------------------------------- API */
 
 bool historyStart(void) {
-    R.stop = false;
+    state.stop = false;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* else the timed wait spins (NOTES) */
-    pthread_cond_init(&R.wake, &ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* else the timed wait spins */
+    pthread_cond_init(&state.wake, &ca);
     pthread_condattr_destroy(&ca);
-    R.running = pthread_create(&R.thread, NULL, history__run, NULL) == 0;
-    if (!R.running)
-        pthread_cond_destroy(&R.wake);
-    return R.running;
+    state.running = pthread_create(&state.thread, NULL, history__run, NULL) == 0;
+    if (!state.running)
+        pthread_cond_destroy(&state.wake);
+    return state.running;
 }
 
 void historyStop(void) {
-    if (!R.running)
+    if (!state.running)
         return;
-    pthread_mutex_lock(&R.lock);
-    R.stop = true;
-    pthread_cond_signal(&R.wake);
-    pthread_mutex_unlock(&R.lock);
-    pthread_join(R.thread, NULL);
-    pthread_cond_destroy(&R.wake);
-    R.running = false;
+    pthread_mutex_lock(&state.lock);
+    state.stop = true;
+    pthread_cond_signal(&state.wake);
+    pthread_mutex_unlock(&state.lock);
+    pthread_join(state.thread, NULL);
+    pthread_cond_destroy(&state.wake);
+    state.running = false;
 }
 
 void historyPush(const historySample *s) {
-    pthread_mutex_lock(&R.lock);
-    size_t at = (R.head + R.count) % HISTORY_SAMPLES;
-    R.ring[at] = *s;
-    if (R.count < HISTORY_SAMPLES)
-        R.count++;
+    pthread_mutex_lock(&state.lock);
+    size_t at = (state.head + state.count) % HISTORY_SAMPLES;
+    state.ring[at] = *s;
+    if (state.count < HISTORY_SAMPLES)
+        state.count++;
     else
-        R.head = (R.head + 1) % HISTORY_SAMPLES;
-    pthread_mutex_unlock(&R.lock);
+        state.head = (state.head + 1) % HISTORY_SAMPLES;
+    pthread_mutex_unlock(&state.lock);
 }
 
 void historyReset(void) {
-    pthread_mutex_lock(&R.lock);
-    R.head = R.count = 0;
-    pthread_mutex_unlock(&R.lock);
+    pthread_mutex_lock(&state.lock);
+    state.head = state.count = 0;
+    pthread_mutex_unlock(&state.lock);
 }
 
 void historyFormat(textBuf *t) {
     textf(t, "{\"period_s\":%g,\"samples\":[", HISTORY_PERIOD_MS / 1000.0);
-    pthread_mutex_lock(&R.lock);
-    for (size_t i = 0; i < R.count; i++) {
-        const historySample *h = &R.ring[(R.head + i) % HISTORY_SAMPLES];
+    pthread_mutex_lock(&state.lock);
+    for (size_t i = 0; i < state.count; i++) {
+        const historySample *h = &state.ring[(state.head + i) % HISTORY_SAMPLES];
         char oldest[32] = "null";
         if (h->oldest_age_s >= 0)
             snprintf(oldest, sizeof(oldest), "%.3f", h->oldest_age_s);
@@ -116,6 +115,6 @@ void historyFormat(textBuf *t) {
               (unsigned long long)h->misses, (unsigned long long)h->rss_bytes,
               (unsigned long long)h->heap_bytes, oldest);
     }
-    pthread_mutex_unlock(&R.lock);
+    pthread_mutex_unlock(&state.lock);
     TEXT_LIT(t, "]}\n");
 }

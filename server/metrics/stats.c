@@ -11,7 +11,7 @@
 #include "counters.h"
 #include "duration.h"
 #include "text.h"
-#include "timer.h"
+#include "clock.h"
 
 static struct {
     uint64_t start_ns;
@@ -40,12 +40,12 @@ static uint64_t rssBytes(void) {
 /* -------------------------------------------------------------------- API */
 
 void statsInit(const statsSettingsWriter *writer) {
-    state.start_ns = timerNow();
+    state.start_ns = clockNow();
     state.writer = *writer;
 }
 
 void statsTake(statsSnapshot *s) {
-    s->uptime_s = (double)(timerNow() - state.start_ns) / 1e9;
+    s->uptime_s = (double)(clockNow() - state.start_ns) / 1e9;
     requestCounters r = countersRead();
     s->req_total = r.total;
     s->req_in_flight = r.in_flight;

@@ -1,11 +1,13 @@
 /* rcli.c -- the Redis connection: queue, event loop, timeouts, reconnects.
  *
  * The loop thread owns the hiredis context. Other threads only touch the
- * queue (under R.lock) and the atomics. hiredis 0.14 is driven by a small
+ * queue (under state.lock) and the atomics. hiredis 0.14 is driven by a small
  * epoll adapter of ours (its ev hooks), so that one thread serves the
  * socket, the queue's eventfd and the deadlines.
  */
 #include "redis_client.h"
+
+#include "clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -26,7 +28,6 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 #define SAMPLE_MS 1000
-#define NS_PER_MS 1000000ull
 
 static struct {
     rcliTarget target;
@@ -58,25 +59,19 @@ static struct {
     atomic_bool connected;
     atomic_uint_fast64_t commands, round_trips, errors, reconnects;
     atomic_int_fast64_t keys, used_memory;
-} R;
+} state;
 
 /* ---------------------------------------------------------------- private */
 
-static uint64_t monoNow(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* When a command queued now is due: the reply timeout from now. */
 static uint64_t deadline(void) {
-    return monoNow() + (uint64_t)R.timeout_ms * 1000000ull;
+    return clockNow() + (uint64_t)state.timeout_ms * 1000000ull;
 }
 
 /* Runs a node's callback and frees it. */
 static void complete(rcliNode *n, const redisReply *reply) {
     if (n->counted && (!reply || reply->type == REDIS_REPLY_ERROR))
-        atomic_fetch_add_explicit(&R.errors, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&state.errors, 1, memory_order_relaxed);
     n->done(n->ctx, reply);
     free(n);
 }
@@ -85,108 +80,110 @@ static void complete(rcliNode *n, const redisReply *reply) {
 
 static void watch(void) {
     struct epoll_event ev = {0};
-    ev.events = (R.reading ? EPOLLIN : 0) | (R.writing ? EPOLLOUT : 0);
-    ev.data.fd = R.fd;
-    epoll_ctl(R.epfd, EPOLL_CTL_MOD, R.fd, &ev);
+    ev.events = (state.reading ? EPOLLIN : 0) | (state.writing ? EPOLLOUT : 0);
+    ev.data.fd = state.fd;
+    epoll_ctl(state.epfd, EPOLL_CTL_MOD, state.fd, &ev);
 }
 static void evAddRead(void *p) {
     (void)p;
-    if (!R.reading) {
-        R.reading = true;
+    if (!state.reading) {
+        state.reading = true;
         watch();
     }
 }
 static void evDelRead(void *p) {
     (void)p;
-    if (R.reading) {
-        R.reading = false;
+    if (state.reading) {
+        state.reading = false;
         watch();
     }
 }
 static void evAddWrite(void *p) {
     (void)p;
-    if (!R.writing) {
-        R.writing = true;
+    if (!state.writing) {
+        state.writing = true;
         watch();
     }
 }
 static void evDelWrite(void *p) {
     (void)p;
-    if (R.writing) {
-        R.writing = false;
+    if (state.writing) {
+        state.writing = false;
         watch();
     }
 }
 static void evCleanup(void *p) {
     (void)p;
-    if (R.fd >= 0)
-        epoll_ctl(R.epfd, EPOLL_CTL_DEL, R.fd, NULL);
-    R.fd = -1;
-    R.reading = R.writing = false;
+    if (state.fd >= 0)
+        epoll_ctl(state.epfd, EPOLL_CTL_DEL, state.fd, NULL);
+    state.fd = -1;
+    state.reading = state.writing = false;
 }
 
 /* --- connection life --- */
 
 static void markDown(const char *why) {
-    atomic_store(&R.connected, false);
-    R.ac = NULL;
-    R.retry_at = monoNow() + R.backoff_ms * NS_PER_MS;
-    R.backoff_ms = R.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : R.backoff_ms * 2;
-    R.scanning = false;
-    if (!R.logged_down) {
+    atomic_store(&state.connected, false);
+    state.ac = NULL;
+    state.retry_at = clockNow() + state.backoff_ms * NS_PER_MS;
+    state.backoff_ms =
+        state.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : state.backoff_ms * 2;
+    state.scanning = false;
+    if (!state.logged_down) {
         fprintf(stderr, "memoscope: redis %s: %s; answering without the cache, reconnecting\n",
-                R.url, why);
-        R.logged_down = true;
+                state.url, why);
+        state.logged_down = true;
     }
 }
 
 static void onReply(redisAsyncContext *ac, void *reply, void *privdata) {
     (void)ac;
     rcliNode *n = privdata;
-    if (R.sent_head == n) { /* replies come in order */
-        R.sent_head = n->next;
-        if (!R.sent_head)
-            R.sent_tail = NULL;
+    if (state.sent_head == n) { /* replies come in order */
+        state.sent_head = n->next;
+        if (!state.sent_head)
+            state.sent_tail = NULL;
     }
     complete(n, reply);
 }
 
 /* Sends n now; the loop thread only. */
 static void issue(rcliNode *n) {
-    if (!R.ac || redisAsyncFormattedCommand(R.ac, onReply, n, n->cmd, n->len) != REDIS_OK) {
+    if (!state.ac || redisAsyncFormattedCommand(state.ac, onReply, n, n->cmd, n->len) != REDIS_OK) {
         complete(n, NULL);
         return;
     }
-    atomic_fetch_add_explicit(&R.commands, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&state.commands, 1, memory_order_relaxed);
     n->next = NULL;
-    if (R.sent_tail)
-        R.sent_tail->next = n;
+    if (state.sent_tail)
+        state.sent_tail->next = n;
     else
-        R.sent_head = n;
-    R.sent_tail = n;
+        state.sent_head = n;
+    state.sent_tail = n;
 }
 
 static void handshakeDone(void *ctx, const redisReply *reply) {
     (void)ctx;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        if (reply && !R.logged_refused) {
+        if (reply && !state.logged_refused) {
             /* Redis's own message ("WRONGPASS ...") never holds the password. */
-            fprintf(stderr, "memoscope: redis %s refused the handshake: %.80s\n", R.url,
+            fprintf(stderr, "memoscope: redis %s refused the handshake: %.80s\n", state.url,
                     reply->str);
-            R.logged_refused = R.logged_down = true;
+            state.logged_refused = state.logged_down = true;
         }
-        R.drop = true;
+        state.drop = true;
         return;
     }
     if (reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "PONG") == 0) {
-        if (R.ever_connected)
-            atomic_fetch_add(&R.reconnects, 1);
-        R.ever_connected = true;
-        R.backoff_ms = BACKOFF_MIN_MS;
-        R.logged_down = false;
-        R.next_sample = 0;
-        fprintf(stderr, "memoscope: redis %s connected\n", R.url); /* then the flag: tests rely */
-        atomic_store(&R.connected, true);
+        if (state.ever_connected)
+            atomic_fetch_add(&state.reconnects, 1);
+        state.ever_connected = true;
+        state.backoff_ms = BACKOFF_MIN_MS;
+        state.logged_down = false;
+        state.next_sample = 0;
+        fprintf(stderr, "memoscope: redis %s connected\n",
+                state.url); /* then the flag: tests rely */
+        atomic_store(&state.connected, true);
     }
 }
 
@@ -203,11 +200,11 @@ static void onConnect(const redisAsyncContext *ac, int status) {
 
 static void onDisconnect(const redisAsyncContext *ac, int status) {
     (void)status;
-    markDown(R.dropping ? R.dropping : ac->err ? ac->errstr : "connection closed");
+    markDown(state.dropping ? state.dropping : ac->err ? ac->errstr : "connection closed");
 }
 
 static void connectNow(void) {
-    const rcliTarget *t = &R.target;
+    const rcliTarget *t = &state.target;
     redisAsyncContext *ac =
         t->unix_socket ? redisAsyncConnectUnix(t->host) : redisAsyncConnect(t->host, (int)t->port);
     if (!ac || ac->err) {
@@ -218,12 +215,12 @@ static void connectNow(void) {
         markDown(why);
         return;
     }
-    R.ac = ac;
-    R.fd = ac->c.fd;
-    R.reading = R.writing = false;
+    state.ac = ac;
+    state.fd = ac->c.fd;
+    state.reading = state.writing = false;
     struct epoll_event ev = {0};
-    ev.data.fd = R.fd;
-    epoll_ctl(R.epfd, EPOLL_CTL_ADD, R.fd, &ev);
+    ev.data.fd = state.fd;
+    epoll_ctl(state.epfd, EPOLL_CTL_ADD, state.fd, &ev);
     ac->ev.addRead = evAddRead;
     ac->ev.delRead = evDelRead;
     ac->ev.addWrite = evAddWrite;
@@ -231,7 +228,7 @@ static void connectNow(void) {
     ac->ev.cleanup = evCleanup;
     redisAsyncSetConnectCallback(ac, onConnect); /* waits for the first write event */
     redisAsyncSetDisconnectCallback(ac, onDisconnect);
-    R.connect_deadline = monoNow() + R.timeout_ms * NS_PER_MS;
+    state.connect_deadline = clockNow() + state.timeout_ms * NS_PER_MS;
 
     char db[16];
     snprintf(db, sizeof(db), "%u", t->db);
@@ -254,7 +251,7 @@ static void connectNow(void) {
     if (ping)
         issue(ping);
     else
-        R.drop = true;
+        state.drop = true;
 }
 
 /* Has Redis answered and this thread not read it yet? A loop thread that a
@@ -262,20 +259,20 @@ static void connectNow(void) {
  * read on the next turn instead of counted as a timeout. */
 static bool unread(void) {
     int n = 0;
-    return R.fd >= 0 && ioctl(R.fd, FIONREAD, &n) == 0 && n > 0;
+    return state.fd >= 0 && ioctl(state.fd, FIONREAD, &n) == 0 && n > 0;
 }
 
 /* Frees the context: every command pending on it fails now. */
 static void dropContext(const char *why) {
-    redisAsyncContext *ac = R.ac;
+    redisAsyncContext *ac = state.ac;
     if (!ac)
         return;
-    R.dropping = why;
+    state.dropping = why;
     redisAsyncFree(ac); /* runs the callbacks with NULL, then onDisconnect */
-    if (R.ac)           /* not connected yet: hiredis calls no onDisconnect */
+    if (state.ac)       /* not connected yet: hiredis calls no onDisconnect */
         markDown(why);
-    R.dropping = NULL;
-    R.sent_head = R.sent_tail = NULL;
+    state.dropping = NULL;
+    state.sent_head = state.sent_tail = NULL;
 }
 
 /* --- sampling: used_memory and our keys, at most once a second --- */
@@ -286,7 +283,7 @@ static void infoDone(void *ctx, const redisReply *reply) {
         return;
     const char *p = strstr(reply->str, "used_memory:");
     if (p)
-        atomic_store(&R.used_memory, strtoll(p + 12, NULL, 10));
+        atomic_store(&state.used_memory, strtoll(p + 12, NULL, 10));
 }
 
 static void scanStep(const char *cursor);
@@ -295,13 +292,13 @@ static void scanDone(void *ctx, const redisReply *reply) {
     (void)ctx;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_STRING) {
-        R.scanning = false;
+        state.scanning = false;
         return;
     }
-    R.scan_count += reply->element[1]->elements;
+    state.scan_count += reply->element[1]->elements;
     if (strcmp(reply->element[0]->str, "0") == 0) {
-        atomic_store(&R.keys, (int_fast64_t)R.scan_count);
-        R.scanning = false;
+        atomic_store(&state.keys, (int_fast64_t)state.scan_count);
+        state.scanning = false;
     } else {
         scanStep(reply->element[0]->str);
     }
@@ -309,24 +306,24 @@ static void scanDone(void *ctx, const redisReply *reply) {
 
 static void scanStep(const char *cursor) {
     char match[RCLI_PREFIX_LEN + 2];
-    snprintf(match, sizeof(match), "%s*", R.prefix);
+    snprintf(match, sizeof(match), "%s*", state.prefix);
     const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", RCLI_SCAN_COUNT};
     rcliNode *n = rcliNodeMake(scanDone, NULL, deadline(), 6, argv, NULL);
     if (n)
         issue(n);
     else
-        R.scanning = false;
+        state.scanning = false;
 }
 
 static void sample(uint64_t now) {
-    R.next_sample = now + SAMPLE_MS * NS_PER_MS;
+    state.next_sample = now + SAMPLE_MS * NS_PER_MS;
     rcliNode *n =
         rcliNodeMake(infoDone, NULL, deadline(), 2, (const char *[]){"INFO", "memory"}, NULL);
     if (n)
         issue(n);
-    if (!R.scanning) { /* a pass over many keys may take longer than a second */
-        R.scanning = true;
-        R.scan_count = 0;
+    if (!state.scanning) { /* a pass over many keys may take longer than a second */
+        state.scanning = true;
+        state.scan_count = 0;
         scanStep("0");
     }
 }
@@ -335,14 +332,14 @@ static void sample(uint64_t now) {
 
 /* Takes everything queued and sends it (or fails it when down). */
 static bool drainQueue(void) {
-    pthread_mutex_lock(&R.lock);
-    rcliNode *n = R.qhead;
-    R.qhead = R.qtail = NULL;
-    bool stopping = R.stopping;
-    pthread_mutex_unlock(&R.lock);
+    pthread_mutex_lock(&state.lock);
+    rcliNode *n = state.qhead;
+    state.qhead = state.qtail = NULL;
+    bool stopping = state.stopping;
+    pthread_mutex_unlock(&state.lock);
     while (n) {
         rcliNode *next = n->next;
-        if (atomic_load(&R.connected))
+        if (atomic_load(&state.connected))
             issue(n);
         else
             complete(n, NULL);
@@ -353,14 +350,14 @@ static bool drainQueue(void) {
 
 static int waitMs(uint64_t now) {
     uint64_t next = now + SAMPLE_MS * NS_PER_MS;
-    if (!R.ac && R.retry_at < next)
-        next = R.retry_at;
-    if (R.ac && !atomic_load(&R.connected) && R.connect_deadline < next)
-        next = R.connect_deadline;
-    if (R.sent_head && R.sent_head->deadline < next)
-        next = R.sent_head->deadline;
-    if (atomic_load(&R.connected) && R.next_sample < next)
-        next = R.next_sample;
+    if (!state.ac && state.retry_at < next)
+        next = state.retry_at;
+    if (state.ac && !atomic_load(&state.connected) && state.connect_deadline < next)
+        next = state.connect_deadline;
+    if (state.sent_head && state.sent_head->deadline < next)
+        next = state.sent_head->deadline;
+    if (atomic_load(&state.connected) && state.next_sample < next)
+        next = state.next_sample;
     return next <= now ? 0 : (int)((next - now + NS_PER_MS - 1) / NS_PER_MS);
 }
 
@@ -368,41 +365,41 @@ static void *loopThread(void *arg) {
     (void)arg;
     struct epoll_event evs[4];
     for (;;) {
-        uint64_t now = monoNow();
-        if (!R.ac && now >= R.retry_at)
+        uint64_t now = clockNow();
+        if (!state.ac && now >= state.retry_at)
             connectNow();
-        int n = epoll_wait(R.epfd, evs, 4, waitMs(monoNow()));
+        int n = epoll_wait(state.epfd, evs, 4, waitMs(clockNow()));
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.fd == R.evfd) {
+            if (evs[i].data.fd == state.evfd) {
                 uint64_t v;
-                if (read(R.evfd, &v, sizeof(v)) < 0) {
+                if (read(state.evfd, &v, sizeof(v)) < 0) {
                     /* EAGAIN: another turn took the count already */
                 }
                 continue;
             }
             uint32_t e = evs[i].events;
-            if (R.ac && R.reading && (e & (EPOLLIN | EPOLLERR | EPOLLHUP)))
-                redisAsyncHandleRead(R.ac);
-            if (R.ac && R.writing && (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
-                if (atomic_load(&R.connected))
-                    atomic_fetch_add_explicit(&R.round_trips, 1, memory_order_relaxed);
-                redisAsyncHandleWrite(R.ac);
+            if (state.ac && state.reading && (e & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+                redisAsyncHandleRead(state.ac);
+            if (state.ac && state.writing && (e & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+                if (atomic_load(&state.connected))
+                    atomic_fetch_add_explicit(&state.round_trips, 1, memory_order_relaxed);
+                redisAsyncHandleWrite(state.ac);
             }
         }
         if (!drainQueue())
             break;
-        now = monoNow();
-        if (R.drop)
+        now = clockNow();
+        if (state.drop)
             dropContext("handshake failed");
-        else if (R.sent_head && R.sent_head->deadline <= now && !unread())
+        else if (state.sent_head && state.sent_head->deadline <= now && !unread())
             dropContext("no reply within the timeout");
-        else if (R.ac && !atomic_load(&R.connected) && R.connect_deadline <= now)
+        else if (state.ac && !atomic_load(&state.connected) && state.connect_deadline <= now)
             dropContext("cannot connect within the timeout");
-        R.drop = false;
-        if (atomic_load(&R.connected) && now >= R.next_sample)
+        state.drop = false;
+        if (atomic_load(&state.connected) && now >= state.next_sample)
             sample(now);
     }
-    R.logged_down = true; /* a shutdown is no fault to report */
+    state.logged_down = true; /* a shutdown is no fault to report */
     dropContext("shutting down");
     return NULL;
 }
@@ -410,101 +407,103 @@ static void *loopThread(void *arg) {
 /* -------------------------------------------------------------------- API */
 
 bool rcliStart(const rcliTarget *t, const char *url, const char *prefix, unsigned timeout_ms) {
-    memset(&R, 0, sizeof(R));
-    R.timeout_ms = timeout_ms;
-    R.target = *t;
-    rcliRedactUrl(url, R.url, sizeof(R.url));
-    snprintf(R.prefix, sizeof(R.prefix), "%s", prefix);
-    R.fd = -1;
-    R.backoff_ms = BACKOFF_MIN_MS;
-    atomic_store(&R.keys, -1);
-    atomic_store(&R.used_memory, -1);
-    pthread_mutex_init(&R.lock, NULL);
-    R.epfd = epoll_create1(EPOLL_CLOEXEC);
-    R.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct epoll_event ev = {.events = EPOLLIN, .data.fd = R.evfd};
-    if (R.epfd < 0 || R.evfd < 0 || epoll_ctl(R.epfd, EPOLL_CTL_ADD, R.evfd, &ev) != 0 ||
-        pthread_create(&R.thread, NULL, loopThread, NULL) != 0) {
-        if (R.epfd >= 0)
-            close(R.epfd);
-        if (R.evfd >= 0)
-            close(R.evfd);
-        pthread_mutex_destroy(&R.lock);
+    memset(&state, 0, sizeof(state));
+    state.timeout_ms = timeout_ms;
+    state.target = *t;
+    rcliRedactUrl(url, state.url, sizeof(state.url));
+    snprintf(state.prefix, sizeof(state.prefix), "%s", prefix);
+    state.fd = -1;
+    state.backoff_ms = BACKOFF_MIN_MS;
+    atomic_store(&state.keys, -1);
+    atomic_store(&state.used_memory, -1);
+    pthread_mutex_init(&state.lock, NULL);
+    state.epfd = epoll_create1(EPOLL_CLOEXEC);
+    state.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = state.evfd};
+    if (state.epfd < 0 || state.evfd < 0 ||
+        epoll_ctl(state.epfd, EPOLL_CTL_ADD, state.evfd, &ev) != 0 ||
+        pthread_create(&state.thread, NULL, loopThread, NULL) != 0) {
+        if (state.epfd >= 0)
+            close(state.epfd);
+        if (state.evfd >= 0)
+            close(state.evfd);
+        pthread_mutex_destroy(&state.lock);
         return false;
     }
-    R.started = true;
+    state.started = true;
     return true;
 }
 
 static void kick(void) {
     uint64_t one = 1;
-    if (write(R.evfd, &one, sizeof(one)) < 0) {
+    if (write(state.evfd, &one, sizeof(one)) < 0) {
         /* the counter is full: the loop is awake anyway */
     }
 }
 
 void rcliStop(void) {
-    if (!R.started)
+    if (!state.started)
         return;
-    pthread_mutex_lock(&R.lock);
-    R.stopping = true;
-    pthread_mutex_unlock(&R.lock);
+    pthread_mutex_lock(&state.lock);
+    state.stopping = true;
+    pthread_mutex_unlock(&state.lock);
     kick();
-    pthread_join(R.thread, NULL);
+    pthread_join(state.thread, NULL);
     drainQueue(); /* anything queued meanwhile fails: not connected */
-    close(R.epfd);
-    close(R.evfd);
-    pthread_mutex_destroy(&R.lock);
-    R.started = false;
+    close(state.epfd);
+    close(state.evfd);
+    pthread_mutex_destroy(&state.lock);
+    state.started = false;
 }
 
 bool rcliSend(rcliDone done, void *ctx, int argc, const char *const *argv, const size_t *lens) {
-    rcliNode *n =
-        atomic_load(&R.connected) ? rcliNodeMake(done, ctx, deadline(), argc, argv, lens) : NULL;
+    rcliNode *n = atomic_load(&state.connected)
+                      ? rcliNodeMake(done, ctx, deadline(), argc, argv, lens)
+                      : NULL;
     if (!n) {
-        atomic_fetch_add_explicit(&R.errors, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&state.errors, 1, memory_order_relaxed);
         return false;
     }
     n->counted = true;
-    pthread_mutex_lock(&R.lock);
-    bool was_empty = R.qhead == NULL;
-    if (R.qtail)
-        R.qtail->next = n;
+    pthread_mutex_lock(&state.lock);
+    bool was_empty = state.qhead == NULL;
+    if (state.qtail)
+        state.qtail->next = n;
     else
-        R.qhead = n;
-    R.qtail = n;
-    pthread_mutex_unlock(&R.lock);
+        state.qhead = n;
+    state.qtail = n;
+    pthread_mutex_unlock(&state.lock);
     /* One wake-up per batch: the loop takes the whole queue when it runs,
      * and it runs every queued command of a turn in one write. */
-    if (was_empty && !pthread_equal(pthread_self(), R.thread))
+    if (was_empty && !pthread_equal(pthread_self(), state.thread))
         kick();
     return true;
 }
 
 unsigned rcliTimeoutMs(void) {
-    return R.timeout_ms;
+    return state.timeout_ms;
 }
 
 bool rcliConnected(void) {
-    return atomic_load(&R.connected);
+    return atomic_load(&state.connected);
 }
 
 rcliCounters rcliGetCounters(void) {
     rcliCounters c;
-    c.connected = atomic_load(&R.connected);
-    c.commands = atomic_load_explicit(&R.commands, memory_order_relaxed);
-    c.round_trips = atomic_load_explicit(&R.round_trips, memory_order_relaxed);
-    c.errors = atomic_load_explicit(&R.errors, memory_order_relaxed);
-    c.reconnects = atomic_load_explicit(&R.reconnects, memory_order_relaxed);
-    c.keys = atomic_load(&R.keys);
-    c.used_memory = atomic_load(&R.used_memory);
+    c.connected = atomic_load(&state.connected);
+    c.commands = atomic_load_explicit(&state.commands, memory_order_relaxed);
+    c.round_trips = atomic_load_explicit(&state.round_trips, memory_order_relaxed);
+    c.errors = atomic_load_explicit(&state.errors, memory_order_relaxed);
+    c.reconnects = atomic_load_explicit(&state.reconnects, memory_order_relaxed);
+    c.keys = atomic_load(&state.keys);
+    c.used_memory = atomic_load(&state.used_memory);
     return c;
 }
 
 const char *rcli__prefix(void) {
-    return R.prefix;
+    return state.prefix;
 }
 
 void rcli__countError(void) {
-    atomic_fetch_add_explicit(&R.errors, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&state.errors, 1, memory_order_relaxed);
 }

@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "guard.h"
 #include "reply.h"
+#include "calculate_answer.h"
 #include "calculate_body.h"
 #include "scope.h"
 #include "timer.h"
@@ -63,7 +64,7 @@ typedef struct calcState {
     char body_inline[BODY_INLINE_BYTES];
 } calcState;
 
-#define NS_PER_TENTH_MS 100000ull
+#define NS_PER_TENTH_MS (NS_PER_MS / 10)
 /* A body that outgrows max_body_bytes is read on and dropped, up to this
  * much, so that it gets its 413 once it ends (libmicrohttpd takes an answer
  * only before the body or after all of it). Answering before the body would
@@ -173,19 +174,19 @@ static enum MHD_Result failWith(calcState *cs, unsigned status, const char *msg)
 
 static enum MHD_Result sendAnswer(calcState *cs) {
     /* elapsed_ms with one decimal: tenths of a millisecond, rounded. */
-    replyResults r = {
+    calcAnswer r = {
         .batch = cs->req.batch,
         .ncalls = cs->req.ncalls,
         .results = cs->results,
         .cached = cs->cached,
         .instance = cs->ad->id,
-        .elapsed_tenths_ms = (timerNow() - cs->start_ns + NS_PER_TENTH_MS / 2) / NS_PER_TENTH_MS,
+        .elapsed_tenths_ms = (clockNow() - cs->start_ns + NS_PER_TENTH_MS / 2) / NS_PER_TENTH_MS,
     };
     finishWork(cs);
     cs->all_cached = true;
     for (unsigned i = 0; i < cs->req.ncalls; i++)
         cs->all_cached = cs->all_cached && cs->cached[i];
-    return replyResultsQueue(cs->conn, &r);
+    return calcAnswerQueue(cs->conn, &r);
 }
 
 static enum MHD_Result suspendFor(calcState *cs, phase ph) {
@@ -362,7 +363,7 @@ static enum MHD_Result onBegin(routeRequest *rq) {
     cs->phase = PH_BODY;
     cs->body = cs->body_inline;
     cs->body_cap = sizeof(cs->body_inline);
-    cs->start_ns = timerNow();
+    cs->start_ns = clockNow();
     cs->waiter.wake = flightDone;
     countersRequestBegin();
     atomic_fetch_add(&state.open, 1);
@@ -403,7 +404,7 @@ static void onDone(routeRequest *rq) {
     finishWork(cs); /* when it ended without an answer: the client went away */
     bodyFree(cs);
     durationObserve(cs->all_cached ? DURATION_CALC_CACHED : DURATION_CALC_MISSED,
-                    timerNow() - cs->start_ns);
+                    clockNow() - cs->start_ns);
     atomic_fetch_sub(&state.open, 1);
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "adder.h"
+#include "clock.h"
 #include "reply.h"
 #include "scope.h"
 #include "text.h"
@@ -14,7 +15,6 @@
 #define ID_PREFIX INSTANCES_PATH "/"
 #define ONE_BYTES 2048 /* one instance's object, its 16 entries included */
 #define OLDEST_BYTES (ONE_BYTES * INSTANCES_OLDEST_MAX + 32)
-#define NS_PER_S 1e9
 
 /* ---------------------------------------------------------------- private */
 

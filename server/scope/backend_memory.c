@@ -198,7 +198,7 @@ memo *scope__newCache(const memoType *type, const scopeSettings *s, memoStats *s
     memoConfig c = {
         .maxsize = s->maxsize, .maxbytes = s->maxbytes, .ttl_ns = s->ttl_ns, .stats = stats};
     /* GET /instances shows each entry's age: keep its store time (the
-     * cache's clock is CLOCK_MONOTONIC, timerNow's, or with a long TTL its
+     * cache's clock is CLOCK_MONOTONIC, clockNow's, or with a long TTL its
      * coarse reading, never ahead of it: ages read up to a tick long). */
     c.stamp = type == &global_type || type == &weak_type;
     return memoCreateWith(type, &c);
@@ -293,7 +293,7 @@ static size_t memoryEntriesOf(const adder *ad, scopeEntry *out, size_t max, bool
         max = SCOPE_ENTRIES_MAX;
     memoLock(state.cache);
     size_t n = do_memoOwnerEntries(state.cache, &ad->owner, views, max);
-    uint64_t now = timerNow();
+    uint64_t now = clockNow();
     size_t shown = n < max ? n : max;
     for (size_t i = 0; i < shown; i++) {
         const globalKey *k = views[i].key;

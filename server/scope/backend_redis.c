@@ -195,7 +195,7 @@ static void pollFire(timer *t) {
 /* Another replica holds the lock: ask again in POLL_MS, until its value
  * comes or the time it should have taken has passed. */
 static void pollLater(flight *f) {
-    if (timerNow() >= f->poll_deadline_ns || !timerAdd(&f->tm, POLL_MS, pollFire))
+    if (clockNow() >= f->poll_deadline_ns || !timerAdd(&f->tm, POLL_MS, pollFire))
         leaderComputes(f); /* the holder died or is late: compute without it */
 }
 
@@ -219,7 +219,7 @@ static void locked(void *ctx, const redisReply *reply) {
         f->has_lock = true; /* read by the leader's store, after the wake */
         leaderComputes(f);
     } else if (reply && reply->type == REDIS_REPLY_NIL) {
-        f->poll_deadline_ns = timerNow() + ((uint64_t)f->delay_ms + rcliTimeoutMs()) * 1000000ull;
+        f->poll_deadline_ns = clockNow() + ((uint64_t)f->delay_ms + rcliTimeoutMs()) * 1000000ull;
         pollLater(f);
     } else {
         leaderComputes(f);

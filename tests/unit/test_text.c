@@ -4,6 +4,7 @@
  * Each case writes into a small buffer with a guard byte after its end, so
  * a write past the bound shows as a changed guard.
  */
+#include "calculate_answer.h"
 #include "reply.h"
 #include "calculate_body.h"
 #include "text.h"
@@ -145,39 +146,39 @@ static void printf_pieces_are_whole_too(void) {
 /* ------------------------------------------------ the /calculate answer */
 
 static void one_call_answer(void) {
-    char buf[REPLY_RESULTS_BYTES], out[REPLY_RESULTS_BYTES + 1];
+    char buf[CALC_ANSWER_BYTES], out[CALC_ANSWER_BYTES + 1];
     int64_t results[] = {-9007199254740991LL};
     bool cached[] = {true};
-    replyResults r = {false, 1, results, cached, 7, 123};
+    calcAnswer r = {false, 1, results, cached, 7, 123};
     textBuf t = textOn(buf, sizeof(buf));
-    CHECK_UINT_NE(replyResultsText(&t, &r), 0);
+    CHECK_UINT_NE(calcAnswerText(&t, &r), 0);
     CHECK_STR_EQ(written(&t, out), "{\"result\":-9007199254740991,\"cached\":true,\"instance\":7,"
                                    "\"elapsed_ms\":12.3}\n");
 }
 
 static void batch_answer(void) {
-    char buf[REPLY_RESULTS_BYTES], out[REPLY_RESULTS_BYTES + 1];
+    char buf[CALC_ANSWER_BYTES], out[CALC_ANSWER_BYTES + 1];
     int64_t results[] = {3, 0};
     bool cached[] = {false, true};
-    replyResults r = {true, 2, results, cached, 18446744073709551615ull, 5};
+    calcAnswer r = {true, 2, results, cached, 18446744073709551615ull, 5};
     textBuf t = textOn(buf, sizeof(buf));
-    CHECK_UINT_NE(replyResultsText(&t, &r), 0);
+    CHECK_UINT_NE(calcAnswerText(&t, &r), 0);
     CHECK_STR_EQ(written(&t, out),
                  "{\"results\":[{\"result\":3,\"cached\":false},{\"result\":0,\"cached\":true}],"
                  "\"instance\":18446744073709551615,\"elapsed_ms\":0.5}\n");
 }
 
 static void the_largest_batch_fits(void) {
-    char buf[REPLY_RESULTS_BYTES];
+    char buf[CALC_ANSWER_BYTES];
     int64_t results[REQUEST_MAX_CALLS];
     bool cached[REQUEST_MAX_CALLS];
     for (size_t i = 0; i < REQUEST_MAX_CALLS; i++) {
         results[i] = -2 * REQUEST_MAX_INT;
         cached[i] = false;
     }
-    replyResults r = {true, REQUEST_MAX_CALLS, results, cached, ULLONG_MAX, ULLONG_MAX};
+    calcAnswer r = {true, REQUEST_MAX_CALLS, results, cached, ULLONG_MAX, ULLONG_MAX};
     textBuf t = textOn(buf, sizeof(buf));
-    CHECK_UINT_GT(replyResultsText(&t, &r), 0);
+    CHECK_UINT_GT(calcAnswerText(&t, &r), 0);
 }
 
 int main(void) {

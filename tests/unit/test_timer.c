@@ -1,16 +1,12 @@
 /* test_timer.c -- server/core/timer.c specified by example: timers fire in
  * deadline order, ties in the order they were added, thousands can be
  * pending, a full heap refuses, hurry fires everything at once, stop fires
- * what is left.
- *
- * timer.c is compiled into this test (not taken from memoscope_core) for
- * one reason: a tie needs two timers with the very same deadline, and the
- * monotonic clock never gives the same nanosecond twice on demand. The test
- * reaches the heap's lock and push for that case only; everything else
- * goes through the public API.
+ * what is left. A tie needs two timers with the very same deadline, which
+ * the monotonic clock never gives twice on demand: timerAddAt sets it.
  */
-#include "../../server/core/timer.c"
+#include "timer.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -35,7 +31,7 @@ static struct {
 
 static void record(timer *t) {
     probe *p = (probe *)t;
-    p->fired_ns = timerNow();
+    p->fired_ns = clockNow();
     pthread_mutex_lock(&fired.lock);
     if (fired.n < MANY)
         fired.order[fired.n] = p->id;
@@ -58,10 +54,10 @@ static void reset(void) {
 
 /* Polls until n timers have fired or SETTLE_MS passes; returns the count. */
 static size_t waitFired(size_t n) {
-    uint64_t deadline = timerNow() + SETTLE_MS * NS_PER_MS;
+    uint64_t deadline = clockNow() + SETTLE_MS * NS_PER_MS;
     struct timespec nap = {0, 1000000};
     size_t got;
-    while ((got = firedCount()) < n && timerNow() < deadline)
+    while ((got = firedCount()) < n && clockNow() < deadline)
         nanosleep(&nap, NULL);
     return got;
 }
@@ -109,7 +105,7 @@ static void timers_fire_in_deadline_order_not_in_the_order_added(void) {
     probe p[N];
     reset();
     CHECK(timerStart(16));
-    uint64_t t0 = timerNow();
+    uint64_t t0 = clockNow();
     for (int i = 0; i < N; i++) {
         p[i].id = i;
         CHECK(timerAdd(&p[i].tm, delays[i], record));
@@ -122,15 +118,9 @@ static void timers_fire_in_deadline_order_not_in_the_order_added(void) {
     timerStop();
 }
 
-/* The heap's own push, with a deadline chosen by the test. */
+/* A timer at a deadline chosen by the test. */
 static void addAt(probe *p, uint64_t deadline_ns) {
-    pthread_mutex_lock(&T.lock);
-    p->tm.cb = record;
-    p->tm.deadline_ns = deadline_ns;
-    p->tm.seq = T.next_seq++;
-    T.heap[T.len++] = &p->tm;
-    do_siftUp(T.len - 1);
-    pthread_mutex_unlock(&T.lock);
+    CHECK(timerAddAt(&p->tm, deadline_ns, record));
 }
 
 static void ties_fire_in_the_order_they_were_added(void) {
@@ -143,7 +133,7 @@ static void ties_fire_in_the_order_they_were_added(void) {
     /* Two deadlines, interleaved: every timer ties with half the others. A
      * heap is not stable, so without the sequence number ties come out
      * shuffled. */
-    uint64_t now = timerNow();
+    uint64_t now = clockNow();
     for (int i = 0; i < N; i++) {
         p[i].id = i;
         addAt(&p[i], i % 2 ? now - 1 : now - 2);
@@ -206,7 +196,7 @@ static void hurry_fires_pending_and_new_timers_at_once(void) {
     static probe p[N + 1];
     reset();
     CHECK(timerStart(N + 1));
-    uint64_t t0 = timerNow();
+    uint64_t t0 = clockNow();
     for (int i = 0; i < N; i++) {
         p[i].id = i;
         CHECK(timerAdd(&p[i].tm, 60000 + (unsigned)(N - i), record)); /* a minute away */
@@ -218,7 +208,7 @@ static void hurry_fires_pending_and_new_timers_at_once(void) {
     p[N].id = N;
     CHECK(timerAdd(&p[N].tm, 60000, record));
     CHECK_EQ(waitFired(N + 1), N + 1);
-    CHECK(timerNow() - t0 < SETTLE_MS * NS_PER_MS); /* nobody waited a minute */
+    CHECK(clockNow() - t0 < SETTLE_MS * NS_PER_MS); /* nobody waited a minute */
     timerStop();
 }
 
@@ -231,10 +221,10 @@ static void stop_fires_what_is_still_pending(void) {
         p[i].id = i;
         CHECK(timerAdd(&p[i].tm, 60000, record));
     }
-    uint64_t t0 = timerNow();
+    uint64_t t0 = clockNow();
     timerStop(); /* returns after every callback ran */
     CHECK_EQ(firedCount(), N);
-    CHECK(timerNow() - t0 < SETTLE_MS * NS_PER_MS);
+    CHECK(clockNow() - t0 < SETTLE_MS * NS_PER_MS);
 }
 
 static void after_stop_a_timer_is_refused_not_written_to_a_freed_heap(void) {

@@ -51,8 +51,8 @@ static uint64_t read_mallinfo2(void) {
 }
 
 static void report_reads(const char *when) {
-    printf("read_%s_heapBytes %.0f ns\n", when, median_ns(heapBytes));
-    if (strcmp(heapSource(), "counted") == 0)
+    printf("read_%s_allocBytes %.0f ns\n", when, median_ns(allocBytes));
+    if (strcmp(allocSource(), "counted") == 0)
         printf("read_%s_mallinfo2 %.0f ns\n", when, median_ns(read_mallinfo2));
 }
 
@@ -73,9 +73,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: bench_heap [LIVE]\n");
         return 2;
     }
-    printf("allocator %s\n", heapSource());
+    printf("allocator %s\n", allocSource());
     printf("pair_malloc_free %.1f ns\n", pair_ns(malloc, free));
-    if (strcmp(heapSource(), "counted") == 0)
+    if (strcmp(allocSource(), "counted") == 0)
         printf("pair_glibc_uncounted %.1f ns\n", pair_ns(__libc_malloc, __libc_free));
     report_reads("empty");
 
@@ -95,7 +95,7 @@ int main(int argc, char **argv) {
     char when[32];
     snprintf(when, sizeof(when), "%ld_live", live);
     report_reads(when);
-    printf("heap_bytes_%s %llu B\n", when, (unsigned long long)heapBytes());
+    printf("heap_bytes_%s %llu B\n", when, (unsigned long long)allocBytes());
     for (long i = 0; i < live; i++)
         free(kept[i]);
     free(kept);

@@ -61,7 +61,7 @@ void memo__releaseGiven(memo *m, const void *key, const void *val) {
 }
 
 /* Takes e out of every list and the table, releases it and frees its slot. */
-void memo__remove(memo *m, memoEntry *e, memoWhy why) {
+void memo__remove(memo *m, memoEntry *e, memoRemoval why) {
     memo__linkRemove(&e->lru);
     memo__unchain(m, e, memo__hash(m, memo__key(m, e)));
     if (m->time_off)

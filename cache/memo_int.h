@@ -126,12 +126,12 @@ static inline void memo__statSub(atomic_uint_fast64_t *c, uint64_t n) {
 }
 
 /* memo_entry.c (caller holds the lock) */
-typedef enum memoWhy { MEMO_EVICTED, MEMO_EXPIRED, MEMO_REMOVED } memoWhy;
+typedef enum memoRemoval { MEMO_EVICTED, MEMO_EXPIRED, MEMO_REMOVED } memoRemoval;
 bool memo__expired(memo *m, memoEntry *e, uint64_t now);
 memoOwner *memo__ownerOf(memo *m, memoEntry *e);
 void memo__addBytes(memo *m, size_t n, bool add);
 void memo__releaseGiven(memo *m, const void *key, const void *val);
-void memo__remove(memo *m, memoEntry *e, memoWhy why);
+void memo__remove(memo *m, memoEntry *e, memoRemoval why);
 size_t memo__expire(memo *m, uint64_t now, size_t max);
 void memo__ownerSync(memo *m, memoOwner *o);
 

@@ -1,4 +1,4 @@
-/* conns.c -- the open connections, and room made for newcomers. */
+/* connections.c -- the open connections, and room made for newcomers. */
 #include "connections.h"
 
 #include <pthread.h>

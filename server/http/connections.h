@@ -1,4 +1,4 @@
-/* conns.h -- the open connections, and room made for newcomers.
+/* connections.h -- the open connections, and room made for newcomers.
  *
  * Every connection libmicrohttpd admits is counted from the accept policy
  * (connsAdmit) to its CLOSED notification (connsClosed), and tracked in
@@ -19,8 +19,8 @@
  * on every request, take no lock. One record per connection, owned here
  * from connsOpened to connsClosed.
  */
-#ifndef CONNS_H
-#define CONNS_H
+#ifndef CONNECTIONS_H
+#define CONNECTIONS_H
 
 #include <stdbool.h>
 
@@ -53,4 +53,4 @@ void connsIdle(connsEntry *e);
 unsigned connsOpen(void);
 unsigned long long connsReclaimed(void);
 
-#endif /* CONNS_H */
+#endif /* CONNECTIONS_H */

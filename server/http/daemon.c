@@ -90,7 +90,7 @@ static enum MHD_Result wrongMethod(routeRequest *rq, const char *data, size_t *s
 
 /* ------------------------------------------------------------- dispatcher */
 
-/* The record conns.c keeps of conn's connection (NULL if it has none). */
+/* The record connections.c keeps of conn's connection (NULL if it has none). */
 static connsEntry *connEntry(struct MHD_Connection *conn) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
@@ -143,7 +143,7 @@ static enum MHD_Result onAccess(void *cls, struct MHD_Connection *conn, const ch
 
 /* The connection limit. libmicrohttpd's own one makes it stop polling the
  * listen socket when the table is full, so a newcomer waits in the backlog
- * for as long as the table stays full: a hang. This accept policy (conns.c)
+ * for as long as the table stays full: a hang. This accept policy (connections.c)
  * makes room by closing the connection idle the longest, or refuses the
  * newcomer (libmicrohttpd closes it at once); libmicrohttpd's limit is set
  * where no worker reaches it. A connection counts from here until its

@@ -1,14 +1,14 @@
-/* wake.h -- who resumes a suspended connection, when the wake may come
+/* suspend.h -- who resumes a suspended connection, when the wake may come
  * before the handler has suspended it.
  *
  * The handler arms the flag before it starts what will wake it, suspends
  * the connection, then calls wakeSlept; the waker (another thread) calls
  * wakeFire. Whichever of the two comes second resumes the connection, so it
- * is resumed exactly once, after the suspend. Used by calc.c (a value other
- * requests compute) and cacheroute.c (a backend's clear).
+ * is resumed exactly once, after the suspend. Used by calculate.c (a value other
+ * requests compute) and cache_info.c (a backend's clear).
  */
-#ifndef MEMOSCOPE_WAKE_H
-#define MEMOSCOPE_WAKE_H
+#ifndef SUSPEND_H
+#define SUSPEND_H
 
 #include <microhttpd.h>
 #include <stdatomic.h>

@@ -79,7 +79,7 @@ bool adderReleaseRequest(adder *ad) {
 /* A reference for an inspector, unless the last one is already gone (the
  * instance is being freed). Called with the registry's lock held, which
  * keeps the memory valid: a free unlinks under that lock before free(). */
-static bool adder__tryRetain(adder *ad) {
+static bool tryRetain(adder *ad) {
     unsigned r = atomic_load_explicit(&ad->refs, memory_order_relaxed);
     while (r > 0)
         if (atomic_compare_exchange_weak_explicit(&ad->refs, &r, r + 1, memory_order_acquire,
@@ -89,7 +89,7 @@ static bool adder__tryRetain(adder *ad) {
 }
 
 /* Fills v for ad, which the caller has retained, at time now. */
-static void adder__view(adder *ad, uint64_t now, adderView *v) {
+static void viewOf(adder *ad, uint64_t now, adderView *v) {
     v->ad = ad;
     v->id = ad->node.id;
     v->age_ns = now > ad->node.born_ns ? now - ad->node.born_ns : 0;
@@ -108,8 +108,8 @@ adderLookup adderFind(uint64_t id, adderView *out) {
         registryNode *n = do_registryFind(&instances, id);
         if (n) {
             adder *ad = container_of(n, adder, node);
-            if (adder__tryRetain(ad)) {
-                adder__view(ad, do_registryNow(&instances), out);
+            if (tryRetain(ad)) {
+                viewOf(ad, do_registryNow(&instances), out);
                 found = ADDER_LIVE;
             }
         }
@@ -124,8 +124,8 @@ size_t adderOldest(adderView *out, size_t max) {
     uint64_t now = do_registryNow(&instances);
     for (registryNode *node = do_registryOldest(&instances); node && n < max; node = node->next) {
         adder *ad = container_of(node, adder, node);
-        if (adder__tryRetain(ad))
-            adder__view(ad, now, &out[n++]);
+        if (tryRetain(ad))
+            viewOf(ad, now, &out[n++]);
     }
     registryUnlock(&instances);
     return n;

@@ -15,15 +15,15 @@ static const uint64_t age_seconds[REGISTRY_AGES] = REGISTRY_AGE_SECONDS;
 
 /* ---------------------------------------------------------------- private */
 
-static size_t registry__buckets(const registryTable *t) {
+static size_t bucketsOf(const registryTable *t) {
     return t->b ? t->mask + 1 : 0;
 }
 
-static bool registry__rehashing(const registry *r) {
+static bool rehashing(const registry *r) {
     return r->t[1].b != NULL;
 }
 
-static void registry__freeTable(registry *r, registryTable *t) {
+static void freeTable(registry *r, registryTable *t) {
     if (t->b != r->inline_b)
         free(t->b);
     t->b = NULL;
@@ -31,8 +31,8 @@ static void registry__freeTable(registry *r, registryTable *t) {
 }
 
 /* Moves a few buckets of t[0] into t[1]; when t[0] is empty, t[1] takes its place. */
-static void registry__rehashStep(registry *r) {
-    if (!registry__rehashing(r))
+static void rehashStep(registry *r) {
+    if (!rehashing(r))
         return;
     unsigned moved = 0, empty = 0;
     while (moved < REHASH_STEP && empty < REHASH_EMPTY && r->rehash <= r->t[0].mask) {
@@ -52,7 +52,7 @@ static void registry__rehashStep(registry *r) {
         moved++;
     }
     if (r->rehash > r->t[0].mask) {
-        registry__freeTable(r, &r->t[0]);
+        freeTable(r, &r->t[0]);
         r->t[0] = r->t[1];
         r->t[1].b = NULL;
         r->t[1].mask = 0;
@@ -62,7 +62,7 @@ static void registry__rehashStep(registry *r) {
 
 /* Starts moving to a table of size buckets (a power of two). Out of memory,
  * it does nothing: the chains are longer, lookups slower, nothing fails. */
-static void registry__resize(registry *r, size_t size) {
+static void resize(registry *r, size_t size) {
     registryNode **b;
     if (size == REGISTRY_INLINE_BUCKETS && r->t[0].b != r->inline_b) {
         b = r->inline_b;
@@ -78,17 +78,17 @@ static void registry__resize(registry *r, size_t size) {
 }
 
 /* Grows at a load of 1, shrinks at 1/SHRINK_FRACTION, never below the inline table. */
-static void registry__fit(registry *r) {
-    if (registry__rehashing(r))
+static void fit(registry *r) {
+    if (rehashing(r))
         return;
-    size_t n = registry__buckets(&r->t[0]);
+    size_t n = bucketsOf(&r->t[0]);
     if (r->live > n && n <= SIZE_MAX / 2 / sizeof(registryNode *)) {
-        registry__resize(r, n * 2);
+        resize(r, n * 2);
     } else if (n > REGISTRY_INLINE_BUCKETS && r->live < n / SHRINK_FRACTION) {
         size_t size = REGISTRY_INLINE_BUCKETS;
         while (size < r->live * 2)
             size *= 2;
-        registry__resize(r, size);
+        resize(r, size);
     }
 }
 
@@ -103,8 +103,8 @@ void registryInit(registry *r, uint64_t (*clock)(void)) {
 }
 
 void registryDestroy(registry *r) {
-    registry__freeTable(r, &r->t[0]);
-    registry__freeTable(r, &r->t[1]);
+    freeTable(r, &r->t[0]);
+    freeTable(r, &r->t[1]);
     pthread_mutex_destroy(&r->lock);
 }
 
@@ -122,13 +122,13 @@ void registryAdd(registry *r, registryNode *n) {
     for (int k = 0; k < REGISTRY_AGES; k++)
         if (!r->cursor[k])
             r->cursor[k] = n; /* the only node not counted yet */
-    registryTable *t = &r->t[registry__rehashing(r) ? 1 : 0];
+    registryTable *t = &r->t[rehashing(r) ? 1 : 0];
     registryNode **slot = &t->b[n->id & t->mask];
     n->hnext = *slot;
     *slot = n;
     r->live++;
-    registry__rehashStep(r);
-    registry__fit(r);
+    rehashStep(r);
+    fit(r);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -161,8 +161,8 @@ void registryRemove(registry *r, registryNode *n) {
     }
     n->prev = n->next = n->hnext = NULL;
     r->live--;
-    registry__rehashStep(r);
-    registry__fit(r);
+    rehashStep(r);
+    fit(r);
     pthread_mutex_unlock(&r->lock);
 }
 

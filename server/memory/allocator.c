@@ -1,5 +1,5 @@
-/* heap.c -- the heap's size without a walk: a counting layer over glibc's
- * malloc, jemalloc's counters or a sanitizer's (see heap.h). */
+/* allocator.c -- the heap's size without a walk: a counting layer over glibc's
+ * malloc, jemalloc's counters or a sanitizer's (see allocator.h). */
 #include "allocator.h"
 
 #include <stddef.h>
@@ -19,15 +19,15 @@
 /* From the sanitizer runtime (gcc ships no header for it). */
 size_t __sanitizer_get_current_allocated_bytes(void);
 
-uint64_t heapBytes(void) {
+uint64_t allocBytes(void) {
     return (uint64_t)__sanitizer_get_current_allocated_bytes();
 }
 
-const char *heapSource(void) {
+const char *allocSource(void) {
     return "sanitizer";
 }
 
-void heapRelease(void) {}
+void allocRelease(void) {}
 
 #elif MEMOSCOPE_HEAP_JEMALLOC
 /* ------------------------------------------------------------- jemalloc */
@@ -49,7 +49,7 @@ static void heapLookup(void) {
                 mallctlnametomib("stats.allocated", allocated_mib, &allocated_len);
 }
 
-uint64_t heapBytes(void) {
+uint64_t allocBytes(void) {
     pthread_once(&mib_once, heapLookup);
     if (mib_error)
         return 0;
@@ -63,11 +63,11 @@ uint64_t heapBytes(void) {
     return (uint64_t)allocated;
 }
 
-const char *heapSource(void) {
+const char *allocSource(void) {
     return "jemalloc";
 }
 
-void heapRelease(void) {
+void allocRelease(void) {
     mallctl("arena." HEAP_XSTR(MALLCTL_ARENAS_ALL) ".purge", NULL, NULL, NULL, 0);
 }
 
@@ -99,14 +99,14 @@ typedef struct heapSlot {
 } heapSlot;
 static heapSlot slots[HEAP_SLOTS];
 
-uint64_t heapBytes(void) {
+uint64_t allocBytes(void) {
     int64_t sum = 0;
     for (unsigned i = 0; i < HEAP_SLOTS; i++)
         sum += atomic_load_explicit(&slots[i].bytes, memory_order_relaxed);
     return sum > 0 ? (uint64_t)sum : 0;
 }
 
-const char *heapSource(void) {
+const char *allocSource(void) {
 #if MEMOSCOPE_HEAP_UNCOUNTED
     return "uncounted";
 #else
@@ -114,13 +114,13 @@ const char *heapSource(void) {
 #endif
 }
 
-void heapRelease(void) {
+void allocRelease(void) {
     malloc_trim(0);
 }
 
 /* MEMOSCOPE_HEAP_UNCOUNTED (-DCMAKE_C_FLAGS=-DMEMOSCOPE_HEAP_UNCOUNTED=1)
  * leaves the layer out, to measure what it costs (bench/bench_heap.sh):
- * heapBytes() then reads 0. Never a build to run. */
+ * allocBytes() then reads 0. Never a build to run. */
 #if !MEMOSCOPE_HEAP_UNCOUNTED
 
 static atomic_uint slots_taken;

@@ -1,4 +1,5 @@
-/* heap.h -- the process's heap in bytes, kept as allocations happen.
+/* allocator.h -- the counting allocator: the process's heap in bytes, kept as
+ * allocations happen.
  *
  * /stats and /metrics read it on every scrape, so it must cost the same at
  * any heap size: no walk over chunks, no arena lock (glibc's mallinfo2()
@@ -6,7 +7,7 @@
  * every allocation at 2.5 million live instances).
  *
  * Which allocator sits under it is a build choice (CMake MEMOSCOPE_ALLOCATOR):
- *  - "counted" (the default): glibc's malloc with a counting layer. heap.c
+ *  - "counted" (the default): glibc's malloc with a counting layer. allocator.c
  *    defines malloc, free, calloc, realloc and the aligned forms in the
  *    executable, so every allocation of the process (libmicrohttpd's, cJSON's
  *    and glibc's own included) passes through it; each adds or subtracts the
@@ -21,8 +22,8 @@
  *
  * Every function is thread-safe, allocates nothing and cannot fail.
  */
-#ifndef HEAP_H
-#define HEAP_H
+#ifndef ALLOCATOR_H
+#define ALLOCATOR_H
 
 #include <stdint.h>
 
@@ -32,16 +33,16 @@
  * rounded up to glibc's 16-byte granule, a chunk's header not included).
  * "jemalloc": the bytes in allocated size classes, as of this read's epoch
  * refresh. Sanitizer builds: what the sanitizer counts. */
-uint64_t heapBytes(void);
+uint64_t allocBytes(void);
 
-/* What heapBytes() reads: "counted", "jemalloc" or "sanitizer". A static
+/* What allocBytes() reads: "counted", "jemalloc" or "sanitizer". A static
  * string. */
-const char *heapSource(void);
+const char *allocSource(void);
 
 /* Gives pages that the heap no longer uses back to the kernel, so that RSS
  * falls after a large free (DELETE /cache): malloc_trim(0) with glibc (it
  * walks the free chunks: call it after a clear, never on a scrape), a purge
  * of every arena's dirty pages with jemalloc, nothing in sanitizer builds. */
-void heapRelease(void);
+void allocRelease(void);
 
-#endif /* HEAP_H */
+#endif /* ALLOCATOR_H */

@@ -15,15 +15,15 @@
 
 /* ---------------------------------------------------------------- private */
 
-static int cgroup__openAt(const char *dir, const char *file) {
+static int openAt(const char *dir, const char *file) {
     char path[PATH_BYTES];
     if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
         return -1;
     return open(path, O_RDONLY | O_CLOEXEC);
 }
 
-static bool cgroup__exists(const char *dir, const char *file) {
-    int fd = cgroup__openAt(dir, file);
+static bool fileExists(const char *dir, const char *file) {
+    int fd = openAt(dir, file);
     if (fd < 0)
         return false;
     close(fd);
@@ -31,7 +31,7 @@ static bool cgroup__exists(const char *dir, const char *file) {
 }
 
 /* The whole small file at fd, NUL-terminated; length or -1. */
-static ssize_t cgroup__slurp(int fd, char *buf, size_t cap) {
+static ssize_t slurp(int fd, char *buf, size_t cap) {
     if (fd < 0)
         return -1;
     ssize_t n = pread(fd, buf, cap - 1, 0);
@@ -42,17 +42,17 @@ static ssize_t cgroup__slurp(int fd, char *buf, size_t cap) {
 }
 
 /* A file holding one number, or "max" (v2: no limit) which reads as 0. */
-static uint64_t cgroup__number(int fd) {
+static uint64_t readNumber(int fd) {
     char buf[64];
-    if (cgroup__slurp(fd, buf, sizeof(buf)) <= 0 || strncmp(buf, "max", 3) == 0)
+    if (slurp(fd, buf, sizeof(buf)) <= 0 || strncmp(buf, "max", 3) == 0)
         return 0;
     return strtoull(buf, NULL, 10);
 }
 
 /* The value of "key N" lines (memory.events, memory.oom_control). */
-static uint64_t cgroup__keyed(int fd, const char *key) {
+static uint64_t readKeyed(int fd, const char *key) {
     char buf[FILE_BYTES];
-    if (cgroup__slurp(fd, buf, sizeof(buf)) <= 0)
+    if (slurp(fd, buf, sizeof(buf)) <= 0)
         return 0;
     size_t klen = strlen(key);
     for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
@@ -63,11 +63,11 @@ static uint64_t cgroup__keyed(int fd, const char *key) {
 
 /* The group's path in /proc/self/cgroup for v2 ("0::path") or for v1's
  * memory controller ("N:a,memory,b:path"). */
-static bool cgroup__path(const char *root, int version, char *out, size_t cap) {
+static bool pathOf(const char *root, int version, char *out, size_t cap) {
     char path[PATH_BYTES], buf[FILE_BYTES];
     snprintf(path, sizeof(path), "%s/proc/self/cgroup", root);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = cgroup__slurp(fd, buf, sizeof(buf));
+    ssize_t n = slurp(fd, buf, sizeof(buf));
     if (fd >= 0)
         close(fd);
     if (n <= 0)
@@ -99,38 +99,37 @@ static bool cgroup__path(const char *root, int version, char *out, size_t cap) {
 
 /* mount + path if the group's file is there; else the mount's root (a
  * container with its own cgroup namespace sees its group as the root). */
-static bool cgroup__dir(const char *mount, const char *path, const char *probe, char *out,
-                        size_t cap) {
+static bool dirOf(const char *mount, const char *path, const char *probe, char *out, size_t cap) {
     if ((size_t)snprintf(out, cap, "%s%s", mount, strcmp(path, "/") == 0 ? "" : path) < cap &&
-        cgroup__exists(out, probe))
+        fileExists(out, probe))
         return true;
     snprintf(out, cap, "%s", mount);
-    return cgroup__exists(out, probe);
+    return fileExists(out, probe);
 }
 
-static bool cgroup__try(cgroup *cg, const char *root, int version) {
+static bool tryRoot(cgroup *cg, const char *root, int version) {
     char path[PATH_BYTES / 2], mount[PATH_BYTES / 2], dir[PATH_BYTES];
-    if (!cgroup__path(root, version, path, sizeof(path)))
+    if (!pathOf(root, version, path, sizeof(path)))
         return false;
     if (version == 2) {
         /* pure v2 mounts the unified hierarchy at /sys/fs/cgroup; hybrid
          * machines at /sys/fs/cgroup/unified */
         snprintf(mount, sizeof(mount), "%s/sys/fs/cgroup", root);
-        if (!cgroup__exists(mount, "cgroup.controllers"))
+        if (!fileExists(mount, "cgroup.controllers"))
             snprintf(mount, sizeof(mount), "%s/sys/fs/cgroup/unified", root);
-        if (!cgroup__dir(mount, path, "memory.current", dir, sizeof(dir)))
+        if (!dirOf(mount, path, "memory.current", dir, sizeof(dir)))
             return false;
-        cg->usage_fd = cgroup__openAt(dir, "memory.current");
-        cg->limit_fd = cgroup__openAt(dir, "memory.max");
-        cg->events_fd = cgroup__openAt(dir, "memory.events");
+        cg->usage_fd = openAt(dir, "memory.current");
+        cg->limit_fd = openAt(dir, "memory.max");
+        cg->events_fd = openAt(dir, "memory.events");
     } else {
         snprintf(mount, sizeof(mount), "%s/sys/fs/cgroup/memory", root);
-        if (!cgroup__dir(mount, path, "memory.usage_in_bytes", dir, sizeof(dir)))
+        if (!dirOf(mount, path, "memory.usage_in_bytes", dir, sizeof(dir)))
             return false;
-        cg->usage_fd = cgroup__openAt(dir, "memory.usage_in_bytes");
-        cg->limit_fd = cgroup__openAt(dir, "memory.limit_in_bytes");
-        cg->events_fd = cgroup__openAt(dir, "memory.failcnt");
-        cg->oom_fd = cgroup__openAt(dir, "memory.oom_control");
+        cg->usage_fd = openAt(dir, "memory.usage_in_bytes");
+        cg->limit_fd = openAt(dir, "memory.limit_in_bytes");
+        cg->events_fd = openAt(dir, "memory.failcnt");
+        cg->oom_fd = openAt(dir, "memory.oom_control");
     }
     if (cg->usage_fd < 0) {
         cgroupClose(cg);
@@ -148,7 +147,7 @@ bool cgroupOpen(cgroup *cg, const char *root) {
     cg->usage_fd = cg->limit_fd = cg->events_fd = cg->oom_fd = -1;
     if (strcmp(root, "/") == 0)
         root = "";
-    return cgroup__try(cg, root, 2) || cgroup__try(cg, root, 1);
+    return tryRoot(cg, root, 2) || tryRoot(cg, root, 1);
 }
 
 cgroupMemory cgroupRead(const cgroup *cg) {
@@ -156,16 +155,16 @@ cgroupMemory cgroupRead(const cgroup *cg) {
     if (cg->version == 0)
         return m;
     m.found = true;
-    m.usage = cgroup__number(cg->usage_fd);
-    m.limit = cgroup__number(cg->limit_fd);
+    m.usage = readNumber(cg->usage_fd);
+    m.limit = readNumber(cg->limit_fd);
     if (cg->version == 1) {
         if (m.limit >= V1_NO_LIMIT)
             m.limit = 0;
-        m.max_hits = cgroup__number(cg->events_fd);
-        m.oom_kills = cgroup__keyed(cg->oom_fd, "oom_kill");
+        m.max_hits = readNumber(cg->events_fd);
+        m.oom_kills = readKeyed(cg->oom_fd, "oom_kill");
     } else {
-        m.max_hits = cgroup__keyed(cg->events_fd, "max");
-        m.oom_kills = cgroup__keyed(cg->events_fd, "oom_kill");
+        m.max_hits = readKeyed(cg->events_fd, "max");
+        m.oom_kills = readKeyed(cg->events_fd, "oom_kill");
     }
     return m;
 }

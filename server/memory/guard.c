@@ -132,7 +132,7 @@ guardFigures guardRead(void) {
 }
 
 /* v, or null when there is none. */
-static void guard__uintOrNull(textBuf *t, bool some, unsigned long long v) {
+static void uintOrNull(textBuf *t, bool some, unsigned long long v) {
     if (some)
         textUint(t, v);
     else
@@ -141,11 +141,11 @@ static void guard__uintOrNull(textBuf *t, bool some, unsigned long long v) {
 
 void guardFormatJson(const guardFigures *f, textBuf *t) {
     TEXT_LIT(t, "\"cgroup_bytes\":");
-    guard__uintOrNull(t, f->cgroup_found, f->cgroup_bytes);
+    uintOrNull(t, f->cgroup_found, f->cgroup_bytes);
     TEXT_LIT(t, ",\"limit_bytes\":");
-    guard__uintOrNull(t, f->limit_bytes != 0, f->limit_bytes);
+    uintOrNull(t, f->limit_bytes != 0, f->limit_bytes);
     TEXT_LIT(t, ",\"guard_bytes\":");
-    guard__uintOrNull(t, f->guard_bytes != 0, f->guard_bytes);
+    uintOrNull(t, f->guard_bytes != 0, f->guard_bytes);
     textf(t, ",\"guard_shedding\":%s,\"guard_shed\":%llu,\"readyz_unready\":%llu",
           f->shedding ? "true" : "false", (unsigned long long)f->shed,
           (unsigned long long)f->unready);

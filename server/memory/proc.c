@@ -13,7 +13,7 @@
 static double start_time_s;
 
 /* Size and resident pages from /proc/self/statm, without stdio. */
-static void proc__statm(uint64_t *vsize, uint64_t *rss) {
+static void readStatm(uint64_t *vsize, uint64_t *rss) {
     char buf[128];
     *vsize = *rss = 0;
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -38,13 +38,13 @@ void procInit(void) {
 
 uint64_t procRssBytes(void) {
     uint64_t vsize, rss;
-    proc__statm(&vsize, &rss);
+    readStatm(&vsize, &rss);
     return rss;
 }
 
 procFigures procRead(void) {
     procFigures p = {0};
-    proc__statm(&p.vsize_bytes, &p.rss_bytes);
+    readStatm(&p.vsize_bytes, &p.rss_bytes);
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         p.cpu_seconds = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +

@@ -40,7 +40,7 @@ void durationObserve(unsigned slot, uint64_t ns) {
 }
 
 /* {route="/calculate",cached="true" -- without the closing brace. */
-static void duration__labels(textBuf *t, const series *s) {
+static void writeLabels(textBuf *t, const series *s) {
     textf(t, "{route=\"%s\"", s->route);
     if (s->cached)
         textf(t, ",cached=\"%s\"", s->cached);
@@ -60,17 +60,17 @@ void durationFormat(textBuf *t) {
         for (size_t b = 0; b <= DURATION_BOUNDS; b++) {
             cum += atomic_load_explicit(&s->bucket[b], memory_order_relaxed);
             TEXT_LIT(t, "memoscope_request_duration_seconds_bucket");
-            duration__labels(t, s);
+            writeLabels(t, s);
             if (b < DURATION_BOUNDS)
                 textf(t, ",le=\"%g\"} %llu\n", (double)bounds_us[b] / 1e6, (unsigned long long)cum);
             else
                 textf(t, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
         }
         TEXT_LIT(t, "memoscope_request_duration_seconds_sum");
-        duration__labels(t, s);
+        writeLabels(t, s);
         textf(t, "} %.6f\n", (double)atomic_load_explicit(&s->sum_ns, memory_order_relaxed) / 1e9);
         TEXT_LIT(t, "memoscope_request_duration_seconds_count");
-        duration__labels(t, s);
+        writeLabels(t, s);
         textf(t, "} %llu\n", (unsigned long long)cum);
     }
 }

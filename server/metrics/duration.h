@@ -1,6 +1,6 @@
 /* duration.h -- memoscope_request_duration_seconds: a histogram per route.
  *
- * One series per route of http.c's table, and two for POST /calculate: one
+ * One series per route of the route table (routes/table.c), and two for POST /calculate: one
  * labelled cached="true" (every call of the request was a hit) and one
  * cached="false" (a miss, a wait, or an error answer). A request is timed
  * from its first handler call to its completion (its answer sent, or its
@@ -18,7 +18,7 @@
 #define DURATION_SLOTS 32 /* series at most */
 #define DURATION_CALC_CACHED 0
 #define DURATION_CALC_MISSED 1
-#define DURATION_ROUTE(r) (2u + (unsigned)(r)) /* http.c's route id r */
+#define DURATION_ROUTE(r) (2u + (unsigned)(r)) /* the route's index in the table */
 
 /* Names slot's series: its route (a path, or "other") and, for /calculate,
  * its cached label (NULL for the other routes). The strings must outlive

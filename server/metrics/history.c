@@ -20,7 +20,7 @@ static struct {
 
 /* ---------------------------------------------------------------- private */
 
-static void history__take(void) {
+static void take(void) {
     statsSnapshot s;
     statsTake(&s);
     historySample h = {
@@ -38,12 +38,12 @@ static void history__take(void) {
     historyPush(&h);
 }
 
-static void *history__run(void *arg) {
+static void *run(void *arg) {
     (void)arg;
     pthread_mutex_lock(&state.lock);
     while (!state.stop) {
         pthread_mutex_unlock(&state.lock);
-        history__take();
+        take();
         pthread_mutex_lock(&state.lock);
         struct timespec until = clockTimespec(clockNow() + HISTORY_PERIOD_MS * NS_PER_MS);
         while (!state.stop && pthread_cond_timedwait(&state.wake, &state.lock, &until) == 0)
@@ -62,7 +62,7 @@ bool historyStart(void) {
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* else the timed wait spins */
     pthread_cond_init(&state.wake, &ca);
     pthread_condattr_destroy(&ca);
-    state.running = pthread_create(&state.thread, NULL, history__run, NULL) == 0;
+    state.running = pthread_create(&state.thread, NULL, run, NULL) == 0;
     if (!state.running)
         pthread_cond_destroy(&state.wake);
     return state.running;

@@ -54,7 +54,7 @@ void statsTake(statsSnapshot *s) {
     s->ages = adderAges();
     s->cache = scopeGetCounters();
     s->rss_bytes = rssBytes();
-    s->heap_bytes = heapBytes();
+    s->heap_bytes = allocBytes();
     s->guard = guardRead();
     s->redis = scopeUsesRedis();
     if (s->redis)

@@ -27,7 +27,7 @@ typedef struct statsSnapshot {
     guardFigures guard;     /* the cgroup, the limit and the memory guard */
     scopeCounters cache;
     uint64_t rss_bytes;  /* resident set, from /proc/self/statm */
-    uint64_t heap_bytes; /* allocated and not freed: heapBytes() (heap.h), no walk */
+    uint64_t heap_bytes; /* allocated and not freed: allocBytes() (allocator.h), no walk */
     bool redis;          /* the process-wide entries live in Redis: backend is read */
     rcliCounters backend;
 } statsSnapshot;

@@ -1,4 +1,4 @@
-/* rcli.c -- the Redis connection: queue, event loop, timeouts, reconnects.
+/* redis_client.c -- the Redis connection: queue, event loop, timeouts, reconnects.
  *
  * The loop thread owns the hiredis context. Other threads only touch the
  * queue (under state.lock) and the atomics. hiredis 0.14 is driven by a small

@@ -1,4 +1,4 @@
-/* rcli_url.c -- Redis URLs: parse them, and redact their password. */
+/* redis_url.c -- Redis URLs: parse them, and redact their password. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* cacheroute.c -- GET /cache and DELETE /cache on libmicrohttpd.
+/* cache_info.c -- GET /cache and DELETE /cache on libmicrohttpd.
  *
  * A DELETE goes through phases, one handler call or more each:
  *
@@ -8,7 +8,7 @@
  *   ANSWERED  a response is queued
  *
  * Its state (cacheState) lives in the request's routeRequest (route.h),
- * made zeroed by http.c and freed by it after onDone.
+ * made zeroed by daemon.c and freed by it after onDone.
  */
 #include "cache_info.h"
 
@@ -31,7 +31,7 @@ typedef struct cacheState {
     struct MHD_Connection *conn;
     cachePhase phase;
     scopeClear clear;
-    wakeFlag wake;  /* clearDone against startClear (wake.h) */
+    wakeFlag wake;  /* clearDone against startClear (suspend.h) */
     bool open;      /* counted in state.open: a DELETE not yet completed */
     bool suspended; /* counted in state.suspended */
 } cacheState;
@@ -151,7 +151,7 @@ static enum MHD_Result onNext(routeRequest *rq, const char *data, size_t *size) 
         cs->open = true;
         atomic_fetch_add(&state.open, 1);
         /* It may suspend: first let libmicrohttpd settle the connection, as
-         * calc.c's bodyDone does (a connection suspended while its poll
+         * calculate.c's bodyDone does (a connection suspended while its poll
          * interest is still reading takes a client that half-closed for
          * gone once resumed). Neither answered nor suspended, this call
          * makes libmicrohttpd call again at once. */

@@ -1,4 +1,4 @@
-/* calc.c -- POST /calculate on libmicrohttpd, one request's life.
+/* calculate.c -- POST /calculate on libmicrohttpd, one request's life.
  *
  * A request goes through phases, one handler call or more each:
  *
@@ -10,7 +10,7 @@
  *   ANSWERED a response is queued; what the client still sends is dropped
  *
  * Its state (calcState) lives in the request's routeRequest (route.h),
- * made zeroed by http.c and freed by it after onDone, whatever the outcome.
+ * made zeroed by daemon.c and freed by it after onDone, whatever the outcome.
  */
 #include "calculate.h"
 
@@ -56,9 +56,9 @@ typedef struct calcState {
     bool cached[REQUEST_MAX_CALLS];
     timer tm;
     scopeWaiter waiter;
-    wakeFlag wake;     /* flightDone against suspendFor (wake.h) */
+    wakeFlag wake;     /* flightDone against suspendFor (suspend.h) */
     bool must_compute; /* the backend woke us with a miss: compute this call */
-    bool suspended;    /* counted in H.suspended; the handler has not run since */
+    bool suspended;    /* counted in state.suspended; the handler has not run since */
     bool ended;        /* counted out of requests in flight */
     bool all_cached;   /* answered 200 with every call a hit (duration's label) */
     char body_inline[BODY_INLINE_BYTES];

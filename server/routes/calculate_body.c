@@ -1,4 +1,4 @@
-/* request.c -- the POST /calculate body, checked field by field. */
+/* calculate_body.c -- the POST /calculate body, checked field by field. */
 #include "calculate_body.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* request.h -- parsing and checking a POST /calculate body.
+/* calculate_body.h -- parsing and checking a POST /calculate body.
  *
  * Accepts exactly the contract's shapes: {"a": A, "b": B} or
  * {"calls": [{"a": A, "b": B}, ...]} (1 to REQUEST_MAX_CALLS calls), each
@@ -8,8 +8,8 @@
  * with a message for a person. Pure and thread-safe; allocates only inside
  * cJSON and frees it before returning.
  */
-#ifndef REQUEST_H
-#define REQUEST_H
+#ifndef CALCULATE_BODY_H
+#define CALCULATE_BODY_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -37,4 +37,4 @@ typedef struct requestBody {
  * into err (REQUEST_ERR_LEN bytes) and returns false. */
 bool requestParse(const char *body, size_t len, requestBody *out, char err[REQUEST_ERR_LEN]);
 
-#endif /* REQUEST_H */
+#endif /* CALCULATE_BODY_H */

@@ -280,7 +280,7 @@ static bool memoryClear(scopeClear *c) {
     /* Hand the freed pages back to the kernel, so that RSS falls with the
      * instances, as a person watching the live page expects. */
     if (c->entries_freed > 0)
-        heapRelease();
+        allocRelease();
     return true;
 }
 

@@ -1,4 +1,4 @@
-/* test_heap.c -- heapBytes() follows every allocation and free exactly, and
+/* test_heap.c -- allocBytes() follows every allocation and free exactly, and
  * agrees with the allocator's own figure in a quiet process.
  *
  * The program re-executes itself once with the allocator's per-thread caches
@@ -26,7 +26,7 @@
 static const size_t sizes[] = {1, 24, 100, 1000, 4096 + 48, 20000, 65536, 300000, 2000000};
 #define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
 
-/* What one live block adds to heapBytes(), as the allocator itself reports
+/* What one live block adds to allocBytes(), as the allocator itself reports
  * a block: its usable size (glibc, jemalloc: the size class; ASan: the
  * request). TSan counts its size class but reports the request: there the
  * figure is checked as a range (see in_range). */
@@ -53,7 +53,7 @@ static int in_range(int64_t got, int64_t want, size_t blocks) {
 }
 
 static int64_t heap_now(void) {
-    return (int64_t)heapBytes();
+    return (int64_t)allocBytes();
 }
 
 static void a_known_sequence_is_counted_block_by_block(void) {
@@ -110,8 +110,8 @@ static void a_known_sequence_is_counted_block_by_block(void) {
  * use is its usable size plus a size field to glibc, plus one more word when
  * it is mmapped. */
 static void the_counter_agrees_with_mallinfo2(void) {
-    if (strcmp(heapSource(), "counted") != 0) {
-        fprintf(stderr, "  skipped: heapBytes() is %s's own figure here\n", heapSource());
+    if (strcmp(allocSource(), "counted") != 0) {
+        fprintf(stderr, "  skipped: allocBytes() is %s's own figure here\n", allocSource());
         return;
     }
     void *p[NSIZES * 8];
@@ -150,7 +150,7 @@ static void the_counter_agrees_with_mallinfo2(void) {
 
 /* ------------------------------------------------------- many threads */
 
-enum { THREADS = 80, PER_THREAD = 50 }; /* more threads than heap.c's slots */
+enum { THREADS = 80, PER_THREAD = 50 }; /* more threads than allocator.c's slots */
 
 typedef struct handoff {
     void *kept[PER_THREAD]; /* allocated here, freed by the main thread */
@@ -203,7 +203,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     (void)argc;
-    fprintf(stderr, "heapBytes() reads: %s\n", heapSource());
+    fprintf(stderr, "allocBytes() reads: %s\n", allocSource());
     const checkTest tests[] = {
         TEST(a_known_sequence_is_counted_block_by_block),
         TEST(the_counter_agrees_with_mallinfo2),

@@ -248,14 +248,15 @@ def ttl_figures(ttl_s, warmup_s, load, samples):
 # ----------------------------------------------------------------- claims
 
 
-def _claim(text, measured, ok):
-    return {"claim": text, "measured": measured, "pass": bool(ok)}
+def _claim(text, measured, ok, plot=None):
+    """One claim; plot names the picture that shows it (None: none does)."""
+    return {"claim": text, "measured": measured, "pass": bool(ok), "plot": plot}
 
 
 def check_claims(run, figs):
     """The contract's claims, checked against the figures of every scope of
     the run (figs: a list of analyse() results, in run order). Returns a list
-    of {"claim", "measured", "pass"}; a claim about a scope that did not run
+    of {"claim", "measured", "pass", "plot"}; a claim about a scope that did not run
     is left out."""
     p = run["params"]
 
@@ -285,6 +286,7 @@ def check_claims(run, figs):
                     f"(RSS slope within {SLOPE_TOLERANCE:.0%} of {ib:,} B)",
                     got,
                     ok,
+                    "rss.png",
                 )
             )
             # Requests that wrk cut off when it stopped count too: the server
@@ -295,6 +297,7 @@ def check_claims(run, figs):
                     f"live {f['live_end']:,}, requests {f['requests']:,}; under load they "
                     f"differed by at most {f['max_gap_load']} (counters read one by one)",
                     f["requests"] > 0 and f["live_end"] == f["requests"],
+                    "live.png",
                 )
             )
         elif f["scope"] == "global":
@@ -310,6 +313,7 @@ def check_claims(run, figs):
                     f"(after the drain: exactly {m}; under load: {m}..{m}+{conns} connections)",
                     f"live at end {f['live_end']:,}, peak under load {peak if peak is not None else '-'}",
                     ok,
+                    "live.png",
                 )
             )
         elif f["scope"] in ("local", "off", "weak"):
@@ -331,6 +335,7 @@ def check_claims(run, figs):
                     f"{FLAT_DRIFT_BYTES // MiB} MiB over at least {FLAT_MIN_REQUESTS:,} requests)",
                     got,
                     ok,
+                    "rss.png",
                 )
             )
             if f["scope"] == "weak":
@@ -342,6 +347,7 @@ def check_claims(run, figs):
                     f"{p['keys'] ** 2:,} pairs",
                     f"{f['hit_ratio']:.4f} ({f['hits']:,} hits, {f['misses']:,} misses)",
                     f["hit_ratio"] >= NEAR_ONE_HIT_RATIO,
+                    "hits.png",
                 )
             )
             # Against the scopes whose misses wait as long as its own do.
@@ -361,6 +367,7 @@ def check_claims(run, figs):
                         f"{f['req_per_s']:,.0f} req/s, {times:.1f}x the fastest other "
                         f"(`{best['label']}`, {best['req_per_s']:,.0f} req/s)",
                         times >= MANY_TIMES,
+                        "rate.png",
                     )
                 )
     claims.extend(age_claims(p, figs))
@@ -441,12 +448,14 @@ def ttl_claims(f):
             f"`{label}` live instances plateau within {tol:.0%} of request rate x ttl ({ttl:g} s)",
             got,
             ok,
+            "live.png",
         ),
         _claim(
             f"`{label}` frees every instance without traffic within ttl + "
             f"{TTL_FREE_GRACE_S:g} s of the load's end",
             "live never reached 0" if free is None else f"live 0 after {free:.1f} s",
             free is not None and free <= limit,
+            "live.png",
         ),
     ]
 
@@ -482,7 +491,7 @@ def maxbytes_claim(f, figs, ib_of):
             f"({other['live_end']:,} instances)"
         )
         ok = ok and more
-    return _claim(text, got, ok)
+    return _claim(text, got, ok, "live.png")
 
 
 def weak_claim(f):
@@ -540,7 +549,7 @@ def growth_claim(figs):
             + (f", median {statistics.median(ratios):.2f}" if None not in ratios else "")
             + f": {each}"
         )
-    return _claim(what, got, ok)
+    return _claim(what, got, ok, "growth.png")
 
 
 # ----------------------------------------------------------------- report
@@ -574,6 +583,14 @@ def scope_settings(f, p):
     return ", ".join(parts)
 
 
+def claims_table(w, claims):
+    w("| | claim | measured |")
+    w("|---|---|---|")
+    for c in claims:
+        w(f"| {'PASS' if c['pass'] else '**FAIL**'} | {c['claim']} | {c['measured']} |")
+    w("")
+
+
 def render_markdown(run, figs, claims, plots):
     p = run["params"]
     out = []
@@ -596,12 +613,22 @@ def render_markdown(run, figs, claims, plots):
         "(or a quarter of a shorter run) are left out of the slopes and drifts.\n"
     )
     w("## Claims\n")
-    w("| | claim | measured |")
-    w("|---|---|---|")
-    for c in claims:
-        w(f"| {'PASS' if c['pass'] else '**FAIL**'} | {c['claim']} | {c['measured']} |")
     n_fail = sum(not c["pass"] for c in claims)
-    w(f"\n{len(claims) - n_fail} of {len(claims)} claims pass.\n")
+    w(f"{len(claims) - n_fail} of {len(claims)} claims pass.\n")
+    # Each claim under the picture that shows it; the claims no picture
+    # shows (or every claim, without plots) in one table after them.
+    drawn = [name for name, _ in plots]
+    for name, caption in plots:
+        shown = [c for c in claims if c.get("plot") == name]
+        if not shown:
+            continue
+        w(f"### {caption}\n\n![{caption}]({name})\n")
+        claims_table(w, shown)
+    rest = [c for c in claims if c.get("plot") not in drawn]
+    if rest:
+        if len(rest) < len(claims):
+            w("### Claims without a picture\n")
+        claims_table(w, rest)
     w("## Summary\n")
     w(
         "| scope | s | requests | req/s | p50 ms | p99 ms | p99.9 ms | max ms | errors "
@@ -635,9 +662,10 @@ def render_markdown(run, figs, claims, plots):
         for f in own:
             w(f"- `{f['label']}`: {scope_settings(f, p)}")
         w("")
-    if plots:
-        w("## Plots\n")
-        for name, caption in plots:
+    more = [(name, caption) for name, caption in plots if not any(c.get("plot") == name for c in claims)]
+    if more:
+        w("## More plots\n")
+        for name, caption in more:
             w(f"**{caption}**\n\n![{caption}]({name})\n")
     w("## Files\n")
     w(
@@ -650,27 +678,55 @@ def render_markdown(run, figs, claims, plots):
 
 
 PLOTS = [
-    ("rss.png", "RSS over requests served"),
-    ("rss-zoom.png", "RSS over requests served, zoomed on the scopes that stay flat"),
+    ("rss.png", "RSS over requests served, one panel per scope (each with its own scale)"),
     ("live.png", "Live instances over time (0 cannot be shown on the log axis)"),
     ("hits.png", "Hit ratio over time"),
-    ("heap.png", "Heap bytes over requests served"),
+    ("rate.png", "Requests per second, per scope"),
+    ("growth.png", "The growth runs apart: RSS over requests served, and each run's p99.9"),
+    ("heap.png", "Heap bytes over requests served, one panel per scope (each with its own scale)"),
 ]
 
 
-def zoom_mib(figs):
-    """The RSS zoom's top, in MiB: 1.5 times the highest RSS of the scopes
-    other than the unbounded global one (at least 8 MiB)."""
-    flat = [f["rss_end"] for f in figs if not (f["scope"] == "global" and f["maxsize"] is None)]
-    return max(8, round(1.5 * max(flat, default=0) / MiB))
+def _gp_string(text):
+    """text as a gnuplot single-quoted string ('' stands for a quote)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
-def draw_plots(folder, labels, zoom):
+def plot_settings(figs):
+    """What plots.gp draws, from the figures of a run: the scopes of the
+    panels (the growth runs kept apart), each panel's title, each scope's
+    requests per second, and the growth runs' p99.9. Returns the gnuplot
+    expression that sets them (after dir=...)."""
+    main = [f for f in figs if not f.get("distinct")]
+    growth = [f for f in figs if f.get("distinct")]
+
+    def note(f, key):
+        slope = f[key + "_slope"]
+        per = "no fit" if slope is None else f"{_num(slope)} B/request"
+        return f"{f['label']}: {per}, {mib(f[key + '_end'])} at the end"
+
+    parts = [f"labels='{' '.join(f['label'] for f in main)}'"]
+    for key in ("rss", "heap"):
+        notes = ", ".join(_gp_string(note(f, key)) for f in main)
+        parts.append(f"array {key}_note[{len(main)}] = [{notes}]")
+    parts.append("rates='" + " ".join(f"{f['req_per_s'] or 0:.0f}" for f in main) + "'")
+    if growth:
+        parts.append(f"growth='{' '.join(f['label'] for f in growth)}'")
+        parts.append("p999='" + " ".join(f"{f['p999_ms'] or 0:.2f}" for f in growth) + "'")
+    return "; ".join(parts)
+
+
+def draw_plots(folder, figs):
     """Runs plots.gp on the folder. Returns the list of (file, caption) drawn.
     Raises subprocess.CalledProcessError when gnuplot fails."""
-    expr = f"dir='{folder}'; labels='{' '.join(labels)}'; zoom_mib={zoom}"
+    for old in ("rss-zoom.png", "growth.png"):  # from an earlier report of the folder
+        path = os.path.join(folder, old)
+        if os.path.exists(path):
+            os.remove(path)
+    expr = f"dir={_gp_string(folder)}; " + plot_settings(figs)
     subprocess.run(["gnuplot", "-e", expr, os.path.join(HERE, "plots.gp")], check=True)
-    return PLOTS
+    growth = any(f.get("distinct") for f in figs)
+    return [(name, caption) for name, caption in PLOTS if growth or name != "growth.png"]
 
 
 def make_report(folder, plots=True):
@@ -679,8 +735,7 @@ def make_report(folder, plots=True):
     run, samples = load_run(folder)
     figs = [analyse(s, samples[s["label"]]) for s in run["scopes"]]
     claims = check_claims(run, figs)
-    labels = [s["label"] for s in run["scopes"]]
-    drawn = draw_plots(folder, labels, zoom_mib(figs)) if plots else []
+    drawn = draw_plots(folder, figs) if plots else []
     with open(os.path.join(folder, "report.md"), "w") as f:
         f.write(render_markdown(run, figs, claims, drawn))
     return figs, claims

@@ -128,7 +128,41 @@ class RecordedRun(unittest.TestCase):
         self.assertIn("5 of 7 claims pass.", md)
         self.assertEqual(md.count("| **FAIL** |"), 2)
         self.assertIn("| `global-none` | 3 | 12,919 |", md)
-        self.assertIn("![RSS over requests served](rss.png)", md)
+        self.assertIn("(rss.png)", md)
+
+    def test_each_claim_sits_under_the_picture_that_shows_it(self):
+        claims = report.check_claims(self.rec, list(self.figs.values()))
+        self.assertEqual(
+            [(c["claim"].split("`")[1], c["plot"]) for c in claims],
+            [
+                ("global-128", "live.png"),  # plateau at 128 live
+                ("global-none", "rss.png"),  # bytes per request: its panel's slope
+                ("global-none", "live.png"),  # live = requests
+                ("local", "rss.png"),  # flat
+                ("shared", "hits.png"),
+                ("shared", "rate.png"),  # many times the throughput
+                ("off", "rss.png"),
+            ],
+        )
+        plots = [p for p in report.PLOTS if p[0] != "growth.png"]
+        md = report.render_markdown(self.rec, list(self.figs.values()), claims, plots)
+        for c in claims:
+            row = md.index(f"| {c['claim']} |")
+            picture = md.rindex("![", 0, row)
+            self.assertTrue(md.startswith("![", picture))
+            link = md.index("](", picture) + 2
+            self.assertEqual(md[link : md.index(")", link)], c["plot"])
+        # Each picture once; heap.png, which no claim rests on, after the claims.
+        for name, _ in plots:
+            self.assertEqual(md.count(f"]({name})"), 1, name)
+        self.assertGreater(md.index("](heap.png)"), md.index("## More plots"))
+
+    def test_without_plots_the_claims_are_one_table(self):
+        claims = report.check_claims(self.rec, list(self.figs.values()))
+        md = report.render_markdown(self.rec, list(self.figs.values()), claims, [])
+        self.assertNotIn("![", md)
+        self.assertNotIn("### ", md)
+        self.assertEqual(md.count("| | claim | measured |"), 1)
 
 
 # ---------------------------------------------------------- synthetic runs
@@ -170,6 +204,14 @@ class SyntheticRun:
     def claims(self, scopes, connections=64, delay_ms=20):
         """Writes a run of (label, scope, maxsize, req/s, rows, exit status)
         and returns make_report's claims as [(scope label, claim, pass)]."""
+        self.write_run(scopes, connections, delay_ms)
+        figs, claims = report.make_report(self.dir, plots=False)
+        self.assertTrue(os.path.exists(os.path.join(self.dir, "report.md")))
+        return [(c["claim"].split("`")[1], c["claim"], c["pass"]) for c in claims]
+
+    def write_run(self, scopes, connections=64, delay_ms=20):
+        """Writes run.json and the CSVs of a run of (label, scope, maxsize,
+        req/s, rows, exit status[, run.json entries of the scope])."""
         entries = []
         for label, scope, maxsize, rate, rows, status, *extra in scopes:
             with open(os.path.join(self.dir, f"stats-{label}.csv"), "w", newline="") as f:
@@ -194,9 +236,6 @@ class SyntheticRun:
         }  # fmt: skip
         with open(os.path.join(self.dir, "run.json"), "w") as f:
             json.dump({"params": params, "scopes": entries}, f)
-        figs, claims = report.make_report(self.dir, plots=False)
-        self.assertTrue(os.path.exists(os.path.join(self.dir, "report.md")))
-        return [(c["claim"].split("`")[1], c["claim"], c["pass"]) for c in claims]
 
 
 
@@ -489,6 +528,76 @@ class BoundedScopes(SyntheticRun, unittest.TestCase):
         ])  # fmt: skip
         many = [ok for label, claim, ok in got if "throughput" in claim]
         self.assertEqual(many, [True])  # 5x off; sg (no delay) is not compared
+
+
+class Plots(SyntheticRun, unittest.TestCase):
+    """The pictures: one panel per scope, each with its own scale, and the
+    growth runs (distinct keys, millions of entries) in a plot of their own."""
+
+    def scopes(self, growth=True):
+        grows = lambda n: 5 * MiB + 4096 * n  # noqa: E731
+        flat = lambda n: 9 * MiB  # noqa: E731
+        out = [
+            ("global-none", "global", None, 5000, series(5000, 10, grows, live_at=lambda n: n), 0),
+            ("local", "local", 128, 5000, series(5000, 10, flat), 0),
+            ("shared", "shared", 128, 30000, series(30000, 10, flat, ratio=0.999), 0),
+        ]
+        if growth:
+            g = {"distinct": True, "delay_ms": 0, "latency_us": {"p999": 12400, "max": 27000}}
+            sh = {"distinct": True, "delay_ms": 0, "latency_us": {"p999": 10500, "max": 35000}}
+            big = lambda n: 5 * MiB + 250 * n  # noqa: E731
+            out += [
+                ("gg", "global", None, 90000, series(90000, 10, big, live_at=lambda n: n), 0, g),
+                ("sg", "shared", 128, 90000, series(90000, 10, flat), 0, sh),
+            ]
+        return out
+
+    def test_growth_runs_are_kept_out_of_the_panels(self):
+        self.write_run(self.scopes())
+        run_, samples = report.load_run(self.dir)
+        figs = [report.analyse(s, samples[s["label"]]) for s in run_["scopes"]]
+        expr = report.plot_settings(figs)
+        self.assertIn("labels='global-none local shared';", expr)
+        self.assertIn("growth='gg sg';", expr)
+        self.assertIn("p999='12.40 10.50'", expr)
+        self.assertIn("rates='5000 5000 30000'", expr)  # wrk's, of the panels' scopes
+        # One title per panel, with the scope's bytes per request.
+        self.assertIn("array rss_note[3] = ['global-none: 4,096 B/request, ", expr)
+        self.assertNotIn("growth=", report.plot_settings(figs[:3]))
+
+    @unittest.skipUnless(shutil.which("gnuplot"), "gnuplot is not installed")
+    def test_gnuplot_draws_a_panel_per_scope_and_the_growth_runs_apart(self):
+        import subprocess
+
+        self.write_run(self.scopes())
+        run_, samples = report.load_run(self.dir)
+        figs = [report.analyse(s, samples[s["label"]]) for s in run_["scopes"]]
+        expr = f"dir='{self.dir}'; verbose=1; " + report.plot_settings(figs)
+        gp = os.path.join(HERE, "..", "..", "loadtest", "plots.gp")
+        out = subprocess.run(["gnuplot", "-e", expr, gp], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        said = out.stderr.splitlines()
+        self.assertIn("rss.png: 3 panels: global-none local shared", said)
+        self.assertIn("heap.png: 3 panels: global-none local shared", said)
+        self.assertIn("growth.png: 2 runs: gg sg", said)
+        for name in ("rss", "heap", "live", "hits", "rate", "growth"):
+            with open(os.path.join(self.dir, name + ".png"), "rb") as f:
+                self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", name)
+        # The report places the growth claim under growth.png...
+        report.make_report(self.dir, plots=True)
+        with open(os.path.join(self.dir, "report.md")) as f:
+            md = f.read()
+        claim = md.index("`gg` p99.9 within 2x")
+        self.assertEqual(md.rindex("![", 0, claim), md.index("![", md.index("### The growth runs")))
+        # ...and a run without growth runs has no growth plot (an old one is removed).
+        for name in os.listdir(self.dir):
+            if name.startswith("stats-"):
+                os.remove(os.path.join(self.dir, name))
+        self.write_run(self.scopes(growth=False))
+        report.make_report(self.dir, plots=True)
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "growth.png")))
+        with open(os.path.join(self.dir, "report.md")) as f:
+            self.assertNotIn("growth.png", f.read())
 
 
 class Inputs(unittest.TestCase):

@@ -30,7 +30,7 @@ else
 fi
 
 fail=0
-for f in report.md run.json rss.png rss-zoom.png live.png hits.png heap.png \
+for f in report.md run.json rss.png heap.png live.png hits.png rate.png \
     stats-global-128.csv stats-global-none.csv stats-local.csv stats-shared.csv stats-off.csv; do
     if [ ! -s "$out/$f" ]; then
         echo "loadtest stage: $f missing or empty" >&2

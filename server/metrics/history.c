@@ -34,6 +34,8 @@ static void take(void) {
         .rss_bytes = s.rss_bytes,
         .heap_bytes = s.heap_bytes,
         .oldest_age_s = s.ages.any ? (double)s.ages.oldest_ns / 1e9 : -1,
+        .shed = s.guard.shed,
+        .shedding = s.guard.shedding,
     };
     historyPush(&h);
 }
@@ -108,12 +110,13 @@ void historyFormat(textBuf *t) {
         textf(t,
               "%s{\"uptime_s\":%.3f,\"requests\":%llu,\"errors\":%llu,\"live\":%llu,"
               "\"live_bytes\":%llu,\"hits\":%llu,\"misses\":%llu,\"rss_bytes\":%llu,"
-              "\"heap_bytes\":%llu,\"oldest_age_s\":%s}",
+              "\"heap_bytes\":%llu,\"oldest_age_s\":%s,\"shed\":%llu,\"shedding\":%s}",
               i ? "," : "", h->uptime_s, (unsigned long long)h->requests,
               (unsigned long long)h->errors, (unsigned long long)h->live,
               (unsigned long long)h->live_bytes, (unsigned long long)h->hits,
               (unsigned long long)h->misses, (unsigned long long)h->rss_bytes,
-              (unsigned long long)h->heap_bytes, oldest);
+              (unsigned long long)h->heap_bytes, oldest, (unsigned long long)h->shed,
+              h->shedding ? "true" : "false");
     }
     pthread_mutex_unlock(&state.lock);
     TEXT_LIT(t, "]}\n");

@@ -22,6 +22,8 @@ typedef struct historySample {
     double uptime_s;
     uint64_t requests, errors, live, live_bytes, hits, misses, rss_bytes, heap_bytes;
     double oldest_age_s; /* -1: none alive */
+    uint64_t shed;       /* POST /calculate shed by the memory guard, so far */
+    bool shedding;       /* memory above the guard at the sample */
 } historySample;
 
 /* Starts the sampling thread. False if it cannot. */

@@ -27,6 +27,8 @@ static historySample sample(unsigned i) {
     s.live = i;
     s.rss_bytes = 1000000ull + i;
     s.oldest_age_s = i % 2 ? (double)i / 2 : -1;
+    s.shed = 7ull * i;
+    s.shedding = i == 2;
     return s;
 }
 
@@ -56,6 +58,10 @@ static void samples_come_back_oldest_first_with_their_figures(void) {
     CHECK(cJSON_GetObjectItemCaseSensitive(first, "oldest_age_s")->valuedouble == 0.5);
     const cJSON *second = cJSON_GetArrayItem(list, 1);
     CHECK(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(second, "oldest_age_s"))); /* none alive */
+    /* The memory guard: requests shed so far, and whether it sheds. */
+    CHECK_EQ(cJSON_GetObjectItemCaseSensitive(first, "shed")->valuedouble, 7);
+    CHECK(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(first, "shedding")));
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(second, "shedding")));
     CHECK_EQ(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(list, 2), "live")->valuedouble, 3);
     cJSON_Delete(o);
 }
@@ -94,6 +100,7 @@ static void the_largest_figures_fit(void) {
         memset(&s, 0xff, sizeof(s));
         s.uptime_s = 1e9;
         s.oldest_age_s = 1e9;
+        s.shedding = false; /* "false" is the longer word */
         historyPush(&s);
     }
     cJSON *o = formatted();

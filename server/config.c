@@ -160,7 +160,7 @@ static void setDefaults(config *cfg) {
         strcpy(cfg->replica, "replica");
     cfg->ttl_ns = CONFIG_TTL_NONE;
     cfg->maxbytes = CONFIG_MAXBYTES_NONE;
-    cfg->connection_memory_bytes = 8192; /* README "Per-connection memory": measured */
+    cfg->connection_memory_bytes = 8192; /* docs/benchmarks.md, "Per-connection memory" */
 }
 
 /* Parses a whole decimal string; false on anything else (sign, space, junk,

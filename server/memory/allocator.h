@@ -3,8 +3,8 @@
  *
  * /stats and /metrics read it on every scrape, so it must cost the same at
  * any heap size: no walk over chunks, no arena lock (glibc's mallinfo2()
- * walks every free chunk holding each arena's lock: ~40 ms and a stall of
- * every allocation at 2.5 million live instances).
+ * walks every free chunk holding each arena's lock, so its cost and the
+ * stall it causes grow with the leak: docs/design.md, "The heap counter").
  *
  * Which allocator sits under it is a build choice (CMake MEMOSCOPE_ALLOCATOR):
  *  - "counted" (the default): glibc's malloc with a counting layer. allocator.c

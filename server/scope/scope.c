@@ -20,6 +20,19 @@ typedef struct localKey {
     int64_t a, b;
 } localKey;
 
+/* The sums over every local cache (all zero in off scope). */
+static scopeCounters localCounters(void) {
+    const memoStats *s = &state.local_stats;
+    scopeCounters c = {0};
+    c.hits = atomic_load_explicit(&s->hits, memory_order_relaxed);
+    c.misses = atomic_load_explicit(&s->misses, memory_order_relaxed);
+    c.currsize = atomic_load_explicit(&s->currsize, memory_order_relaxed);
+    c.evictions = atomic_load_explicit(&s->evictions, memory_order_relaxed);
+    c.expirations = atomic_load_explicit(&s->expirations, memory_order_relaxed);
+    c.currbytes = atomic_load_explicit(&s->currbytes, memory_order_relaxed);
+    return c;
+}
+
 /* -------------------------------------------------------------------- API */
 
 bool scopeInit(const scopeSettings *s) {
@@ -125,13 +138,13 @@ memoInfo scopeCacheInfo(void) {
     info.maxsize = state.settings.kind == SCOPE_OFF ? 0 : state.settings.maxsize;
     info.maxbytes = state.settings.maxbytes;
     if (state.settings.kind == SCOPE_LOCAL) {
-        const memoStats *s = &state.local_stats;
-        info.hits = atomic_load_explicit(&s->hits, memory_order_relaxed);
-        info.misses = atomic_load_explicit(&s->misses, memory_order_relaxed);
-        info.currsize = atomic_load_explicit(&s->currsize, memory_order_relaxed);
-        info.evictions = atomic_load_explicit(&s->evictions, memory_order_relaxed);
-        info.expirations = atomic_load_explicit(&s->expirations, memory_order_relaxed);
-        info.currbytes = atomic_load_explicit(&s->currbytes, memory_order_relaxed);
+        scopeCounters l = localCounters();
+        info.hits = l.hits;
+        info.misses = l.misses;
+        info.currsize = l.currsize;
+        info.evictions = l.evictions;
+        info.expirations = l.expirations;
+        info.currbytes = l.currbytes;
     }
     return info;
 }
@@ -150,17 +163,7 @@ void scopeClearHurry(void) {
 }
 
 scopeCounters scopeGetCounters(void) {
-    if (state.backend)
-        return state.backend->counters();
-    const memoStats *s = &state.local_stats;
-    scopeCounters c = {0};
-    c.hits = atomic_load_explicit(&s->hits, memory_order_relaxed);
-    c.misses = atomic_load_explicit(&s->misses, memory_order_relaxed);
-    c.currsize = atomic_load_explicit(&s->currsize, memory_order_relaxed);
-    c.evictions = atomic_load_explicit(&s->evictions, memory_order_relaxed);
-    c.expirations = atomic_load_explicit(&s->expirations, memory_order_relaxed);
-    c.currbytes = atomic_load_explicit(&s->currbytes, memory_order_relaxed);
-    return c;
+    return state.backend ? state.backend->counters() : localCounters();
 }
 
 size_t scopeEntriesOf(const adder *ad, scopeEntry *out, size_t max, bool *holding) {

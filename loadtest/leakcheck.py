@@ -45,6 +45,7 @@ MIN_GROWTH_OVER_SWING = 1.0  # ...and the fitted rise must pass the swing around
 MIN_RISING_QUARTERS = 3  # ...and memory must rise by MIN_BYTES_PER_REQUEST in 3 of the fit's 4 quarters
 MIN_TAIL_SAMPLES = 10
 MIN_SAMPLES = 12
+MAX_RHO = 0.98  # beyond it the noise is a random walk and no interval holds
 
 EXIT_FLAT, EXIT_GROWS, EXIT_UNUSABLE = 0, 1, 2
 
@@ -241,57 +242,49 @@ def warmup_end(xs, ys):
     return best_d
 
 
-def fixed_b_critical(b):
-    """The 97.5 % critical value of the slope's t statistic when its
-    standard error comes from Bartlett weights with bandwidth b * n
-    (Kiefer and Vogelsang 2005, fixed-b asymptotics, their cubic fit):
-    1.96 when b is small, larger as the bandwidth takes more of the run,
-    because the variance is then estimated from fewer independent pieces."""
-    b = min(max(b, 0.0), 1.0)
-    return 1.959964 + 2.9694 * b + 0.4160 * b * b - 0.5324 * b ** 3
+def t975(df):
+    """The 97.5 % quantile of Student's t with df degrees of freedom."""
+    table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+             2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086]
+    if df <= len(table):
+        return table[max(1, int(df)) - 1]
+    z = 1.959964  # Cornish-Fisher expansion: within 1e-3 of the table's values from df = 20
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
 
 
-def hac_slope_se(xs, resid):
-    """The slope's standard error allowing for autocorrelated residuals
-    (Newey-West, Bartlett weights), with the lag chosen from the data by
-    Andrews' AR(1) rule. Returns (se, lag)."""
+def slope_interval(xs, resid):
+    """Half-width of the slope's 95 % interval when the residuals are
+    correlated in time (memory read 10 times a second is: a sample is the
+    one before it plus what changed). The residuals are taken as AR(1) with
+    lag-1 autocorrelation rho (corrected for its small-sample bias, Kendall
+    1954: + (1 + 3 rho) / n): the least-squares variance is multiplied by
+    (1 + rho) / (1 - rho), and Student's t is taken with the effective
+    number of samples n (1 - rho) / (1 + rho) less 2 degrees of freedom.
+    Returns (half_width, rho, n_eff)."""
     n = len(xs)
     mx = sum(xs) / n
-    xc = [x - mx for x in xs]
-    sxx = sum(x * x for x in xc)
-    u = [x * e for x, e in zip(xc, resid)]
-    g0 = sum(v * v for v in u)
-    if sxx == 0 or g0 == 0:
-        return 0.0, 0
-    # Lag-1 autocorrelation of the scores, or of the residuals when that is
-    # larger (a slow swing around the line shows in the residuals first).
-    ge = sum(e * e for e in resid)
-    rho = max(sum(u[i] * u[i - 1] for i in range(1, n)) / g0,
-              sum(resid[i] * resid[i - 1] for i in range(1, n)) / ge)
-    rho = min(max(rho, 0.0), 0.97)
-    alpha = 4 * rho * rho / ((1 - rho) ** 2 * (1 + rho) ** 2)
-    lag = min(n - 1, int(math.ceil(1.1447 * (alpha * n) ** (1 / 3))))
-    s = g0
-    for j in range(1, lag + 1):
-        w = 1 - j / (lag + 1)
-        s += 2 * w * sum(u[i] * u[i - j] for i in range(j, n))
-    return math.sqrt(max(s, 0.0)) / sxx, lag
+    sxx = sum((x - mx) ** 2 for x in xs)
+    sse = sum(e * e for e in resid)
+    if sxx == 0 or sse == 0 or n < 3:
+        return 0.0, 0.0, float(n)
+    rho = sum(resid[i] * resid[i - 1] for i in range(1, n)) / sse
+    rho = min(max(rho + (1 + 3 * rho) / n, 0.0), MAX_RHO)
+    se = math.sqrt(sse / (n - 2) / sxx * (1 + rho) / (1 - rho))
+    n_eff = n * (1 - rho) / (1 + rho)
+    return t975(max(1.0, n_eff - 2)) * se, rho, n_eff
 
 
 def fit(xs, ys):
     """Bytes per request after warm-up, from samples (requests, bytes).
     Returns a dict: verdict, bytes_per_request, ci95, warmup_index,
-    warmup_requests, intercept, growth_bytes, swing_bytes, lag,
-    critical_value and the
+    warmup_requests, intercept, growth_bytes, swing_bytes, rho, n_eff and the
     reasons of the verdict. See docs/leakcheck.md for the design."""
     if len(xs) < MIN_SAMPLES or xs[-1] - xs[0] <= 0:
         raise Unmeasurable(f"too few samples with requests served ({len(xs)}): is the URL answering?")
     k = warmup_end(xs, ys)
     tx, ty = xs[k:], ys[k:]
     a, b, resid = ols(tx, ty)
-    se, lag = hac_slope_se(tx, resid)
-    crit = fixed_b_critical((lag + 1) / len(tx))
-    half = crit * se
+    half, rho, n_eff = slope_interval(tx, resid)
     lo, hi = b - half, b + half
     growth = b * (tx[-1] - tx[0])
     swing = max(resid) - min(resid)
@@ -313,9 +306,8 @@ def fit(xs, ys):
         "intercept": a,
         "growth_bytes": growth,
         "swing_bytes": swing,
-        "se": se,
-        "lag": lag,
-        "critical_value": crit,
+        "rho": rho,
+        "n_eff": n_eff,
         "lower_bound_above_threshold": per_request_ok,
         "growth_above_swing": growth_ok,
         "quarters_bytes_per_request": quarters,
@@ -446,8 +438,8 @@ def write_outputs(a, target, samples, summary, r, out_dir, started, argv):
             "quarters_bytes_per_request": [round(q, 1) for q in r["quarters_bytes_per_request"]],
             "steady": r["steady"],
         },
-        "hac_lag_samples": r["lag"],
-        "critical_value": round(r["critical_value"], 3),
+        "residual_autocorrelation": round(r["rho"], 3),
+        "effective_samples": round(r["n_eff"], 1),
         "samples": len(samples),
         "sample_interval_s": SAMPLE_S,
         "url": a.url,
@@ -527,10 +519,10 @@ def main(argv):
     a = parse_args(argv)
     started = datetime.datetime.now(datetime.timezone.utc)
     try:
-        if shutil.which("wrk") is None:
-            raise Unmeasurable("wrk is not installed (Debian: apt-get install wrk)")
         target = PidTarget(a.pid) if a.pid is not None else CgroupTarget(a.cgroup)
         status = probe(a.url, a.method, a.body)
+        if shutil.which("wrk") is None:
+            raise Unmeasurable("wrk is not installed (Debian: apt-get install wrk)")
         if status >= 400:
             print(f"leakcheck: {a.url} answers {status} to {a.method}: measuring those answers", file=sys.stderr)
         count_dir = tempfile.mkdtemp(prefix="leakcheck-")

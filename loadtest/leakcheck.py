@@ -45,7 +45,7 @@ MIN_GROWTH_OVER_SWING = 1.0  # ...and the fitted rise must pass the swing around
 MIN_RISING_QUARTERS = 3  # ...and memory must rise by MIN_BYTES_PER_REQUEST in 3 of the fit's 4 quarters
 MIN_TAIL_SAMPLES = 10
 MIN_SAMPLES = 12
-MAX_RHO = 0.98  # beyond it the noise is a random walk and no interval holds
+RANDOM_WALK_OLS_FACTOR = 1.2  # see slope_interval()
 
 EXIT_FLAT, EXIT_GROWS, EXIT_UNUSABLE = 0, 1, 2
 
@@ -252,39 +252,41 @@ def t975(df):
     return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
 
 
-def slope_interval(xs, resid):
-    """Half-width of the slope's 95 % interval when the residuals are
-    correlated in time (memory read 10 times a second is: a sample is the
-    one before it plus what changed). The residuals are taken as AR(1) with
-    lag-1 autocorrelation rho (corrected for its small-sample bias, Kendall
-    1954: + (1 + 3 rho) / n): the least-squares variance is multiplied by
-    (1 + rho) / (1 - rho), and Student's t is taken with the effective
-    number of samples n (1 - rho) / (1 + rho) less 2 degrees of freedom.
-    Returns (half_width, rho, n_eff)."""
-    n = len(xs)
-    mx = sum(xs) / n
-    sxx = sum((x - mx) ** 2 for x in xs)
-    sse = sum(e * e for e in resid)
-    if sxx == 0 or sse == 0 or n < 3:
-        return 0.0, 0.0, float(n)
-    rho = sum(resid[i] * resid[i - 1] for i in range(1, n)) / sse
-    rho = min(max(rho + (1 + 3 * rho) / n, 0.0), MAX_RHO)
-    se = math.sqrt(sse / (n - 2) / sxx * (1 + rho) / (1 - rho))
-    n_eff = n * (1 - rho) / (1 + rho)
-    return t975(max(1.0, n_eff - 2)) * se, rho, n_eff
+def slope_interval(xs, ys, b):
+    """Half-width of the 95 % interval of the slope b fitted to (xs, ys).
+    Memory read ten times a second is the reading before plus what changed
+    since: the noise is in the increments (a page touched, a table resized,
+    a collection), and it accumulates, so consecutive residuals from a line
+    are far from independent and least squares' own interval is much too
+    narrow. The increments are: each is b * (requests since the last
+    sample) plus its own noise, with a variance that grows with the
+    requests it spans. The slope's variance is then the increments' noise
+    variance per request over the requests fitted, times 1.2 (least squares
+    on a random walk has 6/5 the variance of the walk's own drift estimate);
+    Student's t has one degree of freedom per increment, less one.
+    Returns (half_width, increments)."""
+    dx = [x1 - x0 for x0, x1 in zip(xs, xs[1:])]
+    dy = [y1 - y0 for y0, y1 in zip(ys, ys[1:])]
+    pairs = [(u, v) for u, v in zip(dx, dy) if u > 0]
+    m = len(pairs)
+    total = sum(u for u, _ in pairs)
+    if m < 3 or total == 0:
+        return 0.0, m
+    var = sum((v - b * u) ** 2 / u for u, v in pairs) / (m - 1)
+    return t975(m - 1) * math.sqrt(RANDOM_WALK_OLS_FACTOR * var / total), m
 
 
 def fit(xs, ys):
     """Bytes per request after warm-up, from samples (requests, bytes).
     Returns a dict: verdict, bytes_per_request, ci95, warmup_index,
-    warmup_requests, intercept, growth_bytes, swing_bytes, rho, n_eff and the
+    warmup_requests, intercept, growth_bytes, swing_bytes, increments and the
     reasons of the verdict. See docs/leakcheck.md for the design."""
     if len(xs) < MIN_SAMPLES or xs[-1] - xs[0] <= 0:
         raise Unmeasurable(f"too few samples with requests served ({len(xs)}): is the URL answering?")
     k = warmup_end(xs, ys)
     tx, ty = xs[k:], ys[k:]
     a, b, resid = ols(tx, ty)
-    half, rho, n_eff = slope_interval(tx, resid)
+    half, increments = slope_interval(tx, ty, b)
     lo, hi = b - half, b + half
     growth = b * (tx[-1] - tx[0])
     swing = max(resid) - min(resid)
@@ -306,8 +308,7 @@ def fit(xs, ys):
         "intercept": a,
         "growth_bytes": growth,
         "swing_bytes": swing,
-        "rho": rho,
-        "n_eff": n_eff,
+        "increments": increments,
         "lower_bound_above_threshold": per_request_ok,
         "growth_above_swing": growth_ok,
         "quarters_bytes_per_request": quarters,
@@ -438,8 +439,7 @@ def write_outputs(a, target, samples, summary, r, out_dir, started, argv):
             "quarters_bytes_per_request": [round(q, 1) for q in r["quarters_bytes_per_request"]],
             "steady": r["steady"],
         },
-        "residual_autocorrelation": round(r["rho"], 3),
-        "effective_samples": round(r["n_eff"], 1),
+        "increments": r["increments"],
         "samples": len(samples),
         "sample_interval_s": SAMPLE_S,
         "url": a.url,

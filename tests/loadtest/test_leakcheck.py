@@ -111,11 +111,21 @@ class FitVerdicts(unittest.TestCase):
 
     def test_a_heap_that_grows_in_two_steps_and_stops_is_flat(self):
         # A V8 or glibc heap extended twice after warm-up: 1.5 MiB steps,
-        # flat between them. Its least-squares slope and interval alone
-        # would say "grows"; the quarters say the growth is not steady.
+        # flat between them.
         xs = requests(60)
         n = len(xs)
         ys = [12 * MiB + (1536 * KiB if i > n * 0.55 else 0) + (1536 * KiB if i > n * 0.8 else 0) for i in range(n)]
+        r = lc.fit(xs, ys)
+        self.assertGreater(r["bytes_per_request"], 32)
+        self.assertEqual(r["verdict"], "flat")
+
+    def test_growth_that_stops_within_the_fit_is_flat(self):
+        # A cache filling up: 400 B per request for the first 70 % of the
+        # run, then full. Its slope and interval alone would say "grows";
+        # the quarters say the growth did not last.
+        xs = requests(60)
+        stop = xs[41]
+        ys = [pages(12 * MiB + 400 * min(x, stop)) for x in xs]
         r = lc.fit(xs, ys)
         self.assertTrue(r["lower_bound_above_threshold"])
         self.assertFalse(r["steady"])
@@ -136,21 +146,22 @@ class FitVerdicts(unittest.TestCase):
                 e = rho * e + rng.gauss(0, 48 * KiB)
                 ys.append(20 * MiB + e)
             _, b, resid = lc.ols(xs, ys)
-            half = interval(xs, resid)
+            half = interval(xs, ys, b, resid)
             covered += b - half <= 0 <= b + half
         return covered / runs
 
     def test_correlated_noise_keeps_the_interval_honest(self):
-        # AR(1) noise on a flat line: the interval must cover the true slope
-        # (0) in at least 90 % of runs, where the plain least-squares one
-        # covers it in far fewer.
-        def plain(xs, resid):
+        # AR(1) noise on a flat line, from none (rho 0) to a random walk
+        # (rho 1): the interval must cover the true slope (0) in at least
+        # 90 % of runs, where the plain least-squares one covers it in far
+        # fewer.
+        def plain(xs, ys, b, resid):
             n, mx = len(xs), sum(xs) / len(xs)
             sxx = sum((x - mx) ** 2 for x in xs)
             return 1.96 * math.sqrt(sum(e * e for e in resid) / (n - 2) / sxx)
 
-        for rho, n in ((0.0, 50), (0.5, 50), (0.9, 50), (0.9, 150)):
-            c = self.coverage(rho, n, lambda xs, r: lc.slope_interval(xs, r)[0])
+        for rho, n in ((0.0, 50), (0.5, 50), (0.9, 50), (0.9, 150), (1.0, 50)):
+            c = self.coverage(rho, n, lambda xs, ys, b, _: lc.slope_interval(xs, ys, b)[0])
             self.assertGreaterEqual(c, 0.90, f"rho {rho}, {n} samples: covered {c:.0%}")
         self.assertLess(self.coverage(0.9, 50, plain), 0.6)
 

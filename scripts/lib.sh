@@ -14,13 +14,14 @@ TEST_PKGS="libcurl4-openssl-dev valgrind python3 curl prometheus git redis-serve
 # The stages of tests/stages/ and the scripts they run.
 FUZZ_PKGS="clang"                             # 20-fuzz (+ libclang-rt-N-dev, N = clang's major)
 BROWSER_PKGS="chromium redis-server"          # 40-browser
-NODE_PKGS="nodejs npm" # 40-browser, only where no node and npm are found (nodesource's nodejs has npm)
+NODE_PKGS="nodejs npm" # 40-browser, 65-leakcheck, only where no node and npm are found (nodesource's nodejs has npm)
 # 50-container, 55-fresh-container (scripts/container.sh): podman with runc and
 # its network plugins (-p), debootstrap for a base image made here.
 CONTAINER_PKGS="podman runc containernetworking-plugins iptables debootstrap curl python3"
 LOADTEST_PKGS="wrk gnuplot-nox python3 redis-server nginx-light" # 60-loadtest, loadtest/run.sh
 BENCH_PKGS="wrk python3 python3-flask valgrind redis-server redis-tools" # 70-bench-smoke, bench/*.sh
-STAGE_PKGS="$FUZZ_PKGS $BROWSER_PKGS $CONTAINER_PKGS $LOADTEST_PKGS $BENCH_PKGS"
+LEAKCHECK_PKGS="wrk gnuplot-nox python3" # 65-leakcheck, loadtest/leakcheck.sh (+ node: NODE_PKGS)
+STAGE_PKGS="$FUZZ_PKGS $BROWSER_PKGS $CONTAINER_PKGS $LOADTEST_PKGS $LEAKCHECK_PKGS $BENCH_PKGS"
 
 # need_stage_pkgs: everything the stages use, up front (each stage still
 # asks for its own, to run alone).

@@ -46,6 +46,7 @@ MIN_RISING_QUARTERS = 3  # ...and memory must rise by MIN_BYTES_PER_REQUEST in 3
 MIN_TAIL_SAMPLES = 10
 MIN_SAMPLES = 12
 RANDOM_WALK_OLS_FACTOR = 1.2  # see slope_interval()
+BLOCKS = 10  # the fit's stretch is cut into this many for its interval
 
 EXIT_FLAT, EXIT_GROWS, EXIT_UNUSABLE = 0, 1, 2
 
@@ -265,8 +266,14 @@ def slope_interval(xs, ys, b):
     on a random walk has 6/5 the variance of the walk's own drift estimate);
     Student's t has one degree of freedom per increment, less one.
     Returns (half_width, increments)."""
-    dx = [x1 - x0 for x0, x1 in zip(xs, xs[1:])]
-    dy = [y1 - y0 for y0, y1 in zip(ys, ys[1:])]
+    # Increments over BLOCKS equal stretches, not sample to sample: a swing
+    # that comes back (a collection, a heap that grows and shrinks) then
+    # counts once per block instead of once per sample, while a random walk's
+    # noise adds up the same either way.
+    m = min(BLOCKS, len(xs) - 1)
+    ends = [round(i * (len(xs) - 1) / m) for i in range(m + 1)]
+    dx = [xs[j] - xs[i] for i, j in zip(ends, ends[1:])]
+    dy = [ys[j] - ys[i] for i, j in zip(ends, ends[1:])]
     pairs = [(u, v) for u, v in zip(dx, dy) if u > 0]
     m = len(pairs)
     total = sum(u for u, _ in pairs)

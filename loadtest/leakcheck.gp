@@ -15,11 +15,11 @@ set datafile columnheaders
 set terminal svg size 960,540 dynamic font "sans,13" noenhanced background rgb "white"
 set output dir . "/leakcheck.svg"
 set grid lc rgb "#dddddd"
-set key left top
+set key below
 set title title
 set xlabel "requests served"
 set ylabel "MiB"
-set format x "%.0s%c"
+set format x "%.0f"
 set xrange [0:*]
 
 MiB = 1048576.0
@@ -28,7 +28,7 @@ fitcol = (anon eq "1") ? "anon_bytes" : "total_bytes"
 fitted(x) = (x >= fw) ? (fa + fb * x) / MiB : NaN
 
 set object 1 rect from 0, graph 0 to fw, graph 1 behind fc rgb "#f1e4c8" fs solid 0.6 noborder
-set label 1 "warm-up" at fw, graph 0.96 right offset -0.5, 0 tc rgb "#8a6d3b"
+set label 1 "warm-up" at fw, graph 0.96 right offset -0.5, 0 tc rgb "#8a6d3b" front
 set samples 400
 
 if (anon eq "1") {

@@ -40,12 +40,12 @@ GNUPLOT = os.path.join(HERE, "leakcheck.gp")
 SAMPLE_S = 0.1  # memory and request count are read together this often
 DEFAULT_BODY = '{"a": 1, "b": 2}'
 # The decision rule (docs/leakcheck.md, "The verdict"): "grows" needs both.
-MIN_BYTES_PER_REQUEST = 32.0  # the interval's lower bound must pass this...
+MIN_BYTES_PER_REQUEST = 32.0  # the one-sided 95 % lower bound must pass this...
 MIN_GROWTH_OVER_SWING = 1.0  # ...and the fitted rise must pass the swing around the line
 MIN_RISING_QUARTERS = 3  # ...and memory must rise by MIN_BYTES_PER_REQUEST in 3 of the fit's 4 quarters
 MIN_TAIL_SAMPLES = 10
 MIN_SAMPLES = 12
-RANDOM_WALK_OLS_FACTOR = 1.2  # see slope_interval()
+RANDOM_WALK_OLS_FACTOR = 1.2  # see slope_se()
 BLOCKS = 10  # the fit's stretch is cut into this many for its interval
 
 EXIT_FLAT, EXIT_GROWS, EXIT_UNUSABLE = 0, 1, 2
@@ -243,18 +243,26 @@ def warmup_end(xs, ys):
     return best_d
 
 
-def t975(df):
-    """The 97.5 % quantile of Student's t with df degrees of freedom."""
-    table = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-             2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086]
+# Student's t quantiles for 1..20 degrees of freedom: 97.5 % (a two-sided
+# 95 % interval) and 95 % (a one-sided 95 % bound).
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+        2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086]
+T95 = [6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812,
+       1.796, 1.782, 1.771, 1.761, 1.753, 1.746, 1.740, 1.734, 1.729, 1.725]
+
+
+def t_quantile(df, one_sided=False):
+    """Student's t quantile with df degrees of freedom: 97.5 %, or 95 %
+    when one_sided."""
+    table = T95 if one_sided else T975
     if df <= len(table):
         return table[max(1, int(df)) - 1]
-    z = 1.959964  # Cornish-Fisher expansion: within 1e-3 of the table's values from df = 20
+    z = 1.644854 if one_sided else 1.959964  # Cornish-Fisher: within 1e-3 of the tables from df = 20
     return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
 
 
-def slope_interval(xs, ys, b):
-    """Half-width of the 95 % interval of the slope b fitted to (xs, ys).
+def slope_se(xs, ys, b):
+    """Standard error of the slope b fitted to (xs, ys).
     Memory read ten times a second is the reading before plus what changed
     since: the noise is in the increments (a page touched, a table resized,
     a collection), and it accumulates, so consecutive residuals from a line
@@ -264,8 +272,8 @@ def slope_interval(xs, ys, b):
     requests it spans. The slope's variance is then the increments' noise
     variance per request over the requests fitted, times 1.2 (least squares
     on a random walk has 6/5 the variance of the walk's own drift estimate);
-    Student's t has one degree of freedom per increment, less one.
-    Returns (half_width, increments)."""
+    Student's t has one degree of freedom per block, less one.
+    Returns (standard_error, degrees_of_freedom)."""
     # Increments over BLOCKS equal stretches, not sample to sample: a swing
     # that comes back (a collection, a heap that grows and shrinks) then
     # counts once per block instead of once per sample, while a random walk's
@@ -278,26 +286,30 @@ def slope_interval(xs, ys, b):
     m = len(pairs)
     total = sum(u for u, _ in pairs)
     if m < 3 or total == 0:
-        return 0.0, m
+        return 0.0, max(m - 1, 1)
     var = sum((v - b * u) ** 2 / u for u, v in pairs) / (m - 1)
-    return t975(m - 1) * math.sqrt(RANDOM_WALK_OLS_FACTOR * var / total), m
+    return math.sqrt(RANDOM_WALK_OLS_FACTOR * var / total), m - 1
 
 
 def fit(xs, ys):
     """Bytes per request after warm-up, from samples (requests, bytes).
     Returns a dict: verdict, bytes_per_request, ci95, warmup_index,
-    warmup_requests, intercept, growth_bytes, swing_bytes, increments and the
+    warmup_requests, intercept, growth_bytes, swing_bytes, lower_bound (one-sided 95 %), df and the
     reasons of the verdict. See docs/leakcheck.md for the design."""
     if len(xs) < MIN_SAMPLES or xs[-1] - xs[0] <= 0:
         raise Unmeasurable(f"too few samples with requests served ({len(xs)}): is the URL answering?")
     k = warmup_end(xs, ys)
     tx, ty = xs[k:], ys[k:]
     a, b, resid = ols(tx, ty)
-    half, increments = slope_interval(tx, ty, b)
+    se, df = slope_se(tx, ty, b)
+    half = t_quantile(df) * se
     lo, hi = b - half, b + half
+    # "grows" is a one-sided claim: the slope is above the threshold, with 5 %
+    # risk, is judged on the one-sided 95 % lower bound.
+    lower = b - t_quantile(df, one_sided=True) * se
     growth = b * (tx[-1] - tx[0])
     swing = max(resid) - min(resid)
-    per_request_ok = lo > MIN_BYTES_PER_REQUEST
+    per_request_ok = lower > MIN_BYTES_PER_REQUEST
     growth_ok = growth > MIN_GROWTH_OVER_SWING * swing
     # Steady: a leak rises in (nearly) every quarter of the fit; a heap or a
     # collector that grows in a few steps and then stops does not.
@@ -315,7 +327,8 @@ def fit(xs, ys):
         "intercept": a,
         "growth_bytes": growth,
         "swing_bytes": swing,
-        "increments": increments,
+        "lower_bound": lower,
+        "df": df,
         "lower_bound_above_threshold": per_request_ok,
         "growth_above_swing": growth_ok,
         "quarters_bytes_per_request": quarters,
@@ -446,7 +459,8 @@ def write_outputs(a, target, samples, summary, r, out_dir, started, argv):
             "quarters_bytes_per_request": [round(q, 1) for q in r["quarters_bytes_per_request"]],
             "steady": r["steady"],
         },
-        "increments": r["increments"],
+        "one_sided_lower_bound": round(r["lower_bound"], 1),
+        "degrees_of_freedom": r["df"],
         "samples": len(samples),
         "sample_interval_s": SAMPLE_S,
         "url": a.url,
@@ -474,8 +488,9 @@ def write_outputs(a, target, samples, summary, r, out_dir, started, argv):
         f"{r['warmup_requests']:,} ({summary['requests']:,} requests in all, {len(samples)} samples).",
         f"- Over the fit the line rises {fmt_bytes(r['growth_bytes'])}; memory swings "
         f"{fmt_bytes(r['swing_bytes'])} around it.",
-        f"- Verdict **{r['verdict']}**: memory grows per request when the interval's lower bound is above "
-        f"{MIN_BYTES_PER_REQUEST:.0f} B per request ({'yes' if r['lower_bound_above_threshold'] else 'no'}), "
+        f"- Verdict **{r['verdict']}**: memory grows per request when the slope's one-sided 95 % lower bound "
+        f"({r['lower_bound']:.0f}) is above {MIN_BYTES_PER_REQUEST:.0f} B per request "
+        f"({'yes' if r['lower_bound_above_threshold'] else 'no'}), "
         f"the rise is larger than the swing ({'yes' if r['growth_above_swing'] else 'no'}) and memory rises "
         f"by more than that in {MIN_RISING_QUARTERS} of the fit's 4 quarters ({r['rising_quarters']}: "
         f"{'yes' if r['steady'] else 'no'}).",

@@ -159,6 +159,48 @@ class PidTarget:
         return {"total": vals[self.keys[0]], "anon": vals.get(self.keys[1])}
 
 
+def listening_inodes(port):
+    """Socket inodes listening on TCP `port` (IPv4 and IPv6), from /proc/net."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                        inodes.add(parts[9])
+        except (OSError, IndexError, ValueError, StopIteration):
+            pass
+    return inodes
+
+
+def serves_port(pid, port):
+    """True when the process or one of its descendants holds the socket
+    listening on `port`; None when that cannot be told (no permission)."""
+    want = listening_inodes(port)
+    if not want:
+        return None
+    todo, seen = [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            for fd in os.listdir(f"/proc/{p}/fd"):
+                link = os.readlink(f"/proc/{p}/fd/{fd}")
+                if link.startswith("socket:[") and link[8:-1] in want:
+                    return True
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            if p == pid:
+                return None
+    return False
+
+
 class CgroupTarget:
     """A cgroup's memory: v2 memory.current and memory.stat's anon; v1
     memory.usage_in_bytes and memory.stat's total_rss (or rss)."""
@@ -543,6 +585,9 @@ def main(argv):
     try:
         target = PidTarget(a.pid) if a.pid is not None else CgroupTarget(a.cgroup)
         status = probe(a.url, a.method, a.body)
+        if a.pid is not None and serves_port(a.pid, loopback_url(a.url)[2]) is False:
+            print(f"leakcheck: warning: process {a.pid} (and its children) does not hold the socket listening "
+                  f"on port {loopback_url(a.url)[2]}: is it the process that serves {a.url}?", file=sys.stderr)
         if shutil.which("wrk") is None:
             raise Unmeasurable("wrk is not installed (Debian: apt-get install wrk)")
         if status >= 400:

@@ -188,6 +188,20 @@ class Readers(unittest.TestCase):
         with self.assertRaises(lc.Unmeasurable):
             lc.PidTarget(p.pid)
 
+    def test_the_process_serving_the_port_is_told_from_another(self):
+        import socket
+
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        self.addCleanup(s.close)
+        port = s.getsockname()[1]
+        self.assertTrue(lc.serves_port(os.getpid(), port))
+        other = subprocess.Popen(["sleep", "30"])
+        self.addCleanup(other.wait)
+        self.addCleanup(other.kill)
+        self.assertFalse(lc.serves_port(other.pid, port))
+
     def cgroup(self, files):
         d = tempfile.mkdtemp()
         self.addCleanup(lambda: subprocess.run(["rm", "-rf", d]))

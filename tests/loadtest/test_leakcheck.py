@@ -261,6 +261,31 @@ class CommandLine(unittest.TestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("cgroup", r.stderr)
 
+    def test_without_wrk_exits_2(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        class Answer(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *_):
+                pass
+
+        srv = HTTPServer(("127.0.0.1", 0), Answer)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        empty = tempfile.mkdtemp()
+        self.addCleanup(os.rmdir, empty)
+        r = subprocess.run([sys.executable, os.path.join(HERE, "..", "..", "loadtest", "leakcheck.py"),
+                            "--url", f"http://127.0.0.1:{srv.server_address[1]}/", "--pid", str(os.getpid())],
+                           capture_output=True, text=True, timeout=60, env={**os.environ, "PATH": empty})
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("wrk is not installed", r.stderr)
+
     def test_a_url_that_does_not_answer_exits_2(self):
         import socket
 

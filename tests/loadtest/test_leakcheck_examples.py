@@ -188,6 +188,18 @@ class Examples(unittest.TestCase):
         doc, live = self.memoscope("memoscope-local", "local", "flat")
         self.assertLess(abs(live), 1)
 
+    def test_a_service_that_dies_during_the_check_exits_2(self):
+        svc = Service(self.python("static"))
+        try:
+            killer = subprocess.Popen(["sh", "-c", f"sleep 2; kill {svc.proc.pid}"])
+            rc, doc, out = leakcheck("python-dies", svc, duration="6")
+            killer.wait()
+        finally:
+            svc.stop()
+        self.assertEqual(rc, 2, out)
+        self.assertIsNone(doc)
+        self.assertIn(f"process {svc.proc.pid} cannot be read", out)
+
     def test_python_lru_grows_through_a_cgroup(self):
         cg = own_memory_cgroup()
         if cg is None:

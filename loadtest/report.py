@@ -17,6 +17,7 @@ import csv
 import json
 import os
 import statistics
+import shutil
 import subprocess
 import sys
 
@@ -591,7 +592,7 @@ def claims_table(w, claims):
     w("")
 
 
-def render_markdown(run, figs, claims, plots):
+def render_markdown(run, figs, claims, plots, plots_extra=()):
     p = run["params"]
     out = []
     w = out.append
@@ -667,6 +668,21 @@ def render_markdown(run, figs, claims, plots):
         w("## More plots\n")
         for name, caption in more:
             w(f"**{caption}**\n\n![{caption}]({name})\n")
+    w("## Is my service leaking like this? Point the kit at it\n")
+    w(
+        "This report reads memoscope's own `/stats`. The leak check asks the same of any "
+        "service, from the outside and under load: it drives wrk at a loopback URL, samples "
+        "the process's (or a cgroup's) memory, and fits the bytes each request leaves behind "
+        "after warm-up, with a 95 % interval. It prints `grows` or `flat` last and exits 1 or "
+        "0 (2 when it cannot measure), so a CI pipeline can use it as a gate:\n"
+    )
+    w("```sh\n./loadtest/leakcheck.sh --url http://127.0.0.1:PORT/PATH --pid PID\n```\n")
+    if LEAKCHECK_PICTURE in plots_extra:
+        w(
+            "The article's program (a CPython service, `lru_cache` on the method) measured so:\n\n"
+            f"![The article's program under the leak check]({LEAKCHECK_PICTURE})\n"
+        )
+    w("How it decides, and more examples: `docs/leakcheck.md` in the repository.\n")
     w("## Files\n")
     w(
         "`run.json`: parameters and wrk's figures; `stats-<scope>.csv`: every /stats sample "
@@ -729,6 +745,20 @@ def draw_plots(folder, figs):
     return [(name, caption) for name, caption in PLOTS if growth or name != "growth.png"]
 
 
+# The leak check's picture of the article's program, shown in every report.
+LEAKCHECK_SOURCE = os.path.join(HERE, "..", "docs", "leakcheck", "python-lru.svg")
+LEAKCHECK_PICTURE = "leakcheck-python-lru.svg"
+
+
+def copy_leakcheck_picture(folder):
+    """Copies the leak check's example picture into folder; returns its
+    name, or None when the repository's copy is missing."""
+    if not os.path.exists(LEAKCHECK_SOURCE):
+        return None
+    shutil.copyfile(LEAKCHECK_SOURCE, os.path.join(folder, LEAKCHECK_PICTURE))
+    return LEAKCHECK_PICTURE
+
+
 def make_report(folder, plots=True):
     """Reads the run in folder, writes folder/report.md (and the PNGs when
     plots is true). Returns (figs, claims)."""
@@ -736,8 +766,9 @@ def make_report(folder, plots=True):
     figs = [analyse(s, samples[s["label"]]) for s in run["scopes"]]
     claims = check_claims(run, figs)
     drawn = draw_plots(folder, figs) if plots else []
+    extra = [copy_leakcheck_picture(folder)] if plots else []
     with open(os.path.join(folder, "report.md"), "w") as f:
-        f.write(render_markdown(run, figs, claims, drawn))
+        f.write(render_markdown(run, figs, claims, drawn, [e for e in extra if e]))
     return figs, claims
 
 

@@ -164,6 +164,15 @@ class RecordedRun(unittest.TestCase):
         self.assertNotIn("### ", md)
         self.assertEqual(md.count("| | claim | measured |"), 1)
 
+    def test_every_report_points_the_kit_at_any_service(self):
+        claims = report.check_claims(self.rec, list(self.figs.values()))
+        md = report.render_markdown(self.rec, list(self.figs.values()), claims, [],
+                                    [report.LEAKCHECK_PICTURE])
+        self.assertIn("## Is my service leaking like this? Point the kit at it", md)
+        self.assertIn("./loadtest/leakcheck.sh --url", md)
+        self.assertIn("](" + report.LEAKCHECK_PICTURE + ")", md)
+        self.assertTrue(os.path.exists(report.LEAKCHECK_SOURCE))
+
 
 # ---------------------------------------------------------- synthetic runs
 

@@ -259,6 +259,14 @@ static bool apply(config *cfg, const setting *st, const char *value, const char 
     char *field = (char *)cfg + st->offset;
     uint64_t v;
 
+    /* No setting takes one, and an error line must not carry it to a terminal. */
+    for (const char *c = value; *c; c++) {
+        if ((unsigned char)*c < ' ' || *c == 0x7f) {
+            fprintf(err, "memoscope: bad %s: holds a control character\n", source);
+            return false;
+        }
+    }
+
     switch (st->kind) {
     case KIND_SCOPE:
         for (int i = 0; i < SCOPE_KINDS; i++) {
@@ -310,9 +318,9 @@ static bool apply(config *cfg, const setting *st, const char *value, const char 
             strcpy(field, value); /* rcliParseUrl took at most RCLI_URL_LEN - 1 */
             return true;
         }
-        char shown[RCLI_URL_LEN];
-        rcliRedactUrl(value, shown, sizeof(shown));
-        fprintf(err, "memoscope: bad %s '%s': %s\n", source, shown, why);
+        /* A URL that failed to parse is never shown: any part of it may be
+         * the password. */
+        fprintf(err, "memoscope: bad %s: %s\n", source, why);
         return false;
     }
     case KIND_PREFIX:
@@ -321,17 +329,17 @@ static bool apply(config *cfg, const setting *st, const char *value, const char 
             return true;
         }
         fprintf(err,
-                "memoscope: bad %s '%s': must be 1 to %d printable characters without spaces "
-                "or * ? [ ] \\\n",
-                source, value, CONFIG_REDIS_PREFIX_LEN - 1);
+                "memoscope: bad %s: must be 1 to %d printable ASCII characters without spaces "
+                "nor * ? [ ] \\\n",
+                source, CONFIG_REDIS_PREFIX_LEN - 1);
         return false;
     case KIND_NAME:
         if (nameOk(value)) {
             strcpy(field, value);
             return true;
         }
-        fprintf(err, "memoscope: bad %s '%s': must be 1 to %d letters, digits, '.', '_' or '-'\n",
-                source, value, CONFIG_REPLICA_LEN - 1);
+        fprintf(err, "memoscope: bad %s: must be 1 to %d letters, digits, '.', '_' or '-'\n",
+                source, CONFIG_REPLICA_LEN - 1);
         return false;
     case KIND_SECONDS:
         if (strcmp(value, "none") == 0) {
@@ -584,14 +592,17 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
             return CONFIG_EXIT;
         }
         if (strncmp(arg, "--", 2) != 0) {
-            fprintf(err, "memoscope: unexpected argument '%s' (see --help)\n", arg);
+            /* not shown: a stray word may be part of a secret */
+            fprintf(err, "memoscope: unexpected argument number %d (see --help)\n", i);
             return CONFIG_ERROR;
         }
         const char *name = arg + 2;
         const char *eq = strchr(name, '=');
         const setting *st = findFlag(name, eq ? (size_t)(eq - name) : strlen(name));
         if (!st) {
-            fprintf(err, "memoscope: unknown flag '%s' (see --help)\n", arg);
+            /* the name only: a value after '=' may be a secret */
+            fprintf(err, "memoscope: unknown flag '%.*s' (see --help)\n",
+                    eq ? (int)(eq - arg) : (int)strlen(arg), arg);
             return CONFIG_ERROR;
         }
         const char *value = eq ? eq + 1 : NULL;
@@ -636,6 +647,24 @@ const char *configMaxsizeText(size_t maxsize, const char *unbounded, char buf[CO
     return buf;
 }
 
+/* key=value for the startup line: a value holding a space, '"', '\\' or
+ * '=' goes between quotes with '"' and '\\' escaped (as logfmt does), so
+ * that a configured string cannot forge a field. */
+static void describeValue(FILE *out, const char *key, const char *v) {
+    fputs(key, out);
+    if (!v[strcspn(v, " \"\\=")]) {
+        fputs(v, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *v; v++) {
+        if (*v == '"' || *v == '\\')
+            fputc('\\', out);
+        fputc(*v, out);
+    }
+    fputc('"', out);
+}
+
 void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
     char maxsize[CONFIG_MAXSIZE_LEN], maxbytes[CONFIG_MAXSIZE_LEN], ttl[CONFIG_TTL_LEN];
     char limit[24] = "cgroup", guard[24] = "off";
@@ -656,9 +685,12 @@ void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
             configMaxbytesText(cfg->maxbytes, "none", maxbytes), configBackendName(cfg->backend));
     char url[RCLI_URL_LEN];
     rcliRedactUrl(cfg->redis_url, url, sizeof(url));
-    if (cfg->backend == BACKEND_REDIS)
-        fprintf(out, " redis_url=%s redis_prefix=%s replica=%s redis_timeout_ms=%u", url,
-                cfg->redis_prefix, cfg->replica, cfg->redis_timeout_ms);
+    if (cfg->backend == BACKEND_REDIS) {
+        describeValue(out, " redis_url=", url);
+        describeValue(out, " redis_prefix=", cfg->redis_prefix);
+        describeValue(out, " replica=", cfg->replica);
+        fprintf(out, " redis_timeout_ms=%u", cfg->redis_timeout_ms);
+    }
     fputc('\n', out);
     fflush(out);
 }
@@ -728,10 +760,14 @@ static void statsBackendJson(void *ctx, textBuf *t) {
     }
     char url[RCLI_URL_LEN];
     rcliRedactUrl(cfg->redis_url, url, sizeof(url));
-    /* url, prefix and replica passed this file's checks: no quote nor
-     * backslash but in a password, which the redaction removed. */
-    textf(t, "\"kind\":\"redis\",\"url\":\"%s\",\"prefix\":\"%s\",\"replica\":\"%s\"", url,
-          cfg->redis_prefix, cfg->replica);
+    /* A prefix may hold '"' or '\', a socket path too: each is escaped. */
+    TEXT_LIT(t, "\"kind\":\"redis\",\"url\":\"");
+    textJson(t, url);
+    TEXT_LIT(t, "\",\"prefix\":\"");
+    textJson(t, cfg->redis_prefix);
+    TEXT_LIT(t, "\",\"replica\":\"");
+    textJson(t, cfg->replica);
+    TEXT_LIT(t, "\"");
 }
 
 /* memoscope_info's labels. */

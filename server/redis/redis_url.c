@@ -1,4 +1,10 @@
-/* redis_url.c -- Redis URLs: parse them, and redact their password. */
+/* redis_url.c -- Redis URLs: parse them, and show them without the password.
+ *
+ * A URL that fails to parse is never shown, not even in part: the error
+ * names the part that is wrong. A URL that parses is shown rebuilt from its
+ * parts, with "***" for the password, so that no shape of URL can carry the
+ * password into a log line or /stats.
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,7 +12,10 @@
 #include "redis_url.h"
 
 #define DEFAULT_PORT 6379
+#define MAX_PORT 65535
 #define MAX_DB 1000000
+#define REDIS_SCHEME "redis://"
+#define UNIX_SCHEME "unix://"
 
 static bool urlFail(char *err, size_t cap, const char *msg) {
     snprintf(err, cap, "%s", msg);
@@ -37,11 +46,103 @@ static bool copy(char *dst, size_t cap, const char *src, size_t n) {
     return true;
 }
 
+static bool isControl(char c) {
+    return (unsigned char)c < 0x20 || c == 0x7f;
+}
+
+static int hexValue(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+typedef enum decodeResult {
+    DECODE_OK,
+    DECODE_LONG,
+    DECODE_ESCAPE,
+    DECODE_NUL,
+    DECODE_CONTROL
+} decodeResult;
+
+/* Percent-decodes n bytes of src into dst (cap bytes, NUL-terminated). */
+static decodeResult decode(char *dst, size_t cap, const char *src, size_t n) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = src[i];
+        if (isControl(c))
+            return DECODE_CONTROL;
+        if (c == '%') {
+            if (i + 2 >= n || hexValue(src[i + 1]) < 0 || hexValue(src[i + 2]) < 0)
+                return DECODE_ESCAPE;
+            int hi = hexValue(src[i + 1]), lo = hexValue(src[i + 2]);
+            c = (char)(hi * 16 + lo);
+            if (c == '\0')
+                return DECODE_NUL; /* a C string cannot hold it */
+            i += 2;
+        }
+        if (o + 1 >= cap)
+            return DECODE_LONG;
+        dst[o++] = c;
+    }
+    dst[o] = '\0';
+    return DECODE_OK;
+}
+
+/* The user name or the password (what names which), decoded; false with a
+ * message that names the part, never its text. */
+static bool decodePart(char *dst, size_t cap, const char *src, size_t n, const char *what,
+                       char *err, size_t errcap) {
+    switch (decode(dst, cap, src, n)) {
+    case DECODE_OK:
+        return true;
+    case DECODE_LONG:
+        snprintf(err, errcap, "the %s is too long (at most %zu bytes)", what, cap - 1);
+        break;
+    case DECODE_ESCAPE:
+        snprintf(err, errcap,
+                 "the %s has a '%%' not followed by two hex digits (write a '%%' itself as %%25)",
+                 what);
+        break;
+    case DECODE_NUL:
+        snprintf(err, errcap, "the %s holds %%00, which cannot be sent", what);
+        break;
+    case DECODE_CONTROL:
+        snprintf(err, errcap, "the %s holds a control character (percent-encode it)", what);
+        break;
+    }
+    dst[0] = '\0'; /* nothing of a refused secret stays behind */
+    return false;
+}
+
+/* A host name or IPv4 address: letters, digits, '.', '-', '_'. */
+static bool hostOk(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-' || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* An IPv6 address between brackets: hex digits, ':' and '.'. */
+static bool ipv6Ok(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (hexValue(s[i]) < 0 && s[i] != ':' && s[i] != '.')
+            return false;
+    return n > 0;
+}
+
 static bool parseUnix(const char *rest, rcliTarget *t, char *err, size_t errcap) {
     const char *q = strchr(rest, '?');
     size_t n = q ? (size_t)(q - rest) : strlen(rest);
     if (n == 0 || rest[0] != '/')
         return urlFail(err, errcap, "a unix:// URL needs an absolute socket path (unix:///path)");
+    for (size_t i = 0; i < n; i++)
+        if (isControl(rest[i]))
+            return urlFail(err, errcap, "the socket path holds a control character");
     if (!copy(t->host, sizeof(t->host), rest, n))
         return urlFail(err, errcap, "the socket path is too long");
     if (q) {
@@ -51,65 +152,123 @@ static bool parseUnix(const char *rest, rcliTarget *t, char *err, size_t errcap)
     return true;
 }
 
+/* user:password or :password, up to the URL's last '@'. */
+static bool parseCredentials(const char *p, size_t n, rcliTarget *t, char *err, size_t errcap) {
+    const char *colon = memchr(p, ':', n);
+    if (!colon)
+        return urlFail(err, errcap,
+                       "the credentials before the '@' must be :password or user:password");
+    return decodePart(t->user, sizeof(t->user), p, (size_t)(colon - p), "user name", err, errcap) &&
+           decodePart(t->password, sizeof(t->password), colon + 1, (size_t)(p + n - colon - 1),
+                      "password", err, errcap);
+}
+
+/* host[:port][/[db]], the part after the credentials. */
+static bool parseServer(const char *p, rcliTarget *t, char *err, size_t errcap) {
+    const char *slash = strchr(p, '/');
+    const char *end = slash ? slash : p + strlen(p);
+    const char *host = p, *host_end;
+    if (*p == '[') { /* [IPv6] */
+        const char *close = memchr(p, ']', (size_t)(end - p));
+        if (!close || !ipv6Ok(p + 1, (size_t)(close - p - 1)))
+            return urlFail(err, errcap, "the IPv6 address between [ ] is not valid");
+        host = p + 1;
+        host_end = close;
+        p = close + 1;
+        if (p != end && *p != ':')
+            return urlFail(err, errcap, "only :port may follow the IPv6 address");
+    } else {
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        host_end = colon ? colon : end;
+        if (host_end == p)
+            return urlFail(err, errcap, "the URL names no host");
+        if (!hostOk(p, (size_t)(host_end - p)))
+            return urlFail(err, errcap,
+                           "the host may hold only letters, digits, '.', '-' and '_' (an IPv6 "
+                           "address goes between [ ])");
+        p = host_end;
+    }
+    if (!copy(t->host, sizeof(t->host), host, (size_t)(host_end - host)))
+        return urlFail(err, errcap, "the host is too long");
+    if (p < end && (!urlNumber(p + 1, (size_t)(end - p - 1), MAX_PORT, &t->port) || t->port == 0))
+        return urlFail(err, errcap, "the port is not a number from 1 to 65535");
+    if (slash && slash[1] && !urlNumber(slash + 1, strlen(slash + 1), MAX_DB, &t->db))
+        return urlFail(err, errcap, "the database (after the '/') is not a number");
+    return true;
+}
+
+/* Percent-encodes s into out: a user name shown can hold nothing that a
+ * log line, JSON or a URL would read differently. */
+static void encode(char *out, size_t cap, const char *s) {
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (; *s && o + 4 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            strchr("-._~", c)) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* -------------------------------------------------------------------- API */
+
 bool rcliParseUrl(const char *url, rcliTarget *t, char *err, size_t errcap) {
     memset(t, 0, sizeof(*t));
     t->port = DEFAULT_PORT;
     if (strlen(url) >= RCLI_URL_LEN)
-        return urlFail(err, errcap, "the URL is too long");
-    if (strncmp(url, "unix://", 7) == 0) {
+        return urlFail(err, errcap, "the URL is too long (at most 255 bytes)");
+    if (strncmp(url, UNIX_SCHEME, strlen(UNIX_SCHEME)) == 0) {
         t->unix_socket = true;
-        return parseUnix(url + 7, t, err, errcap);
+        return parseUnix(url + strlen(UNIX_SCHEME), t, err, errcap);
     }
-    if (strncmp(url, "redis://", 8) != 0)
-        return urlFail(err, errcap, "must start with redis:// or unix://");
-    const char *p = url + 8;
-    const char *slash = strchr(p, '/');
-    const char *end = slash ? slash : p + strlen(p);
-    /* The password may hold '@': the host part starts after the last one. */
-    const char *at = NULL;
-    for (const char *c = p; c < end; c++)
-        if (*c == '@')
-            at = c;
+    if (strncmp(url, "rediss://", 9) == 0)
+        return urlFail(err, errcap, "rediss:// (TLS) is not supported: use redis:// or unix://");
+    if (strncmp(url, REDIS_SCHEME, strlen(REDIS_SCHEME)) != 0)
+        return urlFail(err, errcap, "the URL must start with redis:// or unix://");
+    const char *p = url + strlen(REDIS_SCHEME);
+    /* What follows the credentials (host, port, database) never holds an
+     * '@', so the last '@' ends them: a password may hold '@', '/', ':'
+     * and '%'-escapes without ambiguity. */
+    const char *at = strrchr(p, '@');
+    bool ok = true;
     if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        if (!colon)
-            return urlFail(err, errcap, "credentials must be :password@ or user:password@");
-        if (!copy(t->user, sizeof(t->user), p, (size_t)(colon - p)) ||
-            !copy(t->password, sizeof(t->password), colon + 1, (size_t)(at - colon - 1)))
-            return urlFail(err, errcap, "the credentials are too long");
+        ok = parseCredentials(p, (size_t)(at - p), t, err, errcap);
         p = at + 1;
     }
-    const char *colon = memchr(p, ':', (size_t)(end - p));
-    const char *host_end = colon ? colon : end;
-    if (host_end == p)
-        return urlFail(err, errcap, "the URL names no host");
-    if (!copy(t->host, sizeof(t->host), p, (size_t)(host_end - p)))
-        return urlFail(err, errcap, "the host is too long");
-    if (colon &&
-        (!urlNumber(colon + 1, (size_t)(end - colon - 1), 65535, &t->port) || t->port == 0))
-        return urlFail(err, errcap, "the port must be a number from 1 to 65535");
-    if (slash && slash[1] && !urlNumber(slash + 1, strlen(slash + 1), MAX_DB, &t->db))
-        return urlFail(err, errcap, "the database must be a number (redis://host:port/N)");
-    return true;
+    ok = ok && parseServer(p, t, err, errcap);
+    if (!ok)
+        memset(t, 0, sizeof(*t)); /* no part of a refused URL is kept */
+    return ok;
 }
 
 void rcliRedactUrl(const char *url, char *out, size_t cap) {
-    const char *scheme = strstr(url, "://");
-    const char *p = scheme ? scheme + 3 : url;
-    const char *slash = strchr(p, '/');
-    const char *end = slash ? slash : p + strlen(p);
-    const char *at = NULL;
-    for (const char *c = p; c < end; c++)
-        if (*c == '@')
-            at = c;
-    const char *colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-    if (!at) {
-        snprintf(out, cap, "%s", url); /* no password to hide */
+    rcliTarget t;
+    char err[8];
+    if (!rcliParseUrl(url, &t, err, sizeof(err))) {
+        snprintf(out, cap, "(not a valid URL)");
         return;
     }
-    if (!colon) { /* not a URL we take; drop its credentials whatever they are */
-        snprintf(out, cap, "%.*s%s", (int)(p - url), url, at + 1);
+    if (t.unix_socket) {
+        if (t.db)
+            snprintf(out, cap, "%s%s?db=%u", UNIX_SCHEME, t.host, t.db);
+        else
+            snprintf(out, cap, "%s%s", UNIX_SCHEME, t.host);
+        memset(&t, 0, sizeof(t));
         return;
     }
-    snprintf(out, cap, "%.*s***%s", (int)(colon + 1 - url), url, at);
+    char user[3 * sizeof(t.user)] = "";
+    encode(user, sizeof(user), t.user);
+    bool v6 = strchr(t.host, ':') != NULL;
+    snprintf(out, cap, "%s%s%s%s%s%s:%u/%u", REDIS_SCHEME, user,
+             t.password[0] ? ":***@"
+             : user[0]     ? ":@"
+                           : "",
+             v6 ? "[" : "", t.host, v6 ? "]" : "", t.port, t.db);
+    memset(&t, 0, sizeof(t));
 }

@@ -20,11 +20,16 @@ typedef struct rcliTarget {
     unsigned db;
 } rcliTarget;
 
-/* Parses url into t. On error writes a message (without the password) into
- * err and returns false. Pure: any thread. */
+/* Parses url into t. The credentials end at the URL's last '@', the
+ * password after their first ':'; user name and password are
+ * percent-decoded. On error writes into err a message that names the part
+ * that is wrong and holds no part of the URL, leaves t zeroed and returns
+ * false. Pure: any thread. */
 bool rcliParseUrl(const char *url, rcliTarget *t, char *err, size_t errcap);
 
-/* url with its password replaced by "***", for logs and /stats. */
+/* For logs and /stats: url rebuilt from its parts with "***" for the
+ * password (port and database always written), or "(not a valid URL)" when
+ * it does not parse. Pure: any thread. */
 void rcliRedactUrl(const char *url, char *out, size_t cap);
 
 #endif /* REDIS_URL_H */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <hiredis/hiredis.h>
 
 #include "harness.h"
@@ -699,6 +700,194 @@ static void sigterm_during_a_clear_answers_it_and_exits_cleanly(void) {
     CHECK_EQ(redisCount("t10:*"), 0);
 }
 
+/* A Redis of our own without a password, whatever a case before left. */
+static bool redisFresh(void) {
+    redisStop(SIGTERM);
+    return redisStart(NULL);
+}
+
+/* ------------------------------------------------ secrets and escaping */
+
+#define EXIT_MS 10000
+
+/* Runs the binary with args, reads all it writes to stderr into out and
+ * returns its exit status. A server that starts (its startup line shows)
+ * is stopped with SIGTERM, so that out holds its whole life. -1: it did
+ * not exit within EXIT_MS. */
+static int runLog(const char *const *args, char *out, size_t cap) {
+    const char *argv[32] = {MEMOSCOPE_BIN, "--bind", "127.0.0.1", "--port", "0"};
+    size_t argc = 5;
+    for (size_t i = 0; args[i] && argc < 31; i++)
+        argv[argc++] = args[i];
+    argv[argc] = NULL;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], STDERR_FILENO);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    bool stopped = false;
+    uint64_t deadline = nowMs() + EXIT_MS;
+    out[0] = '\0';
+    while (nowMs() < deadline && len < cap - 1) {
+        struct pollfd p = {fds[0], POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0)
+            continue;
+        ssize_t n = read(fds[0], out + len, cap - 1 - len);
+        if (n <= 0)
+            break; /* it exited */
+        len += (size_t)n;
+        out[len] = '\0';
+        const char *port = strstr(out, " port=");
+        if (!stopped && port && strchr(port, '\n')) {
+            kill(pid, SIGTERM);
+            stopped = true;
+        }
+    }
+    close(fds[0]);
+    int status;
+    struct timespec nap = {0, 10000000};
+    while (waitpid(pid, &status, WNOHANG) != pid) {
+        if (nowMs() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        nanosleep(&nap, NULL);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* Does text hold s, or any 4-byte piece of it without a space? A redaction
+ * cut at the wrong '/' or '@' leaves a piece. */
+static bool leaks(const char *text, const char *s) {
+    for (size_t i = 0; i + 4 <= strlen(s); i++) {
+        char piece[5];
+        memcpy(piece, s + i, 4);
+        piece[4] = '\0';
+        if (!strchr(piece, ' ') && strstr(text, piece))
+            return true;
+    }
+    return false;
+}
+
+/* A password with every character a URL gives a meaning to: '/', '@', ':',
+ * a space, and '%' (written %25). */
+#define ODD_PASSWORD "S3cr/et@k3y:Z9 q%x"
+#define ODD_WRITTEN "S3cr/et@k3y:Z9 q%25x"
+
+static void a_bad_url_exits_2_naming_the_part_and_never_shows_the_password(void) {
+    static const struct {
+        const char *fmt, *part;
+    } bad[] = {
+        {"redis://:%s@127.0.0.1:6x379/0", "the port is not a number"},
+        {"redis://:%s@127.0.0.1:6379/db1", "the database"},
+        {"redis://:%s@host name/0", "the host"},
+        {"redis://:%s%%zz@127.0.0.1/0", "two hex digits"},
+        {"redis:/:%s@127.0.0.1/0", "must start with redis:// or unix://"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char url[256], err[4096];
+        snprintf(url, sizeof(url), bad[i].fmt, ODD_WRITTEN);
+        checkContext("%s", url);
+        const char *args[] = {
+            "--cache-backend", "redis", "--cache-scope", "shared", "--redis-url", url, NULL};
+        CHECK_EQ(runLog(args, err, sizeof(err)), 2);
+        CHECK(strstr(err, "bad --redis-url: ") && strstr(err, bad[i].part));
+        CHECK(!leaks(err, ODD_PASSWORD));
+        CHECK(!leaks(err, ODD_WRITTEN));
+    }
+    checkContext(NULL);
+}
+
+/* The same password, given to a real Redis: it is decoded and accepted,
+ * and neither the startup line, nor any later line, nor /stats, nor
+ * /metrics shows any piece of it. */
+static void a_password_with_url_characters_connects_and_never_shows(void) {
+    redisStop(SIGTERM);
+    const char *pw[] = {"--requirepass", ODD_PASSWORD, NULL};
+    REQUIRE(redisStart(pw));
+    char url[128];
+    snprintf(url, sizeof(url), "redis://:%s@127.0.0.1:%u/0", ODD_WRITTEN, redis_port);
+    const char *args[] = {"--cache-backend",
+                          "redis",
+                          "--cache-scope",
+                          "shared",
+                          "--redis-url",
+                          url,
+                          "--redis-timeout-ms",
+                          GENEROUS,
+                          NULL};
+    char log[8192];
+    CHECK_EQ(runLog(args, log, sizeof(log)), 0);
+    CHECK(strstr(log, " redis_url=redis://:***@127.0.0.1:") != NULL);
+    CHECK(!leaks(log, ODD_PASSWORD));
+    CHECK(!leaks(log, ODD_WRITTEN));
+
+    server a;
+    REQUIRE(replicaStart(&a, "shared", "ra", "t11:", url, "0", GENEROUS));
+    REQUIRE(waitConnected(&a, true, READY_MS)); /* AUTH took the decoded password */
+    reply r = calc(&a, 1, 2);
+    CHECK(answered(&r, 1, 2, 0));
+    replyFree(&r);
+    reply st = httpDo(&a, "GET", "/stats", NULL);
+    reply me = httpDo(&a, "GET", "/metrics", NULL);
+    CHECK(st.status == 200 && !leaks(st.body, ODD_PASSWORD) && !leaks(st.body, ODD_WRITTEN));
+    CHECK(strstr(st.body, "\"url\":\"redis://:***@127.0.0.1:") != NULL);
+    CHECK(me.status == 200 && !leaks(me.body, ODD_PASSWORD) && !leaks(me.body, ODD_WRITTEN));
+    replyFree(&st);
+    replyFree(&me);
+    kill(a.pid, SIGTERM);
+    CHECK(logUntil(&a, log, sizeof(log), "stopped cleanly", STOP_MS));
+    CHECK(!leaks(log, ODD_PASSWORD));
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+    redisStop(SIGTERM);
+}
+
+/* promtool check metrics on text, when promtool is installed; true when
+ * it found nothing (or is not there: said on stderr). */
+static bool promtoolClean(const char *text) {
+    if (system("command -v promtool >/dev/null 2>&1") != 0) {
+        fprintf(stderr, "  promtool not installed: /metrics not linted\n");
+        return true;
+    }
+    FILE *p = popen("promtool check metrics 2>&1 >/dev/null", "w");
+    if (!p)
+        return false;
+    fputs(text, p);
+    return pclose(p) == 0;
+}
+
+/* A prefix holding '"' is escaped where it is written: /stats stays JSON
+ * and says it whole, /metrics stays valid. */
+static void a_prefix_with_a_quote_keeps_stats_json(void) {
+    REQUIRE(redisFresh());
+    const char *prefix = "q\"x,\"y\":1,\"z:";
+    server a;
+    REQUIRE(replicaStart(&a, "shared", "ra", prefix, NULL, "0", GENEROUS));
+    REQUIRE(waitConnected(&a, true, READY_MS));
+    reply r = calc(&a, 3, 4);
+    CHECK(answered(&r, 3, 4, 0));
+    replyFree(&r);
+    reply st = httpDo(&a, "GET", "/stats", NULL);
+    cJSON *root = cJSON_Parse(st.body);
+    CHECK(root != NULL);
+    cJSON *got = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "backend"),
+                                                  "prefix");
+    CHECK(cJSON_IsString(got) && strcmp(got->valuestring, prefix) == 0);
+    cJSON_Delete(root);
+    replyFree(&st);
+    reply me = httpDo(&a, "GET", "/metrics", NULL);
+    CHECK(me.status == 200 && promtoolClean(me.body));
+    replyFree(&me);
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+}
+
 int main(void) {
     static const harnessTest tests[] = {
         TEST(a_shared_key_computed_on_one_replica_is_a_hit_on_the_other),
@@ -713,6 +902,9 @@ int main(void) {
         TEST(a_big_clear_removes_only_our_keys_while_other_requests_are_served),
         TEST(a_clear_with_redis_down_or_silent_answers_503_and_counts_an_error),
         TEST(sigterm_during_a_clear_answers_it_and_exits_cleanly),
+        TEST(a_bad_url_exits_2_naming_the_part_and_never_shows_the_password),
+        TEST(a_password_with_url_characters_connects_and_never_shows),
+        TEST(a_prefix_with_a_quote_keeps_stats_json),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

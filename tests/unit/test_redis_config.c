@@ -83,6 +83,9 @@ static void bad_values_are_refused_and_hide_the_password(void) {
         {"--redis-url", "unix://relative/path"},
         {"--redis-prefix", "a*"},
         {"--redis-prefix", "a b"},
+        {"--redis-prefix", "a\tb"},
+        {"--redis-prefix", "a\x01"},
+        {"--replica", "a\"b"},
         {"--redis-prefix", ""},
         {"--replica", "a b"},
         {"--replica", "a:b"},
@@ -117,11 +120,161 @@ static void redaction_hides_only_the_password(void) {
     rcliRedactUrl("redis://:pw@h:1/0", out, sizeof(out));
     CHECK(strcmp(out, "redis://:***@h:1/0") == 0);
     rcliRedactUrl("redis://u:p@w@h/0", out, sizeof(out));
-    CHECK(strcmp(out, "redis://u:***@h/0") == 0);
+    CHECK_STR_EQ(out, "redis://u:***@h:6379/0");
     rcliRedactUrl("redis://h:6379/0", out, sizeof(out));
-    CHECK(strcmp(out, "redis://h:6379/0") == 0);
+    CHECK_STR_EQ(out, "redis://h:6379/0");
     rcliRedactUrl("unix:///run/r.sock", out, sizeof(out));
-    CHECK(strcmp(out, "unix:///run/r.sock") == 0);
+    CHECK_STR_EQ(out, "unix:///run/r.sock");
+    rcliRedactUrl("redis://[::1]:7000/2", out, sizeof(out));
+    CHECK_STR_EQ(out, "redis://[::1]:7000/2");
+    rcliRedactUrl("redis://us%20er:pw@h", out, sizeof(out));
+    CHECK_STR_EQ(out, "redis://us%20er:***@h:6379/0"); /* a user name shown encoded */
+}
+
+/* Passwords as generators and people write them: each with the characters
+ * a URL gives a meaning to. Raw, they parse with the last '@' ending the
+ * credentials; percent-encoded, they are decoded. */
+static const struct {
+    const char *written, *password;
+} special[] = {
+    {"S3cr/et", "S3cr/et"},       {"S3cr%2Fet", "S3cr/et"}, {"p@ss@w0rd", "p@ss@w0rd"},
+    {"p%40ss", "p@ss"},           {"a:b:c", "a:b:c"},       {"sp ace d", "sp ace d"},
+    {"sp%20ace", "sp ace"},       {"100%25off", "100%off"}, {"x/y@z:w%25 q", "x/y@z:w% q"},
+    {"%2F%3F%23%5B%5D", "/?#[]"},
+};
+
+/* Does text hold the password, or any 4-byte piece of it? A redaction that
+ * cut the URL at the wrong '/' or '@' leaves a piece. */
+static bool leaks(const char *text, const char *password) {
+    size_t n = strlen(password);
+    if (n < 4)
+        return strstr(text, password) != NULL;
+    for (size_t i = 0; i + 4 <= n; i++) {
+        char piece[5];
+        memcpy(piece, password + i, 4);
+        piece[4] = '\0';
+        if (strchr(piece, ' ') == NULL && strstr(text, piece))
+            return true;
+    }
+    return false;
+}
+
+static void passwords_with_special_characters_parse_and_never_show(void) {
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+        char url[RCLI_URL_LEN], err[128], shown[RCLI_URL_LEN];
+        snprintf(url, sizeof(url), "redis://:%s@h.example:7000/3", special[i].written);
+        checkContext("%s", url);
+        rcliTarget t;
+        CHECK(rcliParseUrl(url, &t, err, sizeof(err)));
+        CHECK_STR_EQ(t.password, special[i].password);
+        CHECK_STR_EQ(t.host, "h.example");
+        CHECK_EQ(t.port, 7000);
+        CHECK_EQ(t.db, 3);
+        rcliRedactUrl(url, shown, sizeof(shown));
+        CHECK_STR_EQ(shown, "redis://:***@h.example:7000/3");
+
+        config c;
+        const char *argv[] = {"memoscope", "--cache-backend", "redis", "--redis-url", url, NULL};
+        CHECK(parse(&c, argv) == CONFIG_OK);
+        char line[1024] = "";
+        FILE *f = fmemopen(line, sizeof(line) - 1, "w");
+        configDescribe(&c, 8080, f);
+        fclose(f);
+        CHECK(strstr(line, "redis_url=redis://:***@h.example:7000/3 ") != NULL);
+        CHECK(!leaks(line, special[i].password));
+        CHECK(!leaks(line, special[i].written));
+        CHECK(!leaks(err_buf, special[i].password));
+    }
+    checkContext(NULL);
+}
+
+/* A URL that fails to parse is never shown, not a piece of it: the error
+ * names the part that is wrong. */
+static void bad_urls_name_the_wrong_part_and_never_show_the_password(void) {
+    static const struct {
+        const char *fmt, *part;
+    } bad[] = {
+        {"redis://:%s@host:63x79/0", "the port is not a number"},
+        {"redis://:%s@host:0/0", "the port is not a number"},
+        {"redis://:%s@host:6379/zero", "the database"},
+        {"redis://:%s@ho st:6379/0", "the host"},
+        {"redis://:%s@ho\"st:6379/0", "the host"},
+        {"redis://:%s@:6379/0", "names no host"},
+        {"redis://:%s@", "names no host"},
+        {"redis://:%s%%zz@host:6379/0", "the password has a '%' not followed by two hex digits"},
+        {"redis://:%s%%@host:6379/0", "the password has a '%'"},
+        {"redis://:%s%%00@host:6379/0", "the password holds %00"},
+        {"redis://justauser@host:6379/0", "must be :password or user:password"},
+        {"redis://us%%zz:%s@host/0", "the user name has a '%'"},
+        {"http://:%s@host:6379/0", "must start with redis:// or unix://"},
+        {"rediss://:%s@host:6379/0", "TLS"},
+        {"redis://:%s@[::1/0", "IPv6"},
+        {"redis://:%s@host:6379/0?x=1", "the database"},
+    };
+    for (size_t k = 0; k < sizeof(special) / sizeof(special[0]); k++) {
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            char url[RCLI_URL_LEN], shown[RCLI_URL_LEN];
+            snprintf(url, sizeof(url), bad[i].fmt, special[k].written, special[k].written);
+            checkContext("%s", url);
+            config c;
+            const char *argv[] = {"memoscope", "--cache-backend", "redis", "--redis-url", url,
+                                  NULL};
+            CHECK(parse(&c, argv) == CONFIG_ERROR);
+            CHECK(strstr(err_buf, "bad --redis-url: ") != NULL);
+            CHECK(strstr(err_buf, bad[i].part) != NULL);
+            CHECK(!leaks(err_buf, special[k].password));
+            CHECK(!leaks(err_buf, special[k].written));
+            rcliRedactUrl(url, shown, sizeof(shown));
+            CHECK_STR_EQ(shown, "(not a valid URL)");
+            rcliTarget t;
+            char err[128];
+            CHECK(!rcliParseUrl(url, &t, err, sizeof(err)));
+            CHECK_STR_EQ(t.password, ""); /* nothing of a refused URL kept */
+        }
+        /* the same from the environment, and a misspelt flag with '=' */
+        char env[RCLI_URL_LEN], flag[RCLI_URL_LEN + 16];
+        snprintf(env, sizeof(env), "redis://:%s@host:99999/0", special[k].written);
+        checkContext("MEMOSCOPE_REDIS_URL=%s", env);
+        setenv("MEMOSCOPE_REDIS_URL", env, 1);
+        const char *argv[] = {"memoscope", "--cache-backend", "redis", NULL};
+        config c;
+        CHECK(parse(&c, argv) == CONFIG_ERROR);
+        CHECK(strstr(err_buf, "bad MEMOSCOPE_REDIS_URL: the port") != NULL);
+        CHECK(!leaks(err_buf, special[k].password));
+        unsetenv("MEMOSCOPE_REDIS_URL");
+        snprintf(flag, sizeof(flag), "--redis-ur=redis://:%s@host/0", special[k].written);
+        const char *typo[] = {"memoscope", flag, NULL};
+        CHECK(parse(&c, typo) == CONFIG_ERROR);
+        CHECK(strstr(err_buf, "unknown flag '--redis-ur'") != NULL);
+        CHECK(!leaks(err_buf, special[k].password));
+        /* an unquoted password with a space leaves a stray word */
+        const char *stray[] = {"memoscope",   "--cache-backend",    "redis", "--redis-url",
+                               "redis://:pw", "secret-word@host/0", NULL};
+        CHECK(parse(&c, stray) == CONFIG_ERROR);
+        CHECK(strstr(err_buf, "secret") == NULL);
+    }
+    checkContext(NULL);
+}
+
+/* Configured strings written into the startup line cannot forge a field:
+ * a value with '"', '\\', '=' or a space is quoted and escaped. */
+static void the_startup_line_quotes_what_could_forge_a_field(void) {
+    config c;
+    const char *argv[] = {"memoscope",      "--cache-backend", "redis",
+                          "--redis-prefix", "a\"b=c:",         NULL};
+    CHECK(parse(&c, argv) == CONFIG_OK);
+    CHECK_STR_EQ(c.redis_prefix, "a\"b=c:");
+    char line[1024] = "";
+    FILE *f = fmemopen(line, sizeof(line) - 1, "w");
+    configDescribe(&c, 8080, f);
+    fclose(f);
+    CHECK(strstr(line, " redis_prefix=\"a\\\"b=c:\" replica=") != NULL);
+    const char *plain[] = {"memoscope", "--cache-backend", "redis", "--redis-prefix", "app:", NULL};
+    CHECK(parse(&c, plain) == CONFIG_OK);
+    f = fmemopen(line, sizeof(line) - 1, "w");
+    configDescribe(&c, 8080, f);
+    fclose(f);
+    CHECK(strstr(line, " redis_prefix=app: replica=") != NULL);
 }
 
 static void the_startup_line_shows_the_backend_not_the_password(void) {
@@ -146,6 +299,9 @@ int main(void) {
         TEST(urls_parse_into_their_parts),
         TEST(redaction_hides_only_the_password),
         TEST(the_startup_line_shows_the_backend_not_the_password),
+        TEST(passwords_with_special_characters_parse_and_never_show),
+        TEST(bad_urls_name_the_wrong_part_and_never_show_the_password),
+        TEST(the_startup_line_quotes_what_could_forge_a_field),
     };
     return checkMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -129,13 +129,13 @@ static bool nameOk(const char *s) {
     return true;
 }
 
-/* A key prefix: printable, no space, and none of SCAN MATCH's glob
- * characters, so that "<prefix>*" matches our keys and only them. */
+/* A key prefix: printable ASCII without spaces (SCAN MATCH escapes its
+ * glob characters; /stats and the startup line escape the rest). */
 static bool prefixOk(const char *s) {
     if (!*s || strlen(s) >= CONFIG_REDIS_PREFIX_LEN)
         return false;
     for (; *s; s++)
-        if (*s <= ' ' || *s > '~' || strchr("*?[]\\", *s))
+        if (*s <= ' ' || *s > '~')
             return false;
     return true;
 }
@@ -330,7 +330,7 @@ static bool apply(config *cfg, const setting *st, const char *value, const char 
         }
         fprintf(err,
                 "memoscope: bad %s: must be 1 to %d printable ASCII characters without spaces "
-                "nor * ? [ ] \\\n",
+                "nor control characters\n",
                 source, CONFIG_REDIS_PREFIX_LEN - 1);
         return false;
     case KIND_NAME:

@@ -108,22 +108,27 @@ static void scanned(void *ctx, const redisReply *reply) {
         settle(j);
         return;
     }
-    /* COUNT is a hint: a step may find a few more keys than it. */
+    /* COUNT is a hint: a step may find a few more keys than it. Only the
+     * keys that are ours go: another prefix may start like ours. */
     const redisReply *keys = reply->element[1];
-    for (size_t from = 0; from < keys->elements; from += UNLINK_MAX_KEYS) {
-        size_t n =
-            keys->elements - from < UNLINK_MAX_KEYS ? keys->elements - from : UNLINK_MAX_KEYS;
-        const char *argv[UNLINK_MAX_KEYS + 1];
-        size_t lens[UNLINK_MAX_KEYS + 1];
-        argv[0] = "UNLINK";
-        lens[0] = sizeof("UNLINK") - 1;
-        for (size_t i = 0; i < n; i++) {
-            argv[i + 1] = keys->element[from + i]->str;
-            lens[i + 1] = keys->element[from + i]->len;
+    const char *argv[UNLINK_MAX_KEYS + 1];
+    size_t lens[UNLINK_MAX_KEYS + 1];
+    argv[0] = "UNLINK";
+    lens[0] = sizeof("UNLINK") - 1;
+    size_t n = 0;
+    for (size_t i = 0; i < keys->elements; i++) {
+        const redisReply *k = keys->element[i];
+        if (k->type == REDIS_REPLY_STRING && rcli__isOurs(k->str, k->len)) {
+            argv[++n] = k->str;
+            lens[n] = k->len;
         }
-        if (!sendNode(j, unlinked, (int)n + 1, argv, lens)) {
-            settle(j);
-            return;
+        bool full = n == UNLINK_MAX_KEYS, last = i + 1 == keys->elements;
+        if (n > 0 && (full || last)) {
+            if (!sendNode(j, unlinked, (int)n + 1, argv, lens)) {
+                settle(j);
+                return;
+            }
+            n = 0;
         }
     }
     if (strcmp(reply->element[0]->str, "0") == 0)
@@ -134,8 +139,8 @@ static void scanned(void *ctx, const redisReply *reply) {
 }
 
 static bool scan(clearJob *j, const char *cursor) {
-    char match[RCLI_PREFIX_LEN + 2];
-    snprintf(match, sizeof(match), "%s*", rcli__prefix());
+    char match[RCLI_MATCH_LEN];
+    rcli__matchPattern(match);
     const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", RCLI_SCAN_COUNT};
     return sendNode(j, scanned, 6, argv, NULL);
 }

@@ -33,6 +33,7 @@ static struct {
     rcliTarget target;
     char url[RCLI_URL_LEN]; /* redacted */
     char prefix[RCLI_PREFIX_LEN];
+    rcliKeyIsOurs ours;
     unsigned timeout_ms;
     pthread_t thread;
     bool started;
@@ -295,7 +296,10 @@ static void scanDone(void *ctx, const redisReply *reply) {
         state.scanning = false;
         return;
     }
-    state.scan_count += reply->element[1]->elements;
+    const redisReply *keys = reply->element[1];
+    for (size_t i = 0; i < keys->elements; i++)
+        state.scan_count += keys->element[i]->type == REDIS_REPLY_STRING &&
+                            rcli__isOurs(keys->element[i]->str, keys->element[i]->len);
     if (strcmp(reply->element[0]->str, "0") == 0) {
         atomic_store(&state.keys, (int_fast64_t)state.scan_count);
         state.scanning = false;
@@ -305,8 +309,8 @@ static void scanDone(void *ctx, const redisReply *reply) {
 }
 
 static void scanStep(const char *cursor) {
-    char match[RCLI_PREFIX_LEN + 2];
-    snprintf(match, sizeof(match), "%s*", state.prefix);
+    char match[RCLI_MATCH_LEN];
+    rcli__matchPattern(match);
     const char *argv[] = {"SCAN", cursor, "MATCH", match, "COUNT", RCLI_SCAN_COUNT};
     rcliNode *n = rcliNodeMake(scanDone, NULL, deadline(), 6, argv, NULL);
     if (n)
@@ -406,12 +410,14 @@ static void *loopThread(void *arg) {
 
 /* -------------------------------------------------------------------- API */
 
-bool rcliStart(const rcliTarget *t, const char *url, const char *prefix, unsigned timeout_ms) {
+bool rcliStart(const rcliTarget *t, const char *url, const char *prefix, rcliKeyIsOurs ours,
+               unsigned timeout_ms) {
     memset(&state, 0, sizeof(state));
     state.timeout_ms = timeout_ms;
     state.target = *t;
     rcliRedactUrl(url, state.url, sizeof(state.url));
     snprintf(state.prefix, sizeof(state.prefix), "%s", prefix);
+    state.ours = ours;
     state.fd = -1;
     state.backoff_ms = BACKOFF_MIN_MS;
     atomic_store(&state.keys, -1);
@@ -500,8 +506,22 @@ rcliCounters rcliGetCounters(void) {
     return c;
 }
 
-const char *rcli__prefix(void) {
-    return state.prefix;
+void rcli__matchPattern(char out[RCLI_MATCH_LEN]) {
+    size_t o = 0;
+    for (const char *p = state.prefix; *p; p++) {
+        if (strchr("*?[]\\", *p))
+            out[o++] = '\\';
+        out[o++] = *p;
+    }
+    out[o++] = '*';
+    out[o] = '\0';
+}
+
+bool rcli__isOurs(const char *key, size_t len) {
+    size_t plen = strlen(state.prefix);
+    if (len < plen || memcmp(key, state.prefix, plen) != 0)
+        return false; /* SCAN MATCH already said so: never with an escaped pattern */
+    return !state.ours || state.ours(key + plen, len - plen);
 }
 
 void rcli__countError(void) {

@@ -41,11 +41,19 @@ typedef struct rcliCounters {
     int64_t used_memory;  /* Redis's INFO used_memory */
 } rcliCounters;
 
+/* Is a key under our prefix one of ours? Gets the key's bytes after the
+ * prefix; called on the loop thread. */
+typedef bool (*rcliKeyIsOurs)(const char *rest, size_t len);
+
 /* Starts the loop thread; it connects in the background (a Redis that is
- * down at start is not an error). prefix (copied) is what the key sampler
- * and the clear (redis_clear.h) match; a reply later than timeout_ms is a fault.
- * Returns false if the thread cannot start. */
-bool rcliStart(const rcliTarget *t, const char *url, const char *prefix, unsigned timeout_ms);
+ * down at start is not an error). The key sampler and the clear
+ * (redis_clear.h) take the keys that start with prefix (copied; SCAN MATCH
+ * with its glob characters escaped) and that ours accepts (NULL: every such
+ * key), so that a prefix "app" leaves another's "app2..." keys alone. A
+ * reply later than timeout_ms is a fault. Returns false if the thread
+ * cannot start. */
+bool rcliStart(const rcliTarget *t, const char *url, const char *prefix, rcliKeyIsOurs ours,
+               unsigned timeout_ms);
 
 /* The reply timeout given to rcliStart, in milliseconds. */
 unsigned rcliTimeoutMs(void);
@@ -69,8 +77,14 @@ rcliCounters rcliGetCounters(void);
 
 #define RCLI_SCAN_COUNT "1000" /* keys a SCAN looks at per step */
 
-/* The prefix given to rcliStart. */
-const char *rcli__prefix(void);
+/* SCAN's MATCH pattern for our keys: the prefix given to rcliStart with
+ * its glob characters (* ? [ ] \) escaped, then '*'. */
+#define RCLI_MATCH_LEN (2 * RCLI_PREFIX_LEN + 2)
+void rcli__matchPattern(char out[RCLI_MATCH_LEN]);
+
+/* Is the key (len bytes), which SCAN found under our prefix, one of ours
+ * (rcliStart's filter)? Loop thread. */
+bool rcli__isOurs(const char *key, size_t len);
 
 /* Counts a fault that no failed command counted (a reply of the wrong
  * shape). Any thread. */

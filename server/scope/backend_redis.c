@@ -281,6 +281,45 @@ static scopeLookupResult sharedLookup(adder *ad, int64_t a, int64_t b, scopeWait
     return SCOPE_MISS;
 }
 
+/* --- which keys are ours: DELETE /cache and the key count take no other --- */
+
+/* An integer as "%lld" writes it; advances *p past it. */
+static bool keyInt(const char **p, const char *end, bool sign) {
+    const char *s = *p;
+    if (sign && s < end && *s == '-')
+        s++;
+    const char *digits = s;
+    while (s < end && *s >= '0' && *s <= '9')
+        s++;
+    *p = s;
+    return s > digits;
+}
+
+static bool keyLit(const char **p, const char *end, const char *lit) {
+    size_t n = strlen(lit);
+    if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+        return false;
+    *p += n;
+    return true;
+}
+
+/* After the prefix: shared:<a>:<b>, lock:shared:<a>:<b> or
+ * global:<replica>:<id>:<a>:<b>, as the functions above write them. */
+static bool isOurKey(const char *p, size_t len) {
+    const char *end = p + len;
+    if (keyLit(&p, end, "global:")) {
+        const char *name = p;
+        while (p < end && *p != ':')
+            p++;
+        if (p == name || !keyLit(&p, end, ":") || !keyInt(&p, end, false) || !keyLit(&p, end, ":"))
+            return false;
+    } else if (!keyLit(&p, end, "shared:") &&
+               !(keyLit(&p, end, "lock:") && keyLit(&p, end, "shared:"))) {
+        return false;
+    }
+    return keyInt(&p, end, true) && keyLit(&p, end, ":") && keyInt(&p, end, true) && p == end;
+}
+
 /* -------------------------------------------------------------------- API */
 
 static bool redisInit(const scopeSettings *s) {
@@ -293,7 +332,7 @@ static bool redisInit(const scopeSettings *s) {
     char err[128];
     if (!rcliParseUrl(s->redis_url, &t, err, sizeof(err))) /* checked by config already */
         return false;
-    if (!rcliStart(&t, s->redis_url, s->redis_prefix, s->redis_timeout_ms))
+    if (!rcliStart(&t, s->redis_url, s->redis_prefix, isOurKey, s->redis_timeout_ms))
         return false;
     rcliClearReset(); /* a client started anew: its clears may run */
     return true;

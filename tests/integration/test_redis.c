@@ -154,8 +154,9 @@ static bool redisSet(const char *key, const char *value) {
     return ok;
 }
 
-/* Writes n keys <prefix><i> (value "1") with MSET, pipelined: a big
- * keyspace in a blink. */
+/* Writes n keys <prefix><i>:0 (value "1") with MSET, pipelined: a big
+ * keyspace in a blink. With prefix <ours>shared: they have the shape of
+ * our keys (shared:<a>:<b>), which is all that DELETE /cache removes. */
 #define MSET_KEYS 1000
 static bool redisFill(const char *prefix, int n) {
     redisContext *c = redisOpen();
@@ -168,7 +169,7 @@ static bool redisFill(const char *prefix, int n) {
         int k = n - from < MSET_KEYS ? n - from : MSET_KEYS;
         argv[0] = "MSET";
         for (int i = 0; i < k; i++) {
-            snprintf(names[i], sizeof(names[i]), "%s%d", prefix, from + i);
+            snprintf(names[i], sizeof(names[i]), "%s%d:0", prefix, from + i);
             argv[1 + 2 * i] = names[i];
             argv[2 + 2 * i] = "1";
         }
@@ -706,6 +707,16 @@ static bool redisFresh(void) {
     return redisStart(NULL);
 }
 
+/* Polls until pattern matches want keys or READY_MS passes; the last count. */
+static long long waitCount(const char *pattern, long long want) {
+    uint64_t deadline = nowMs() + READY_MS;
+    struct timespec nap = {0, 10000000};
+    long long n;
+    while ((n = redisCount(pattern)) != want && nowMs() < deadline)
+        nanosleep(&nap, NULL);
+    return n;
+}
+
 /* ------------------------------------------------ secrets and escaping */
 
 #define EXIT_MS 10000
@@ -888,6 +899,63 @@ static void a_prefix_with_a_quote_keeps_stats_json(void) {
     CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
 }
 
+/* A prefix holding SCAN MATCH's glob characters ('*', '?', '[', ']', '\'):
+ * they are escaped in the pattern, so its keys are counted and cleared. */
+static void a_prefix_with_glob_characters_counts_and_clears_its_keys(void) {
+    REQUIRE(redisFresh());
+    const char *prefix = "g[1]\\*?:";
+    server a;
+    REQUIRE(replicaStart(&a, "shared", "ra", prefix, NULL, "0", GENEROUS));
+    REQUIRE(waitConnected(&a, true, READY_MS));
+    reply r = calc(&a, 3, 4);
+    CHECK(answered(&r, 3, 4, 0));
+    replyFree(&r);
+    CHECK_EQ(waitStatsInt(&a, "backend.keys", 1, READY_MS), 1); /* the sampler's SCAN finds it */
+    reply d = httpDo(&a, "DELETE", "/cache", NULL);
+    CHECK_EQ(d.status, 200);
+    CHECK_EQ(jsonInt(d.body, "entries_freed"), 1);
+    replyFree(&d);
+    char key[64];
+    snprintf(key, sizeof(key), "%sshared:3:4", prefix);
+    redisContext *c = redisOpen();
+    REQUIRE(c != NULL);
+    redisReply *x = redisCommand(c, "EXISTS %s", key);
+    CHECK(x && x->type == REDIS_REPLY_INTEGER && x->integer == 0);
+    if (x)
+        freeReplyObject(x);
+    redisFree(c);
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+}
+
+/* A prefix without a separator ("t12") starts another's keys too
+ * ("t122shared:1:2" of a prefix "t122"): DELETE /cache and the key count
+ * take only the keys our scopes write. */
+static void a_prefix_without_separator_leaves_longer_prefixes_alone(void) {
+    REQUIRE(redisFresh());
+    CHECK(redisSet("t122shared:1:2", "3"));    /* prefix t122 */
+    CHECK(redisSet("t12x", "1"));              /* not a key of ours */
+    CHECK(redisSet("t12shared:1:2:3", "1"));   /* not a shape of ours */
+    CHECK(redisSet("t12global:r:x:1:2", "1")); /* not a shape of ours */
+    server a;
+    REQUIRE(replicaStart(&a, "shared", "ra", "t12", NULL, "0", GENEROUS));
+    REQUIRE(waitConnected(&a, true, READY_MS));
+    reply r = calc(&a, 5, 5);
+    CHECK(answered(&r, 5, 5, 0));
+    replyFree(&r);
+    CHECK_EQ(waitCount("t12shared:5:5", 1), 1);
+    CHECK_EQ(waitStatsInt(&a, "backend.keys", 1, READY_MS), 1);
+    r = httpDo(&a, "DELETE", "/cache", NULL);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(jsonInt(r.body, "entries_freed"), 1);
+    replyFree(&r);
+    CHECK_EQ(redisCount("t12shared:5:5"), 0);
+    CHECK_EQ(redisCount("t122shared:1:2"), 1);
+    CHECK_EQ(redisCount("t12x"), 1);
+    CHECK_EQ(redisCount("t12shared:1:2:3"), 1);
+    CHECK_EQ(redisCount("t12global:r:x:1:2"), 1);
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+}
+
 int main(void) {
     static const harnessTest tests[] = {
         TEST(a_shared_key_computed_on_one_replica_is_a_hit_on_the_other),
@@ -905,6 +973,8 @@ int main(void) {
         TEST(a_bad_url_exits_2_naming_the_part_and_never_shows_the_password),
         TEST(a_password_with_url_characters_connects_and_never_shows),
         TEST(a_prefix_with_a_quote_keeps_stats_json),
+        TEST(a_prefix_with_glob_characters_counts_and_clears_its_keys),
+        TEST(a_prefix_without_separator_leaves_longer_prefixes_alone),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

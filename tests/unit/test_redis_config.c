@@ -81,7 +81,6 @@ static void bad_values_are_refused_and_hide_the_password(void) {
         {"--redis-url", "redis://:pw-secret@h:1/x"},
         {"--redis-url", "redis://:pw-secret@"},
         {"--redis-url", "unix://relative/path"},
-        {"--redis-prefix", "a*"},
         {"--redis-prefix", "a b"},
         {"--redis-prefix", "a\tb"},
         {"--redis-prefix", "a\x01"},
@@ -261,14 +260,14 @@ static void bad_urls_name_the_wrong_part_and_never_show_the_password(void) {
 static void the_startup_line_quotes_what_could_forge_a_field(void) {
     config c;
     const char *argv[] = {"memoscope",      "--cache-backend", "redis",
-                          "--redis-prefix", "a\"b=c:",         NULL};
+                          "--redis-prefix", "a\"b\\c=d",       NULL};
     CHECK(parse(&c, argv) == CONFIG_OK);
-    CHECK_STR_EQ(c.redis_prefix, "a\"b=c:");
+    CHECK_STR_EQ(c.redis_prefix, "a\"b\\c=d");
     char line[1024] = "";
     FILE *f = fmemopen(line, sizeof(line) - 1, "w");
     configDescribe(&c, 8080, f);
     fclose(f);
-    CHECK(strstr(line, " redis_prefix=\"a\\\"b=c:\" replica=") != NULL);
+    CHECK(strstr(line, " redis_prefix=\"a\\\"b\\\\c=d\" replica=") != NULL);
     const char *plain[] = {"memoscope", "--cache-backend", "redis", "--redis-prefix", "app:", NULL};
     CHECK(parse(&c, plain) == CONFIG_OK);
     f = fmemopen(line, sizeof(line) - 1, "w");

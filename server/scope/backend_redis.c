@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <hiredis/hiredis.h>
 
@@ -39,6 +40,15 @@
 #define VALUE_LEN 24
 #define POLL_MS 2 /* a leader that lost the lock asks for the value this often */
 #define FLIGHT_BUCKETS 4096
+#define TOKEN_LEN 48 /* a lock's value: this process's random id and a sequence */
+#define TOKEN_RANDOM_BYTES 16
+
+/* Deletes the lock only while it holds our token: a lock that expired
+ * while we computed may be another replica's by now. One script, so that
+ * no other command runs between the GET and the DEL. */
+#define UNLOCK_SCRIPT                                                                              \
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "         \
+    "return 0"
 
 typedef enum flightState {
     F_ASKING,   /* a command or a poll of ours is pending: only it may end us */
@@ -51,7 +61,8 @@ typedef struct flight {
     struct flight *next;
     int64_t a, b;
     flightState state;
-    bool has_lock; /* we hold <prefix>lock:shared:<a>:<b>: delete it after the store */
+    bool has_lock;         /* we hold <prefix>lock:shared:<a>:<b>: delete it after the store */
+    char token[TOKEN_LEN]; /* the lock's value while we may hold it */
     scopeWaiter *leader;
     scopeWaiter *waiters;
     unsigned delay_ms;
@@ -63,6 +74,8 @@ static struct {
     const scopeSettings *settings;
     uint64_t ttl_ms; /* 0: no expiry. The hook for --ttl-s: SET ... PX ttl_ms */
     pthread_mutex_t lock;
+    char id[2 * TOKEN_RANDOM_BYTES + 1]; /* random, in hex: this process in its locks */
+    atomic_uint_fast64_t lock_seq;
     flight *flights[FLIGHT_BUCKETS];
     atomic_uint_fast64_t hits, misses, coalesced;
 } state;
@@ -235,12 +248,14 @@ static void sharedGot(void *ctx, const redisReply *reply) {
         return;
     }
     if (reply && reply->type == REDIS_REPLY_NIL) {
-        /* SET lock 1 NX PX: held for the computation and a timeout more. */
+        /* SET lock token NX PX: held for the computation and a timeout more. */
         char key[KEY_LEN], px[VALUE_LEN];
         size_t len = lockKey(key, f->a, f->b);
         snprintf(px, sizeof(px), "%u", f->delay_ms + 2 * rcliTimeoutMs());
-        const char *argv[] = {"SET", key, "1", "NX", "PX", px};
-        size_t lens[] = {3, len, 1, 2, 2, strlen(px)};
+        snprintf(f->token, sizeof(f->token), "%s:%llu", state.id,
+                 (unsigned long long)atomic_fetch_add(&state.lock_seq, 1));
+        const char *argv[] = {"SET", key, f->token, "NX", "PX", px};
+        size_t lens[] = {3, len, strlen(f->token), 2, 2, strlen(px)};
         if (rcliSend(locked, f, 6, argv, lens))
             return;
     }
@@ -328,6 +343,11 @@ static bool redisInit(const scopeSettings *s) {
     /* --ttl-s is Redis' own PX, in whole milliseconds (rounded up: never 0). */
     state.ttl_ms = s->ttl_ns ? (s->ttl_ns + 999999) / 1000000 : 0;
     pthread_mutex_init(&state.lock, NULL);
+    unsigned char random[TOKEN_RANDOM_BYTES];
+    if (getrandom(random, sizeof(random), 0) != (ssize_t)sizeof(random))
+        return false;
+    for (size_t i = 0; i < sizeof(random); i++)
+        snprintf(state.id + 2 * i, 3, "%02x", random[i]);
     rcliTarget t;
     char err[128];
     if (!rcliParseUrl(s->redis_url, &t, err, sizeof(err))) /* checked by config already */
@@ -387,9 +407,9 @@ static void redisStore(adder *ad, int64_t a, int64_t b, int64_t result) {
         set(key, sharedKey(key, a, b), result);
         if (f && f->has_lock) {
             size_t len = lockKey(key, a, b);
-            const char *argv[] = {"DEL", key};
-            size_t lens[] = {3, len};
-            rcliSend(ignored, NULL, 2, argv, lens);
+            const char *argv[] = {"EVAL", UNLOCK_SCRIPT, "1", key, f->token};
+            size_t lens[] = {4, sizeof(UNLOCK_SCRIPT) - 1, 1, len, strlen(f->token)};
+            rcliSend(ignored, NULL, 5, argv, lens);
         }
     }
     if (!f)

@@ -956,6 +956,51 @@ static void a_prefix_without_separator_leaves_longer_prefixes_alone(void) {
     CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
 }
 
+static bool redisGetEq(const char *key, const char *want) {
+    redisContext *c = redisOpen();
+    if (!c)
+        return false;
+    redisReply *r = redisCommand(c, "GET %s", key);
+    bool eq = r && r->type == REDIS_REPLY_STRING && strcmp(r->str, want) == 0;
+    if (r)
+        freeReplyObject(r);
+    redisFree(c);
+    return eq;
+}
+
+/* The shared lock expired while its leader computed and another replica
+ * took it (played here by the test, which overwrites it): the leader's
+ * store must leave the other's lock alone. */
+static void a_replica_never_deletes_a_lock_that_is_not_its_own(void) {
+    REQUIRE(redisFresh());
+    server a;
+    char delay[16];
+    snprintf(delay, sizeof(delay), "%u", FLIGHT_DELAY_MS);
+    REQUIRE(replicaStart(&a, "shared", "ra", "t13:", NULL, delay, GENEROUS));
+    REQUIRE(waitConnected(&a, true, READY_MS));
+    const char *body[] = {"{\"a\": 8, \"b\": 9}"};
+    httpMany m = {&a, "POST", "/calculate", body, 1, NULL, 0};
+    CHECK(httpManyStart(&m));
+    /* the leader holds the lock and computes for FLIGHT_DELAY_MS */
+    CHECK_EQ(waitCount("t13:lock:shared:8:9", 1), 1);
+    CHECK(!redisGetEq("t13:lock:shared:8:9", "1")); /* a token, not a constant */
+    CHECK(redisSet("t13:lock:shared:8:9", "another-replica"));
+    httpManyJoin(&m);
+    CHECK(answered(&m.replies[0], 8, 9, 0));
+    replyFree(&m.replies[0]);
+    free(m.replies);
+    /* Commands leave in order on the one connection: once a later store
+     * has landed, the unlock sent with the first one has run. */
+    reply r = calc(&a, 10, 11);
+    CHECK(answered(&r, 10, 11, 0));
+    replyFree(&r);
+    CHECK_EQ(waitCount("t13:shared:10:11", 1), 1);
+    CHECK_EQ(redisCount("t13:shared:8:9"), 1);
+    CHECK(redisGetEq("t13:lock:shared:8:9", "another-replica"));
+    CHECK_EQ(redisCount("t13:lock:shared:10:11"), 0); /* its own lock it deletes */
+    CHECK_EQ(serverStop(&a, SIGTERM, STOP_MS), 0);
+}
+
 int main(void) {
     static const harnessTest tests[] = {
         TEST(a_shared_key_computed_on_one_replica_is_a_hit_on_the_other),
@@ -975,6 +1020,7 @@ int main(void) {
         TEST(a_prefix_with_a_quote_keeps_stats_json),
         TEST(a_prefix_with_glob_characters_counts_and_clears_its_keys),
         TEST(a_prefix_without_separator_leaves_longer_prefixes_alone),
+        TEST(a_replica_never_deletes_a_lock_that_is_not_its_own),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

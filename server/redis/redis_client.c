@@ -206,6 +206,15 @@ static void onDisconnect(const redisAsyncContext *ac, int status) {
 
 static void connectNow(void) {
     const rcliTarget *t = &state.target;
+    /* Made before the connection: without its AUTH or SELECT it would
+     * write into another database (0). */
+    rcliNode *handshake[RCLI_HANDSHAKE_MAX];
+    size_t handshake_n =
+        rcliHandshakeMake(t, handshakeStep, handshakeDone, deadline(), rcliNodeMake, handshake);
+    if (handshake_n == 0) {
+        markDown("out of memory for the handshake");
+        return;
+    }
     redisAsyncContext *ac =
         t->unix_socket ? redisAsyncConnectUnix(t->host) : redisAsyncConnect(t->host, (int)t->port);
     if (!ac || ac->err) {
@@ -213,6 +222,8 @@ static void connectNow(void) {
         snprintf(why, sizeof(why), "%s", ac ? ac->errstr : "out of memory");
         if (ac)
             redisAsyncFree(ac);
+        for (size_t i = 0; i < handshake_n; i++)
+            free(handshake[i]);
         markDown(why);
         return;
     }
@@ -231,28 +242,8 @@ static void connectNow(void) {
     redisAsyncSetDisconnectCallback(ac, onDisconnect);
     state.connect_deadline = clockNow() + state.timeout_ms * NS_PER_MS;
 
-    char db[16];
-    snprintf(db, sizeof(db), "%u", t->db);
-    if (t->password[0]) {
-        const char *auth[] = {"AUTH", t->user, t->password};
-        rcliNode *n = t->user[0] ? rcliNodeMake(handshakeStep, NULL, deadline(), 3, auth, NULL)
-                                 : rcliNodeMake(handshakeStep, NULL, deadline(), 2,
-                                                (const char *[]){"AUTH", t->password}, NULL);
-        if (n)
-            issue(n);
-    }
-    if (t->db) {
-        rcliNode *n =
-            rcliNodeMake(handshakeStep, NULL, deadline(), 2, (const char *[]){"SELECT", db}, NULL);
-        if (n)
-            issue(n);
-    }
-    rcliNode *ping =
-        rcliNodeMake(handshakeDone, NULL, deadline(), 1, (const char *[]){"PING"}, NULL);
-    if (ping)
-        issue(ping);
-    else
-        state.drop = true;
+    for (size_t i = 0; i < handshake_n; i++)
+        issue(handshake[i]);
 }
 
 /* Has Redis answered and this thread not read it yet? A loop thread that a

@@ -42,3 +42,31 @@ rcliNode *rcliNodeMake(rcliDone done, void *ctx, uint64_t deadline, int argc,
     n->len = (size_t)(p - n->cmd);
     return n;
 }
+
+size_t rcliHandshakeMake(const rcliTarget *t, rcliDone step, rcliDone done, uint64_t deadline,
+                         rcliNodeMaker make, rcliNode *out[RCLI_HANDSHAKE_MAX]) {
+    size_t n = 0;
+    bool ok = true;
+    if (t->password[0]) {
+        const char *auth[] = {"AUTH", t->user, t->password};
+        out[n] = t->user[0]
+                     ? make(step, NULL, deadline, 3, auth, NULL)
+                     : make(step, NULL, deadline, 2, (const char *[]){"AUTH", t->password}, NULL);
+        ok = out[n++] != NULL;
+    }
+    if (ok && t->db) {
+        char db[16];
+        snprintf(db, sizeof(db), "%u", t->db);
+        out[n] = make(step, NULL, deadline, 2, (const char *[]){"SELECT", db}, NULL);
+        ok = out[n++] != NULL;
+    }
+    if (ok) {
+        out[n] = make(done, NULL, deadline, 1, (const char *[]){"PING"}, NULL);
+        ok = out[n++] != NULL;
+    }
+    if (ok)
+        return n;
+    while (n > 0)
+        free(out[--n]); /* free(NULL) for the one that failed */
+    return 0;
+}

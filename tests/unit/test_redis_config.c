@@ -7,6 +7,7 @@
 #include "config.h"
 #include "memo.h"
 #include "redis_client.h"
+#include "resp.h"
 
 #include "config_parse.h"
 
@@ -289,6 +290,56 @@ static void the_startup_line_shows_the_backend_not_the_password(void) {
     CHECK(strstr(line, "pw-secret") == NULL);
 }
 
+/* ------------------------------------------------ the handshake's commands */
+
+static void noReply(void *ctx, const struct redisReply *reply) {
+    (void)ctx;
+    (void)reply;
+}
+
+/* rcliNodeMake, failing the call numbered fail_at (from 0; -1: none). */
+static int make_calls, fail_at = -1;
+static rcliNode *makeOrFail(rcliDone done, void *ctx, uint64_t deadline, int argc,
+                            const char *const *argv, const size_t *lens) {
+    return make_calls++ == fail_at ? NULL : rcliNodeMake(done, ctx, deadline, argc, argv, lens);
+}
+
+static bool holds(const rcliNode *n, const char *resp) {
+    return n->len == strlen(resp) && memcmp(n->cmd, resp, n->len) == 0;
+}
+
+static void the_handshake_is_made_whole_or_not_at_all(void) {
+    rcliTarget t;
+    char err[128];
+    REQUIRE(rcliParseUrl("redis://u:p%2Fw@h:1/7", &t, err, sizeof(err)));
+    rcliNode *n[RCLI_HANDSHAKE_MAX];
+    make_calls = 0;
+    fail_at = -1;
+    REQUIRE(rcliHandshakeMake(&t, noReply, noReply, 0, makeOrFail, n) == 3);
+    CHECK(holds(n[0], "*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$3\r\np/w\r\n"));
+    CHECK(holds(n[1], "*2\r\n$6\r\nSELECT\r\n$1\r\n7\r\n"));
+    CHECK(holds(n[2], "*1\r\n$4\r\nPING\r\n"));
+    for (int i = 0; i < 3; i++)
+        free(n[i]);
+    /* Out of memory at AUTH, SELECT or PING: no command at all, so that the
+     * connection fails and is retried, never opened without its AUTH or
+     * SELECT (a skipped SELECT writes into database 0). */
+    for (int at = 0; at < 3; at++) {
+        checkContext("allocation %d fails", at);
+        make_calls = 0;
+        fail_at = at;
+        CHECK_EQ(rcliHandshakeMake(&t, noReply, noReply, 0, makeOrFail, n), 0);
+    }
+    checkContext(NULL);
+    /* No password, database 0: PING alone. */
+    REQUIRE(rcliParseUrl("redis://h", &t, err, sizeof(err)));
+    make_calls = 0;
+    fail_at = -1;
+    REQUIRE(rcliHandshakeMake(&t, noReply, noReply, 0, makeOrFail, n) == 1);
+    CHECK(holds(n[0], "*1\r\n$4\r\nPING\r\n"));
+    free(n[0]);
+}
+
 int main(void) {
     static const checkTest tests[] = {
         TEST(defaults_keep_memory_and_name_the_replica),
@@ -301,6 +352,7 @@ int main(void) {
         TEST(passwords_with_special_characters_parse_and_never_show),
         TEST(bad_urls_name_the_wrong_part_and_never_show_the_password),
         TEST(the_startup_line_quotes_what_could_forge_a_field),
+        TEST(the_handshake_is_made_whole_or_not_at_all),
     };
     return checkMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -2,6 +2,7 @@
  * malloc, jemalloc's counters or a sanitizer's (see allocator.h). */
 #include "allocator.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #if defined(__has_feature)
@@ -12,6 +13,21 @@
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define HEAP_SANITIZER 1
 #endif
+
+/* ------------------------------------------- a release, off the request */
+
+static atomic_bool release_asked;
+
+void allocReleaseLater(void) {
+    atomic_store_explicit(&release_asked, true, memory_order_relaxed);
+}
+
+bool allocReleaseAsked(void) {
+    if (!atomic_exchange(&release_asked, false))
+        return false;
+    allocRelease();
+    return true;
+}
 
 #if HEAP_SANITIZER
 /* ---------------------------------------------------- sanitizer builds */

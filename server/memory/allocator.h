@@ -25,6 +25,7 @@
 #ifndef ALLOCATOR_H
 #define ALLOCATOR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* The bytes allocated and not freed, summed over every thread. "counted":
@@ -44,5 +45,16 @@ const char *allocSource(void);
  * walks the free chunks: call it after a clear, never on a scrape), a purge
  * of every arena's dirty pages with jemalloc, nothing in sanitizer builds. */
 void allocRelease(void);
+
+/* Asks for one allocRelease, to be run later by allocReleaseAsked on a
+ * thread that no request waits on: with glibc it walks the heap holding
+ * each arena's lock, for longer the larger and more fragmented the heap,
+ * and a worker thread serves many connections. Asks made before the run
+ * are one run. Any thread, O(1). */
+void allocReleaseLater(void);
+
+/* Runs allocRelease if allocReleaseLater was called since the last run,
+ * and returns whether it did. The once-a-second sampler calls it. */
+bool allocReleaseAsked(void);
 
 #endif /* ALLOCATOR_H */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "allocator.h"
 #include "stats.h"
 #include "clock.h"
 #include "text.h"
@@ -45,6 +46,7 @@ static void *run(void *arg) {
     pthread_mutex_lock(&state.lock);
     while (!state.stop) {
         pthread_mutex_unlock(&state.lock);
+        allocReleaseAsked(); /* a clear's pages go back before the sample shows RSS */
         take();
         pthread_mutex_lock(&state.lock);
         struct timespec until = clockTimespec(clockNow() + HISTORY_PERIOD_MS * NS_PER_MS);

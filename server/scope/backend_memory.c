@@ -278,9 +278,10 @@ static bool memoryClear(scopeClear *c) {
     c->entries_freed = memoClearWith(state.cache, &instances);
     c->instances_freed = instances;
     /* Hand the freed pages back to the kernel, so that RSS falls with the
-     * instances, as a person watching the live page expects. */
+     * instances, as a person watching the live page expects: soon, on the
+     * sampler's thread, not on this request's (allocReleaseLater). */
     if (c->entries_freed > 0)
-        allocRelease();
+        allocReleaseLater();
     return true;
 }
 

@@ -90,8 +90,9 @@ memoInfo scopeCacheInfo(void);
 
 /* Empties the process-wide cache and sets how many entries and instances it
  * freed (both 0 in local and off scope, which have none). The memory backend
- * clears at once and gives the freed pages back to the kernel (allocRelease),
- * so that RSS falls with them. With the redis backend the entries are our
+ * clears at once and asks for the freed pages to go back to the kernel
+ * (allocReleaseLater: within a second, on the sampler's thread), so that RSS
+ * falls with them. With the redis backend the entries are our
  * prefix's keys, removed by SCAN + UNLINK on the backend's own thread: no
  * caller waits on Redis. Returns true when the clear is over now (c is set;
  * done is never called): the memory backend, or a backend that failed at

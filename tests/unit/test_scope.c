@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "adder.h"
+#include "allocator.h"
 #include "check.h"
 #include "config.h"
 #include "scope.h"
@@ -362,6 +363,27 @@ static void local_and_shared_entries_weigh_their_own_records(void) {
     end();
 }
 
+/* A clear that frees entries gives the pages back to the kernel, but not on
+ * the clearing request's thread: glibc's malloc_trim walks the whole heap
+ * holding its locks. It asks the sampler's thread, and asks coalesce. */
+static void a_clear_leaves_the_heap_release_to_the_sampler(void) {
+    begin(SCOPE_GLOBAL, MEMO_UNBOUNDED);
+    allocReleaseAsked(); /* whatever an earlier case asked */
+    for (int i = 0; i < 10; i++)
+        CHECK(!request(i, 1));
+    scopeClear c = {0};
+    CHECK(scopeCacheClear(&c));
+    CHECK_EQ(c.entries_freed, 10);
+    CHECK(scopeCacheClear(&c)); /* frees nothing: asks nothing */
+    CHECK(!request(1, 1));
+    CHECK(scopeCacheClear(&c));
+    CHECK(allocReleaseAsked()); /* two clears that freed: one release, here */
+    CHECK(!allocReleaseAsked());
+    CHECK(scopeCacheClear(&c)); /* empty */
+    CHECK(!allocReleaseAsked());
+    end();
+}
+
 int main(void) {
     static const checkTest tests[] = {
         TEST(global_keeps_each_instance_until_its_entry_is_evicted),
@@ -378,6 +400,7 @@ int main(void) {
         TEST(weak_removal_holds_under_concurrency),
         TEST(global_maxbytes_counts_each_instance_once),
         TEST(local_and_shared_entries_weigh_their_own_records),
+        TEST(a_clear_leaves_the_heap_release_to_the_sampler),
     };
     return checkMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -120,7 +120,7 @@ static enum MHD_Result onAccess(void *cls, struct MHD_Connection *conn, const ch
 
     connsBusy(connEntry(conn));
     /* Answered on the first call: libmicrohttpd closes the connection. */
-    const char *ambiguous = framingCheck(conn, version);
+    const char *ambiguous = framingCheck(conn, url, method, version);
     if (ambiguous)
         return replyError(conn, MHD_HTTP_BAD_REQUEST, ambiguous, NULL);
 
@@ -244,6 +244,7 @@ bool httpStart(const httpSettings *settings, const httpRoutes *routes, unsigned 
         {MHD_OPTION_SOCK_ADDR, 0, &sa},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL},
         {MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)connectionNotify, NULL},
+        {MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)framingUnescape, NULL},
         {MHD_OPTION_CONNECTION_LIMIT, mhd_limit, NULL},
         {MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s, NULL},
         {MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip, NULL},

@@ -15,11 +15,34 @@
         return false;                                                                              \
     } while (0)
 
+static bool isHex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* One escape inside a string, at s[i] == '\\': RFC 8259 section 7 allows
+ * \" \\ \/ \b \f \n \r \t and \u with four hex digits; cJSON 1.7.15 takes
+ * any other letter for itself and "\u12" for a code point. Returns the
+ * index of the escape's last byte, or 0 when it is not JSON. (A lone
+ * surrogate, "\ud800", is refused by cJSON.) */
+static size_t escapeEnd(const char *s, size_t len, size_t i) {
+    if (i + 1 >= len || !strchr("\"\\/bfnrtu", s[i + 1]) || s[i + 1] == '\0')
+        return 0;
+    if (s[i + 1] != 'u')
+        return i + 1;
+    for (size_t k = i + 2; k < i + 6; k++)
+        if (k >= len || !isHex(s[k]))
+            return 0;
+    return i + 5;
+}
+
 /* cJSON reads numbers with strtod, so 1.0, 1e2 and 2^53 + 1 would all pass as
  * integers. The contract wants JSON integers: look at the text itself. cJSON
- * also takes any control character for whitespace and 01 for a number; JSON
- * takes neither (found by fuzz/fuzz_request). */
-static bool numbersAreIntegers(const char *s, size_t len, char err[REQUEST_ERR_LEN]) {
+ * also takes any control character for whitespace and 01 for a number (found
+ * by fuzz/fuzz_request), and inside a string a raw control character and
+ * an escape RFC 8259 does not have (JSONTestSuite's n_string_unescaped_tab,
+ * n_string_invalid_unicode_escape): JSON takes none of these. One pass over
+ * the body, before cJSON. */
+static bool checkText(const char *s, size_t len, char err[REQUEST_ERR_LEN]) {
     bool in_string = false, nul = false;
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
@@ -28,7 +51,10 @@ static bool numbersAreIntegers(const char *s, size_t len, char err[REQUEST_ERR_L
                 /* cJSON cuts a name at an escaped NUL: "a\u0000" would pass
                  * for a. No field of the contract has one in its name. */
                 nul |= len - i > 5 && memcmp(s + i + 1, "u0000", 5) == 0;
-                i++;
+                size_t end = escapeEnd(s, len, i);
+                if (end == 0)
+                    FAIL("the body is not JSON: a string holds an escape JSON does not have");
+                i = end;
             } else if (c == '"') {
                 in_string = false;
                 size_t j = i + 1;
@@ -36,6 +62,8 @@ static bool numbersAreIntegers(const char *s, size_t len, char err[REQUEST_ERR_L
                     j++;
                 if (nul && j < len && s[j] == ':')
                     FAIL("unknown field: its name holds a NUL (\\u0000)");
+            } else if ((unsigned char)c < 0x20) {
+                FAIL("the body is not JSON: control character 0x%02x inside a string", c);
             }
             continue;
         }
@@ -147,7 +175,7 @@ bool requestParse(const char *body, size_t len, requestBody *out, char err[REQUE
         FAIL("the body is empty: send a JSON object such as {\"a\": 1, \"b\": 2}");
     if (memchr(body, '\0', len))
         FAIL("the body is not JSON: it holds a NUL byte");
-    if (!numbersAreIntegers(body, len, err))
+    if (!checkText(body, len, err))
         return false;
 
     const char *end = NULL;

@@ -135,6 +135,36 @@ static void not_json(void) {
     CHECK(refused(deep, "must be a JSON object")); /* parsed: the depth was allowed */
 }
 
+/* JSONTestSuite (github.com/nst/JSONTestSuite) cases that cJSON 1.7.15
+ * takes and RFC 8259 does not: each as a field's value (the suite's text
+ * inside the array), so that only its being JSON decides. An unknown field
+ * is refused after the parse: "unknown field" means it passed for JSON. */
+static void strings_json_does_not_have(void) {
+    /* n_string_unescaped_tab, n_string_unescaped_newline */
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\t\"]}", "not JSON: control character 0x09"));
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"new\nline\"]}",
+                  "not JSON: control character 0x0a"));
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\x1f\"]}", "not JSON: control character 0x1f"));
+    /* n_string_invalid_unicode_escape, n_string_incomplete_escaped_character,
+     * n_string_escape_x, n_string_invalid_backslash_esc, n_string_1_surrogate_then_escape_u1 */
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\\uqqqq\"]}", "an escape JSON does not have"));
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\\u00A\"]}", "an escape JSON does not have"));
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\\x00\"]}", "an escape JSON does not have"));
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\\a\"]}", "an escape JSON does not have"));
+    CHECK(
+        refused("{\"a\": 1, \"b\": 2, \"x\": [\"\\uD800\\u1\"]}", "an escape JSON does not have"));
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": \"\\", "an escape JSON does not have"));
+    /* lone surrogates (the suite's i_ cases): refused, first or second */
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\\uD800\"]}", "not JSON"));
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\\uDd1e\\uD834\"]}", "not JSON"));
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\\uDFAA\"]}", "not JSON"));
+    /* every escape RFC 8259 has, and a whole pair, pass for JSON */
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00e9 "
+                  "\\uD834\\uDd1e\"]}",
+                  "unknown field 'x'"));
+    CHECK(refused("{\"a\": 1, \"b\": 2, \"x\": [\"\x7f\xc3\xa9\"]}", "unknown field 'x'"));
+}
+
 static void a_nul_byte_is_refused(void) {
     static const char body[] = "{\"a\": 1,\0 \"b\": 2}";
     requestBody req;
@@ -207,6 +237,7 @@ int main(void) {
         TEST(json_whitespace_and_escapes_are_json),
         TEST(a_second_parse_forgets_the_first),
         TEST(not_json),
+        TEST(strings_json_does_not_have),
         TEST(a_nul_byte_is_refused),
         TEST(the_wrong_shape),
         TEST(numbers_outside_the_contract),

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "adder.h"
@@ -343,8 +344,15 @@ static enum MHD_Result refuseEarly(struct MHD_Connection *conn, unsigned status,
     return ret;
 }
 
+/* Does the client wait for 100 Continue before it sends its body? */
+static bool waitsForContinue(struct MHD_Connection *conn) {
+    const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+    return expect && strcasecmp(expect, "100-continue") == 0;
+}
+
 /* The first call: refuses at once while shutting down (503) or on a
- * Content-Length over the limit and over DROP_MAX_BYTES (413); otherwise
+ * Content-Length over the limit and over DROP_MAX_BYTES, or with Expect:
+ * 100-continue (413); otherwise
  * starts the request (a body over the limit is then read, dropped and
  * answered 413, on a connection that stays open). */
 static enum MHD_Result onBegin(routeRequest *rq) {
@@ -354,8 +362,11 @@ static enum MHD_Result onBegin(routeRequest *rq) {
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+    /* A client that waits for 100 Continue has sent no body: it is refused
+     * at once, never told to send it (as nginx). Otherwise a body up to
+     * DROP_MAX_BYTES is drained, then 413. */
     if (declared > state.settings.max_body_bytes &&
-        declared > DROP_MAX_BYTES) /* else drained, then 413 */
+        (declared > DROP_MAX_BYTES || waitsForContinue(conn)))
         return refuseEarly(conn, MHD_HTTP_CONTENT_TOO_LARGE,
                            "the body is larger than max_body_bytes");
     calcState *cs = (calcState *)rq->state;

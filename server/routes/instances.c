@@ -95,9 +95,8 @@ static enum MHD_Result byId(struct MHD_Connection *conn, const char *text) {
     return queueAnswer(conn, &t);
 }
 
-static enum MHD_Result oldest(struct MHD_Connection *conn) {
+static enum MHD_Result oldest(struct MHD_Connection *conn, const char *arg) {
     uint64_t n = INSTANCES_OLDEST_DEFAULT;
-    const char *arg = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "oldest");
     if (arg && (!parsePositive(arg, &n) || n > INSTANCES_OLDEST_MAX))
         return replyError(conn, MHD_HTTP_BAD_REQUEST, "oldest must be an integer from 1 to 100",
                           NULL);
@@ -129,11 +128,44 @@ bool instancesMatch(const char *url) {
     return strcmp(url, INSTANCES_PATH) == 0 || strncmp(url, ID_PREFIX, strlen(ID_PREFIX)) == 0;
 }
 
+/* The query as given: every parameter libmicrohttpd read, duplicates
+ * included (its lookup would give the first of two). */
+typedef struct query {
+    unsigned oldest;   /* "oldest" parameters */
+    const char *value; /* the last one's value ("" for "?oldest") */
+    unsigned others;   /* any other parameter */
+} query;
+
+static enum MHD_Result readParam(void *cls, enum MHD_ValueKind kind, const char *key,
+                                 size_t key_size, const char *value, size_t value_size) {
+    (void)kind;
+    (void)value_size;
+    query *q = cls;
+    if (key_size == strlen("oldest") && memcmp(key, "oldest", key_size) == 0) {
+        q->oldest++;
+        q->value = value ? value : "";
+    } else {
+        q->others++;
+    }
+    return MHD_YES;
+}
+
 static enum MHD_Result onNext(routeRequest *rq, const char *data, size_t *size) {
     (void)data;
     (void)size;
-    if (strcmp(rq->url, INSTANCES_PATH) == 0)
-        return oldest(rq->conn);
+    query q = {0, NULL, 0};
+    MHD_get_connection_values_n(rq->conn, MHD_GET_ARGUMENT_KIND, readParam, &q);
+    bool list = strcmp(rq->url, INSTANCES_PATH) == 0;
+    if (!list && (q.oldest || q.others))
+        return replyError(rq->conn, MHD_HTTP_BAD_REQUEST,
+                          INSTANCES_PATH "/{id} takes no query parameter", NULL);
+    if (q.others)
+        return replyError(rq->conn, MHD_HTTP_BAD_REQUEST,
+                          "unknown query parameter: " INSTANCES_PATH " takes only oldest", NULL);
+    if (q.oldest > 1)
+        return replyError(rq->conn, MHD_HTTP_BAD_REQUEST, "oldest is given more than once", NULL);
+    if (list)
+        return oldest(rq->conn, q.value);
     return byId(rq->conn, rq->url + strlen(ID_PREFIX));
 }
 

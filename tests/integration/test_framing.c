@@ -251,6 +251,47 @@ static void a_content_length_the_library_refuses_is_closed_without_work(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+/* ------------------------------------------------------------ Expect */
+
+/* Expect: 100-continue with a Content-Length over --max-body-bytes is
+ * answered 413 at once, without a 100 Continue, and closed; the client has
+ * sent no body and need not wait for one to be asked. Within the limit the
+ * library's 100 Continue comes, then the answer. */
+static void expect_100_continue_over_the_limit_gets_413_at_once(void) {
+    const char *const args[] = {"--cache-scope", "off", "--max-body-bytes", "1024", NULL};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    char answer[ANSWER_CAP];
+    static const char over[] =
+        CALC "Host: x\r\nContent-Length: 2048\r\nExpect: 100-continue\r\n\r\n";
+    bool closed;
+    uint64_t t0 = nowMs();
+    exchange(&s, over, strlen(over), false, answer, sizeof(answer), &closed);
+    checkContext("got: %s", answer);
+    CHECK_EQ(statusOf(answer), 413);
+    CHECK(strstr(answer, " 100 ") == NULL);
+    CHECK(closed);
+    CHECK(nowMs() - t0 < READ_MS); /* answered, not waited out */
+    static const char capitals[] =
+        CALC "Host: x\r\nContent-Length: 2048\r\nEXPECT: 100-Continue\r\n\r\n";
+    exchange(&s, capitals, strlen(capitals), false, answer, sizeof(answer), &closed);
+    CHECK_EQ(statusOf(answer), 413);
+    CHECK(closed);
+    checkContext(NULL);
+
+    int fd = rawConnect(&s);
+    REQUIRE(fd >= 0);
+    static const char within[] =
+        CALC "Host: x\r\nContent-Length: 16\r\nExpect: 100-continue\r\n\r\n";
+    CHECK(rawSendAll(fd, within, strlen(within)));
+    CHECK_EQ(rawRead(fd, READ_MS, answer, sizeof(answer)), 100);
+    CHECK(rawSendAll(fd, BODY, strlen(BODY)));
+    CHECK_EQ(rawRead(fd, READ_MS, answer, sizeof(answer)), 200);
+    CHECK(strstr(answer, "\"result\":3") != NULL);
+    close(fd);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 /* ------------------------------------------------------------ half-closed */
 
 /* Sends a POST /calculate of body and half-closes; answer gets all the
@@ -336,6 +377,7 @@ int main(void) {
     static const harnessTest tests[] = {
         TEST(every_case_of_the_table_is_framed_as_it_says),
         TEST(a_content_length_the_library_refuses_is_closed_without_work),
+        TEST(expect_100_continue_over_the_limit_gets_413_at_once),
         TEST(a_half_closed_client_gets_its_answer_whatever_the_delay),
         TEST(half_closed_clients_of_one_flight_are_all_answered),
     };

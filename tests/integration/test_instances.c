@@ -146,6 +146,46 @@ static void bad_ids_get_400_unknown_ones_404_in_every_scope(void) {
 
 /* The seed's session: the cache keeps the instance alive, says who holds it,
  * cache_clear() frees it, and then it is gone. */
+/* Anything else in the path or the query is 400: a NUL escaped in the id
+ * (it once read as the id before it), a second oldest (it once took the
+ * first), a parameter the route does not have. */
+static void the_path_and_the_query_hold_nothing_else(void) {
+    static const struct {
+        const char *path, *fragment;
+    } bad[] = {
+        {"/instances/1%00", "positive integer"},
+        {"/instances/1%00x", "positive integer"},
+        {"/instances?oldest=10&oldest=20", "more than once"},
+        {"/instances?oldest=1&oldest=1", "more than once"},
+        {"/instances?oldest=1%00", "from 1 to 100"},
+        {"/instances?oldest=2&x=1", "unknown query parameter"},
+        {"/instances?x", "unknown query parameter"},
+        {"/instances?oldest", "from 1 to 100"},
+        {"/instances/1?oldest=1", "takes no query parameter"},
+        {"/instances/1?x=1", "takes no query parameter"},
+    };
+    server s;
+    REQUIRE(startScope(&s, "global", "0"));
+    reply r = calc(&s, 1, 2);
+    CHECK_EQ(r.status, 200);
+    replyFree(&r);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        r = httpDo(&s, "GET", bad[i].path, NULL);
+        checkContext("%s: %ld %s", bad[i].path, r.status, r.body ? r.body : "");
+        CHECK_EQ(r.status, 400);
+        CHECK(r.body && strstr(r.body, bad[i].fragment) != NULL);
+        replyFree(&r);
+    }
+    checkContext(NULL);
+    r = httpDo(&s, "GET", "/instances/1", NULL); /* the same, without what was added */
+    CHECK_EQ(r.status, 200);
+    replyFree(&r);
+    r = httpDo(&s, "GET", "/instances?oldest=1", NULL);
+    CHECK_EQ(r.status, 200);
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 static void global_cache_entries_hold_instances_until_the_clear(void) {
     server s;
     REQUIRE(startScope(&s, "global", "0"));
@@ -450,6 +490,7 @@ static void a_batch_of_64_keys_lists_16_entries_and_counts_them_all(void) {
 int main(void) {
     static const harnessTest tests[] = {
         TEST(bad_ids_get_400_unknown_ones_404_in_every_scope),
+        TEST(the_path_and_the_query_hold_nothing_else),
         TEST(global_cache_entries_hold_instances_until_the_clear),
         TEST(a_batch_of_64_keys_lists_16_entries_and_counts_them_all),
         TEST(weak_entries_are_listed_apart_and_hold_nothing),

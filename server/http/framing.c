@@ -5,7 +5,11 @@
 #include <strings.h>
 
 /* The walk reads libmicrohttpd's buffer as 0.9.75 to 0.9.77 lay it out
- * (framing.h); 1.0 rewrote that parser. */
+ * (framing.h); 1.0 rewrote that parser. It reads nothing but the header
+ * section's bytes, which lie in the connection's memory pool even when a
+ * folded line made libmicrohttpd move its read buffer to grow it (the
+ * section then spans the fold's copy and the moved buffer: the fold's own
+ * bytes are met, and the request refused). */
 #if MHD_VERSION < 0x00097500 || MHD_VERSION > 0x00097799
 #error "framing.c walks libmicrohttpd 0.9.75's header buffer: read this release's parser first"
 #endif

@@ -110,32 +110,24 @@ static void targetPart(target *t, const char *s, size_t len, bool path) {
     t->at = s + len;
 }
 
-static enum MHD_Result visitArg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                size_t key_size, const char *value, size_t value_size) {
-    (void)kind;
-    targetPart(cls, key, key_size, false);
-    if (value)
-        targetPart(cls, value, value_size, false);
-    return MHD_YES;
-}
+/* One request's checks: its header fields and its target. */
+typedef struct checks {
+    framing f;
+    target t;
+} checks;
 
-static const char *checkTarget(struct MHD_Connection *conn, const char *url, const char *method,
-                               const char *version) {
-    /* the target ends at the NUL that replaced the space before the version */
-    if (!url || !method || !version || url <= method || version <= url || version[-1] != '\0')
-        return UNREADABLE;
-    target t = {url, version - 1, NULL};
-    targetPart(&t, url, strlen(url), true);
-    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, visitArg, &t);
-    if (!t.bad)
-        targetPart(&t, t.end, 0, false);
-    return t.bad;
-}
-
-static enum MHD_Result visitHeader(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   size_t key_size, const char *value, size_t value_size) {
-    (void)kind;
-    framingAdd(cls, key, key_size, value ? value : "", value ? value_size : 0);
+/* Every query parameter and header field, in one pass over libmicrohttpd's
+ * list (the parameters come first, read with the request line). */
+static enum MHD_Result visit(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                             const char *value, size_t value_size) {
+    checks *c = cls;
+    if (kind == MHD_GET_ARGUMENT_KIND) {
+        targetPart(&c->t, key, key_size, false);
+        if (value)
+            targetPart(&c->t, value, value_size, false);
+    } else {
+        framingAdd(&c->f, key, key_size, value ? value : "", value ? value_size : 0);
+    }
     return MHD_YES;
 }
 
@@ -216,16 +208,21 @@ const char *framingVerdict(const framing *f, bool http11) {
 
 const char *framingCheck(struct MHD_Connection *conn, const char *url, const char *method,
                          const char *version) {
-    const char *bad = checkTarget(conn, url, method, version);
-    if (bad)
-        return bad;
+    /* the target ends at the NUL that replaced the space before the version */
+    if (!url || !method || !version || url <= method || version <= url || version[-1] != '\0')
+        return UNREADABLE;
+    checks c = {.t = {url, version - 1, NULL}};
+    targetPart(&c.t, url, strlen(url), true);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-    framing f;
-    framingInit(&f);
-    framingSection(&f, version + strlen(version), ci ? method + ci->header_size : NULL);
-    MHD_get_connection_values_n(conn, MHD_HEADER_KIND, visitHeader, &f);
-    return framingVerdict(&f, strcmp(version, MHD_HTTP_VERSION_1_1) == 0);
+    framingInit(&c.f);
+    framingSection(&c.f, version + strlen(version), ci ? method + ci->header_size : NULL);
+    MHD_get_connection_values_n(conn, (enum MHD_ValueKind)(MHD_GET_ARGUMENT_KIND | MHD_HEADER_KIND),
+                                visit, &c);
+    targetPart(&c.t, c.t.end, 0, false); /* what is left of the target */
+    if (c.t.bad)
+        return c.t.bad;
+    return framingVerdict(&c.f, strcmp(version, MHD_HTTP_VERSION_1_1) == 0);
 }
 
 size_t framingUnescape(void *cls, struct MHD_Connection *conn, char *s) {

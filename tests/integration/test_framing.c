@@ -225,6 +225,42 @@ static void every_case_of_the_table_is_framed_as_it_says(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+/* The checks read each request where libmicrohttpd keeps it, which moves
+ * between the requests of one connection: requests one after another on a
+ * kept-alive connection, and pipelined in one write, all pass. */
+static void kept_alive_and_pipelined_requests_pass_the_checks(void) {
+    server s;
+    REQUIRE(serverStart(&s, SHARED));
+    static const char calc[] = CALC "Host: x\r\nContent-Length: 16\r\n\r\n" BODY;
+    static const char get[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\r\n";
+    char answer[ANSWER_CAP];
+    int fd = rawConnect(&s);
+    REQUIRE(fd >= 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK(rawSendAll(fd, calc, strlen(calc)));
+        CHECK_EQ(rawRead(fd, READ_MS, answer, sizeof(answer)), 200);
+        CHECK(rawSendAll(fd, get, strlen(get)));
+        CHECK_EQ(rawRead(fd, READ_MS, answer, sizeof(answer)), 200);
+    }
+    close(fd);
+    char many[2048];
+    size_t n = 0;
+    for (int i = 0; i < 4; i++) {
+        memcpy(many + n, calc, strlen(calc));
+        n += strlen(calc);
+        memcpy(many + n, get, strlen(get));
+        n += strlen(get);
+    }
+    bool closed;
+    exchange(&s, many, n, true, answer, sizeof(answer), &closed);
+    checkContext("got: %s", answer);
+    CHECK_EQ(answers(answer), 8);
+    CHECK(strstr(answer, "HTTP/1.1 4") == NULL);
+    checkContext(NULL);
+    CHECK_EQ(statsInt(&s, "requests.errors"), 0);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 /* A Content-Length libmicrohttpd cannot read is refused by the library
  * before any handler runs (README "limits": 0.9.75 writes that answer's
  * head twice). What we can promise: an error status, a close, no work. */
@@ -376,6 +412,7 @@ static void half_closed_clients_of_one_flight_are_all_answered(void) {
 int main(void) {
     static const harnessTest tests[] = {
         TEST(every_case_of_the_table_is_framed_as_it_says),
+        TEST(kept_alive_and_pipelined_requests_pass_the_checks),
         TEST(a_content_length_the_library_refuses_is_closed_without_work),
         TEST(expect_100_continue_over_the_limit_gets_413_at_once),
         TEST(a_half_closed_client_gets_its_answer_whatever_the_delay),

@@ -209,6 +209,7 @@ static void every_case_of_the_table_is_framed_as_it_says(void) {
             if (refuse) {
                 refused++;
                 CHECK(closed);
+                CHECK(strcasestr(answer, "\r\nConnection: close\r\n") != NULL);
                 CHECK(strstr(bodyOf(answer), "{\"error\":\"") == bodyOf(answer));
                 CHECK(strstr(bodyOf(answer), c->fragment) != NULL);
             } else {

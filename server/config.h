@@ -17,7 +17,11 @@
 #include "scope.h"
 #include "stats.h"
 
-#define MEMOSCOPE_VERSION "1.0.0"
+/* The version is CMakeLists.txt's project version, defined by the build:
+ * the binary, the image's label and the docs read that one place. */
+#ifndef MEMOSCOPE_VERSION
+#error "MEMOSCOPE_VERSION comes from the build (CMakeLists.txt: project VERSION)"
+#endif
 
 #define CONFIG_REDIS_URL_LEN 256
 #define CONFIG_REDIS_PREFIX_LEN 64
@@ -46,6 +50,7 @@ typedef struct config {
     unsigned redis_timeout_ms;
     uint64_t ttl_ns; /* --ttl-s in nanoseconds; CONFIG_TTL_NONE for "none" */
     size_t maxbytes; /* CONFIG_MAXBYTES_NONE for "none" */
+
 } config;
 
 /* "none" is 0 for both bounds, so that a zeroed config has neither. */

@@ -14,6 +14,7 @@
 #include "calculate_body.h"
 #include "redis_client.h"
 #include "text.h"
+#include "probe.h"
 
 /* ------------------------------------------------------------------ types */
 
@@ -444,8 +445,15 @@ static void printUsage(FILE *out) {
         }
         fprintf(out, "  --%-16s %-26s %s (default: %s)\n", st->flag, st->env, st->help, def);
     }
-    fprintf(out, "  --help                                      print this and exit\n"
-                 "  --version                                   print the version and exit\n");
+    fprintf(
+        out,
+        "  --probe [PATH]                              ask the server on this machine (its\n"
+        "                                              --port or MEMOSCOPE_PORT) for PATH\n"
+        "                                              (default: %s): exit 0 on 200, 1\n"
+        "                                              otherwise, within %d ms; serves nothing\n"
+        "  --help                                      print this and exit\n"
+        "  --version                                   print the version and exit\n",
+        PROBE_DEFAULT_PATH, PROBE_TIMEOUT_MS);
 }
 
 static bool wasGiven(const bool *given, const char *flag) {
@@ -591,6 +599,23 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
             fprintf(out, "memoscope %s\n", MEMOSCOPE_VERSION);
             return CONFIG_EXIT;
         }
+        if (strcmp(arg, "--probe") == 0 || strncmp(arg, "--probe=", 8) == 0) {
+            /* The path is optional: the next argument, when it is one. */
+            const char *path = PROBE_DEFAULT_PATH;
+            if (arg[7] == '=')
+                path = arg + 8;
+            else if (i + 1 < argc && argv[i + 1][0] == '/')
+                path = argv[++i];
+            if (!probePathOk(path)) {
+                fprintf(err,
+                        "memoscope: bad --probe '%s': must be a path starting with /, at most %d "
+                        "printable characters without spaces\n",
+                        path, PROBE_PATH_MAX);
+                return CONFIG_ERROR;
+            }
+            cfg->probe_path = path;
+            continue;
+        }
         if (strncmp(arg, "--", 2) != 0) {
             /* not shown: a stray word may be part of a secret */
             fprintf(err, "memoscope: unexpected argument number %d (see --help)\n", i);
@@ -623,7 +648,9 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
         return CONFIG_ERROR;
     if (!validate(cfg, given, err))
         return CONFIG_ERROR;
-    return checkMeaning(cfg, err) ? CONFIG_OK : CONFIG_ERROR;
+    if (!checkMeaning(cfg, err))
+        return CONFIG_ERROR;
+    return cfg->probe_path ? CONFIG_PROBE : CONFIG_OK;
 }
 
 const char *configScopeName(scopeKind s) {

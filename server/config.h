@@ -51,6 +51,9 @@ typedef struct config {
     uint64_t ttl_ns; /* --ttl-s in nanoseconds; CONFIG_TTL_NONE for "none" */
     size_t maxbytes; /* CONFIG_MAXBYTES_NONE for "none" */
 
+    /* --probe's path (argv's, or a literal): ask the server, do not serve.
+     * NULL to serve. */
+    const char *probe_path;
 } config;
 
 /* "none" is 0 for both bounds, so that a zeroed config has neither. */
@@ -58,9 +61,10 @@ typedef struct config {
 #define CONFIG_MAXBYTES_NONE 0
 
 typedef enum configResult {
-    CONFIG_OK,   /* cfg is filled in: run the server */
-    CONFIG_EXIT, /* --help or --version was printed: exit 0 */
-    CONFIG_ERROR /* a message naming the setting was printed: exit 2 */
+    CONFIG_OK,    /* cfg is filled in: run the server */
+    CONFIG_EXIT,  /* --help or --version was printed: exit 0 */
+    CONFIG_PROBE, /* --probe: cfg is filled in: ask the server on cfg->port, do not serve */
+    CONFIG_ERROR  /* a message naming the setting was printed: exit 2 */
 } configResult;
 
 /* Fills cfg from the defaults, then the environment, then argv. Messages for

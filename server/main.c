@@ -11,6 +11,7 @@
 #include "guard.h"
 #include "history.h"
 #include "proc.h"
+#include "probe.h"
 #include "scope.h"
 #include "stats.h"
 #include "table.h"
@@ -35,6 +36,8 @@ int main(int argc, char **argv) {
         break;
     case CONFIG_EXIT:
         return 0;
+    case CONFIG_PROBE:
+        return probeRun(cfg.bind, cfg.port, cfg.probe_path, stdout, stderr) ? 0 : 1;
     case CONFIG_ERROR:
         return 2;
     }

@@ -268,12 +268,43 @@ static void help_lists_every_setting_and_version_prints_it(void) {
         "--maxbytes",
         "MEMOSCOPE_MAXBYTES",
         "weak",
+        "--probe [PATH]",
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         CHECK(strstr(out_buf, names[i]) != NULL);
     const char *version[] = {"memoscope", "--version", NULL};
     CHECK(parse(&c, version) == CONFIG_EXIT);
     CHECK(strcmp(out_buf, "memoscope " MEMOSCOPE_VERSION "\n") == 0);
+}
+
+static void probe_takes_an_optional_path_and_the_servers_port(void) {
+    config c;
+    const char *plain[] = {"memoscope", "--probe", NULL};
+    CHECK(parse(&c, plain) == CONFIG_PROBE); /* main asks, and serves nothing */
+    CHECK_STR_EQ(c.probe_path, "/healthz");
+    CHECK_EQ(c.port, 8080);
+    const char *path_then_port[] = {"memoscope", "--probe", "/stats", "--port", "9000", NULL};
+    CHECK(parse(&c, path_then_port) == CONFIG_PROBE);
+    CHECK_STR_EQ(c.probe_path, "/stats");
+    CHECK_EQ(c.port, 9000);
+    const char *port_then_probe[] = {"memoscope", "--port", "9001", "--probe=/readyz", NULL};
+    CHECK(parse(&c, port_then_probe) == CONFIG_PROBE);
+    CHECK_STR_EQ(c.probe_path, "/readyz");
+    CHECK_EQ(c.port, 9001);
+    const char *flag_after[] = {"memoscope", "--probe", "--port", "9002", NULL};
+    CHECK(parse(&c, flag_after) == CONFIG_PROBE); /* a flag is not the path */
+    CHECK_STR_EQ(c.probe_path, "/healthz");
+    CHECK_EQ(c.port, 9002);
+    const char *serve[] = {"memoscope", NULL};
+    CHECK(parse(&c, serve) == CONFIG_OK);
+    CHECK(c.probe_path == NULL);
+    const char *spaced[] = {"memoscope", "--probe=/a b", NULL};
+    CHECK(parse(&c, spaced) == CONFIG_ERROR);
+    CHECK(strstr(err_buf, "bad --probe '/a b'") != NULL);
+    const char *crlf[] = {"memoscope", "--probe=/a\r\nX-Injected: 1", NULL};
+    CHECK(parse(&c, crlf) == CONFIG_ERROR); /* nothing can end the request line */
+    const char *relative[] = {"memoscope", "--probe", "healthz", NULL};
+    CHECK(parse(&c, relative) == CONFIG_ERROR);
 }
 
 static void help_and_version_work_despite_a_bad_variable(void) {
@@ -304,6 +335,7 @@ int main(void) {
         TEST(bounds_without_a_cache_are_refused_saying_why),
         TEST(unknown_flags_and_missing_values_are_errors),
         TEST(help_lists_every_setting_and_version_prints_it),
+        TEST(probe_takes_an_optional_path_and_the_servers_port),
         TEST(help_and_version_work_despite_a_bad_variable),
     };
     return checkMain(tests, sizeof(tests) / sizeof(tests[0]));

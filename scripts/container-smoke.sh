@@ -1,26 +1,38 @@
 #!/usr/bin/env bash
-# container-smoke.sh -- build memoscope's image, run it, and prove it behaves as a
-# container should. Run as root (podman is used rootful; or docker).
+# container-smoke.sh -- build memoscope's image, run it hardened, and prove it
+# behaves as a container should. Run as root (podman is used rootful; or docker).
 #
 #   scripts/container-smoke.sh
 #
 # 1. scripts/container.sh picks podman or docker (installs podman when there is
-#    neither), makes sure the debian:bookworm-slim base image exists (pulled
-#    where a registry answers, else made here with debootstrap from the Debian
-#    mirror apt uses), and the Dockerfile is built.
-# 2. Then, with the image it built:
+#    neither), makes sure the debian:bookworm-slim base image (the build stage)
+#    exists (pulled where a registry answers, else made here with debootstrap
+#    from the Debian mirror apt uses), and the Dockerfile is built.
+# 2. The image: at most SIZE_LIMIT_B bytes; its version label is what the
+#    binary's --version says (and CMakeLists.txt), its revision label the
+#    commit; its files are the binary, the loader, libraries and /etc, with no
+#    shell (an --entrypoint /bin/sh cannot start) and nothing setuid.
+# 3. Then, run with --read-only --cap-drop ALL --security-opt no-new-privileges
+#    (and, on podman, no tmpfs mounts either):
+#    - its own probe (the HEALTHCHECK) says healthy, and the time to it is shown,
+#    - seen from the host (/proc/PID/status and mountinfo): PID 1 is memoscope,
+#      its user the image's numeric non-root one, no capability in any set,
+#      no_new_privs set, and the root filesystem mounted read-only,
 #    - settings reach the binary through -e (MEMOSCOPE_CACHE_SCOPE=global),
-#    - the binary is PID 1 and runs as a non-root user,
 #    - POST /calculate answers, and GET /stats shows the global scope at work,
-#    - the image's HEALTHCHECK passes,
 #    - SIGTERM (stop -t 10) lets a request in flight finish, and the
 #      container exits with status 0 within STOP_LIMIT_S seconds,
-#    - the runtime image holds no compiler.
-# Every container it starts is removed on every exit path. It talks to
-# 127.0.0.1 only, on free ports in 18080-18099.
+#    - the HEALTHCHECK fails when nothing answers on MEMOSCOPE_PORT,
+#    - a Redis host name (redis://localhost:PORT) resolves in the image: the
+#      server stores its entries in a redis-server this script starts on
+#      127.0.0.1 (the container on the host's network).
+# Every container it starts is removed on every exit path, and the
+# redis-server stopped by PID. It talks to 127.0.0.1 only, on free ports in
+# 18080-18099.
 #
 # env: TAG              image tag (default localhost/memoscope:smoke)
 #      STOP_LIMIT_S     how long a stop may take, in seconds (default 5)
+#      SIZE_LIMIT_B     the image's size at most, in bytes (default 15000000)
 #      CTR_ENGINE, CTR_SCRATCH, CTR_PULL_S: see scripts/container.sh
 set -euo pipefail
 
@@ -29,6 +41,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(git -C "$here" rev-parse --show-toplevel 2>/dev/null) || root=$(cd "$here/.." && pwd)
 TAG=${TAG:-localhost/memoscope:smoke}
 STOP_LIMIT_S=${STOP_LIMIT_S:-5}
+SIZE_LIMIT_B=${SIZE_LIMIT_B:-15000000}
+HEALTHY_LIMIT_S=30
 # shellcheck source=lib.sh
 . "$root/scripts/lib.sh"
 # shellcheck source=container.sh
@@ -44,7 +58,7 @@ fail() {
 
 [ "$(id -u)" = 0 ] || fail "run as root (podman is used rootful here)"
 ctr_setup
-for tool in curl python3; do
+for tool in curl python3 redis-server redis-cli; do
     command -v "$tool" >/dev/null || fail "$tool is missing (tests/stages/50-container.sh installs it)"
 done
 
@@ -86,27 +100,50 @@ while time.monotonic() < deadline:
 sys.exit(1)' "$@"
 }
 
+
 # ------------------------------------------------------------------ the image
 log "base image ($CTR)"
 ctr_base_image || fail "no debian:bookworm-slim base image"
 log "$CTR build -t $TAG $root"
+t0=$(date +%s.%N)
 ctr_build "$TAG" "$root" || fail "the image does not build"
+build_s=$(since "$t0")
+
+size=$("$CTR" image inspect -f '{{.Size}}' "$TAG")
+((size <= SIZE_LIMIT_B)) || fail "the image is $size bytes, over $SIZE_LIMIT_B"
+log "image $TAG: $size bytes ($(((size + 500000) / 1000000)) MB; at most $SIZE_LIMIT_B), built in ${build_s} s"
+
+label() { "$CTR" image inspect -f "{{index .Config.Labels \"org.opencontainers.image.$1\"}}" "$TAG"; }
+version=$("$CTR" run --rm "$TAG" --version 2>/dev/null) || fail "$TAG --version fails"
+[ "$version" = "memoscope $(label version)" ] ||
+    fail "the version label '$(label version)' is not the binary's ('$version')"
+[ "$(label version)" = "$(ctr_version "$root")" ] ||
+    fail "the version label '$(label version)' is not CMakeLists.txt's '$(ctr_version "$root")'"
+[ "$(label revision)" = "$(ctr_revision "$root")" ] ||
+    fail "the revision label '$(label revision)' is not the checkout's '$(ctr_revision "$root")'"
+[ -n "$(label source)" ] && [ -n "$(label licenses)" ] || fail "the source or licenses label is missing"
+log "labels: version $(label version) (= $version), revision $(label revision)"
 
 # ------------------------------------------------------------------- our run
 name="memoscope-smoke-$$"
-port=$(free_port)
 tmp=$(mktemp -d /tmp/memoscope-smoke.XXXXXX)
 slow_pid=
+redis_pid=
 cleanup() {
     # (Not `[ -n ] && kill`: under set -e a kill of a curl that has already
     # ended would leave the function here, and the containers behind.)
     if [ -n "$slow_pid" ]; then kill "$slow_pid" 2>/dev/null || true; fi
+    if [ -n "$redis_pid" ]; then kill "$redis_pid" 2>/dev/null || true; fi
     # One name per call: podman 4.3 `rm -f A B` removes nothing when B is missing.
     ctr_rm "$name"
-    ctr_rm "$name-idle"
+    ctr_rm "$name-files"
+    ctr_rm "$name-noport"
+    ctr_rm "$name-redis"
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # quiet CMD...: runs a container command, showing its stderr only if it fails.
 # Without systemd, podman logs an error about the periodic
@@ -119,35 +156,77 @@ quiet() {
         return "$rc"
     }
 }
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
+# What is in the image: the files of a container made from it (never started).
+quiet "$CTR" create --name "$name-files" "$TAG" >/dev/null
+"$CTR" export "$name-files" | tar -tvf - >"$tmp/files" || fail "could not list the image's files"
+ctr_rm "$name-files"
+nfiles=$(grep -c '^-' "$tmp/files" || true)
+shells=$(awk '{ print $NF }' "$tmp/files" | grep -E '(^|/)(sh|bash|dash|ash|busybox|su|sudo)$' || true)
+[ -z "$shells" ] || fail "the image holds a shell or su: $shells"
+setid=$(awk '$1 ~ /^-.*[sS]/ { print $NF }' "$tmp/files")
+[ -z "$setid" ] || fail "the image holds setuid or setgid files: $setid"
+unexpected=$(awk '$1 ~ /^-/ { print $NF }' "$tmp/files" |
+    grep -vE '^(usr/local/bin/memoscope|lib64/ld-linux[^/]*\.so\.[0-9]+|lib/[^/]+/lib[^/]+\.so[.0-9]*|etc/(passwd|group|nsswitch\.conf))$' || true)
+[ -z "$unexpected" ] || fail "the image holds more than the binary, its libraries and /etc: $unexpected"
+if quiet "$CTR" run --rm --entrypoint /bin/sh "$TAG" -c true >/dev/null 2>&1; then
+    fail "a shell starts in the image"
+fi
+log "files: $nfiles (the binary, the loader, $((nfiles - 5)) libraries, passwd, group, nsswitch.conf); no shell, nothing setuid"
+
+# The hardened run: what docs/container.md tells people to use. Podman also
+# mounts tmpfs on /tmp, /run and /var/tmp with --read-only; not here, so that
+# the server is seen to need no writable directory at all (as with docker).
+harden=(--read-only --cap-drop ALL --security-opt no-new-privileges)
+[ "$CTR" = podman ] && harden+=(--read-only-tmpfs=false)
+port=$(free_port)
 url="http://127.0.0.1:$port"
-log "run $name on 127.0.0.1:$port with -e MEMOSCOPE_CACHE_SCOPE=global"
-quiet "$CTR" run -d --name "$name" -p "127.0.0.1:$port:8080" \
+log "run $name hardened (${harden[*]}) on 127.0.0.1:$port with -e MEMOSCOPE_CACHE_SCOPE=global"
+t0=$(date +%s.%N)
+quiet "$CTR" run -d --name "$name" "${harden[@]}" -p "127.0.0.1:$port:8080" \
     -e MEMOSCOPE_CACHE_SCOPE=global -e MEMOSCOPE_DELAY_MS=20 "$TAG" >/dev/null
 
-running() { [ "$("$CTR" inspect -f '{{.State.Running}}' "$name" 2>/dev/null)" = true ]; }
-deadline=$((SECONDS + 30))
-until curl -fsS -m 2 "$url/healthz" >/dev/null 2>&1; do
-    running || {
+running() { [ "$("$CTR" inspect -f '{{.State.Running}}' "$1" 2>/dev/null)" = true ]; }
+# The image's own HEALTHCHECK, run until it passes: the probe inside, no curl.
+until health=$(ctr_healthcheck "$name" 2>&1); do
+    running "$name" || {
         "$CTR" logs "$name" >&2 || true
-        fail "the container exited before answering"
+        fail "the container exited before it was healthy"
     }
-    ((SECONDS < deadline)) || fail "no answer on $url/healthz within 30 s"
-    sleep 0.2
+    awk -v s="$(since "$t0")" -v l="$HEALTHY_LIMIT_S" 'BEGIN { exit !(s < l) }' ||
+        fail "not healthy within $HEALTHY_LIMIT_S s: $health"
+    sleep 0.1
 done
+healthy_s=$(since "$t0")
+log "HEALTHCHECK (memoscope --probe in the image): ${health:-healthy}, ${healthy_s} s after run"
+curl -fsS -m 5 -o /dev/null "$url/healthz" || fail "GET /healthz on $url fails"
 
 startup=$("$CTR" logs "$name" 2>&1 | grep -m1 'listening' || true)
 log "startup line: $startup"
 [[ "$startup" == *"cache_scope=global"* ]] || fail "-e MEMOSCOPE_CACHE_SCOPE=global did not reach the startup line"
 [[ "$startup" == *"port=8080"* ]] || fail "the server does not listen on 8080 in the container"
 
-comm=$("$CTR" exec "$name" cat /proc/1/comm)
-[ "$comm" = memoscope ] || fail "PID 1 is '$comm', not memoscope"
-uid=$("$CTR" exec "$name" awk '/^Uid:/ { print $2 }' /proc/1/status)
-[[ -n "$uid" && "$uid" != 0 ]] || fail "PID 1 runs as uid '$uid'"
-log "PID 1 is memoscope, uid $uid"
+# Seen from the host: the process the engine started, its credentials and
+# its root mount (the image has no shell to ask from inside).
+pid=$("$CTR" inspect -f '{{.State.Pid}}' "$name")
+[ -r "/proc/$pid/status" ] || fail "no /proc/$pid for the container's PID 1"
+status_of() { awk -v k="$1:" '$1 == k { $1 = ""; print substr($0, 2) }' "/proc/$pid/status"; }
+[ "$(cat "/proc/$pid/comm")" = memoscope ] || fail "the container's process is '$(cat "/proc/$pid/comm")', not memoscope"
+[ "$(status_of NSpid | awk '{ print $NF }')" = 1 ] || fail "memoscope is not PID 1 in its namespace: NSpid $(status_of NSpid)"
+image_user=$("$CTR" image inspect -f '{{.Config.User}}' "$TAG")
+[[ "$image_user" =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || fail "the image's USER '$image_user' is not a numeric non-root uid:gid"
+read -r -a uids <<<"$(status_of Uid)"
+read -r -a gids <<<"$(status_of Gid)"
+for id in "${uids[@]}"; do [ "$id" = "${image_user%:*}" ] || fail "PID 1's uids are ${uids[*]}, not ${image_user%:*}"; done
+for id in "${gids[@]}"; do [ "$id" = "${image_user#*:}" ] || fail "PID 1's gids are ${gids[*]}, not ${image_user#*:}"; done
+for set in CapInh CapPrm CapEff CapBnd CapAmb; do
+    [ "$(status_of "$set")" = 0000000000000000 ] || fail "PID 1 holds capabilities: $set $(status_of "$set")"
+done
+[ "$(status_of NoNewPrivs)" = 1 ] || fail "PID 1 may gain privileges: NoNewPrivs $(status_of NoNewPrivs)"
+[ "$("$CTR" inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$name")" = true ] || fail "the container's root is not read-only"
+rootopts=$(awk '$5 == "/" { print $6 }' "/proc/$pid/mountinfo" | head -1)
+[[ "$rootopts" == ro,* || "$rootopts" == ro ]] || fail "the root filesystem is mounted '$rootopts', not ro"
+log "PID 1: memoscope, uid:gid $image_user (real, effective, saved, fs), no capabilities in any set, NoNewPrivs 1, / mounted $rootopts"
 
 post() { curl -sS -m 10 -w '\n%{http_code}' -d "$1" "$url/calculate"; }
 out=$(post '{"a":40,"b":2}')
@@ -166,9 +245,6 @@ json_check "GET /stats" "$stats" 'd["cache_scope"] == "global" and d["requests"]
 json_check "GET /stats (global keeps instances)" "$stats" \
     'd["instances"]["created"] == 2 and d["instances"]["live"] == 2 and d["cache"]["misses"] == 2 and d["cache"]["hits"] == 0'
 log "GET /stats: scope global, 2 instances created and kept alive by the cache"
-
-health=$(ctr_healthcheck "$name" 2>&1) || fail "the image's HEALTHCHECK fails: $health"
-log "HEALTHCHECK: ${health:-healthy}"
 
 # A request in flight when SIGTERM arrives must still get its answer. It
 # lasts 3 s, so that the poll below (a python3 start) sees it even when the
@@ -195,24 +271,45 @@ awk -v s="$stop_s" -v l="$STOP_LIMIT_S" 'BEGIN { exit !(s < l) }' || fail "stopp
 json_check "request in flight at SIGTERM" "$(cat "$tmp/slow.json")" 'd["result"] == 3'
 log "the request in flight at SIGTERM was answered"
 
-# ------------------------------------------- the image without its server
-# A container of the image whose server does not run: it holds no compiler,
-# and the HEALTHCHECK must fail in it (a check that cannot fail proves nothing).
-quiet "$CTR" run -d --name "$name-idle" --entrypoint sleep "$TAG" 60 >/dev/null
-if health=$(ctr_healthcheck "$name-idle" 2>&1); then
-    fail "the HEALTHCHECK passes with no server running: $health"
+# ------------------------------------- the HEALTHCHECK can fail (nothing there)
+# The server listens on 8081, the probe asks MEMOSCOPE_PORT (8080): a check
+# that cannot fail proves nothing.
+quiet "$CTR" run -d --name "$name-noport" "${harden[@]}" "$TAG" --port 8081 >/dev/null
+until "$CTR" logs "$name-noport" 2>&1 | grep -q 'listening'; do
+    running "$name-noport" || fail "the server on 8081 exited: $("$CTR" logs "$name-noport" 2>&1 | tail -3)"
+    sleep 0.1
+done
+if health=$(ctr_healthcheck "$name-noport" 2>&1); then
+    fail "the HEALTHCHECK passes with nothing on MEMOSCOPE_PORT: $health"
 fi
-log "HEALTHCHECK with no server: ${health:-unhealthy}"
-found=$("$CTR" exec "$name-idle" sh -c '
-    for c in cc gcc c99 clang tcc cpp as ld make cmake; do command -v "$c"; done
-    for p in gcc cpp binutils libc6-dev build-essential cmake; do
-        dpkg -s "$p" >/dev/null 2>&1 && echo "package $p"
-    done
-    true') || fail "could not look inside the image"
-[ -z "$found" ] || fail "the runtime image holds build tools: $found"
-ctr_rm "$name-idle"
-size=$("$CTR" image inspect -f '{{.Size}}' "$TAG")
-base=$("$CTR" image inspect -f '{{.Size}}' "$CTR_BASE" 2>/dev/null || echo 0)
-log "no compiler in the runtime image; image $((size / 1000000)) MB, $(((size - base) / 1000)) kB over the base image"
+log "HEALTHCHECK with nothing on MEMOSCOPE_PORT: ${health:-unhealthy}"
+ctr_rm "$name-noport"
 
-log "PASS"
+# ----------------------------------------- a Redis host name, in the image
+# hiredis resolves the host with getaddrinfo: "localhost" comes from the
+# /etc/hosts the engine provides, through nsswitch.conf, with no NSS module
+# on disk.
+rport=$(free_port "$port")
+redis-server --bind 127.0.0.1 --port "$rport" --save '' --appendonly no --daemonize no \
+    >"$tmp/redis.log" 2>&1 &
+redis_pid=$!
+until redis-cli -p "$rport" ping >/dev/null 2>&1; do
+    kill -0 "$redis_pid" 2>/dev/null || fail "redis-server did not start: $(tail -3 "$tmp/redis.log")"
+    sleep 0.1
+done
+hport=$(free_port "$port" "$rport")
+quiet "$CTR" run -d --name "$name-redis" "${harden[@]}" --network host \
+    -e MEMOSCOPE_BIND=127.0.0.1 -e MEMOSCOPE_PORT="$hport" "$TAG" --delay-ms 0 \
+    --cache-backend redis --cache-scope shared --redis-url "redis://localhost:$rport/0" >/dev/null
+until health=$(ctr_healthcheck "$name-redis" 2>&1); do
+    running "$name-redis" || fail "the Redis-backed server exited: $("$CTR" logs "$name-redis" 2>&1 | tail -3)"
+    sleep 0.1
+done
+curl -fsS -m 10 -o /dev/null -d '{"a":5,"b":6}' "http://127.0.0.1:$hport/calculate" ||
+    fail "POST /calculate with the Redis backend failed"
+keys=$(redis-cli -p "$rport" --scan --pattern 'memoscope:*' | wc -l)
+((keys >= 1)) || fail "no memoscope key in Redis: 'localhost' did not resolve in the image? $("$CTR" logs "$name-redis" 2>&1 | grep -i redis | tail -3)"
+log "redis://localhost:$rport resolved in the image: $keys key(s) stored"
+ctr_rm "$name-redis"
+
+log "PASS: image $size bytes, healthy ${healthy_s} s after run, stopped in ${stop_s} s with status 0"

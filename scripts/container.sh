@@ -9,6 +9,7 @@
 #                        where one answers, else made here with debootstrap from the
 #                        Debian mirror apt already uses (then imported)
 #   ctr_healthcheck NAME run the image's HEALTHCHECK once in container NAME
+#   ctr_build TAG DIR    build DIR's Dockerfile with its labels (version, commit)
 #
 # Works on a laptop with Docker or podman and a registry, and on a machine
 # with no registry and no container engine but Debian's apt mirror (CI here).
@@ -202,13 +203,31 @@ ctr_rm() {
     fi
 }
 
-# ctr_build TAG DIR: builds DIR's Dockerfile from the local base image only.
-# Podman keeps Docker's image format, so that the HEALTHCHECK survives (the
-# OCI format has none).
+# The labels' values, from DIR (a checkout): the version from CMakeLists.txt's
+# project() (the one place; the build stops when the binary disagrees), the
+# commit (with -dirty when tracked files differ from it), and the origin
+# remote as the source, when git knows one.
+ctr_version() { sed -nE 's/^project\(memoscope VERSION ([0-9][0-9.]*).*/\1/p' "$1/CMakeLists.txt"; }
+ctr_revision() {
+    local rev
+    rev=$(git -C "$1" rev-parse HEAD 2>/dev/null) || {
+        echo unknown
+        return
+    }
+    git -C "$1" diff --quiet HEAD -- 2>/dev/null || rev="$rev-dirty"
+    echo "$rev"
+}
+ctr_source() { git -C "$1" remote get-url origin 2>/dev/null || echo unknown; }
+
+# ctr_build TAG DIR: builds DIR's Dockerfile from the local base image only,
+# with the labels' values. Podman keeps Docker's image format, so that the
+# HEALTHCHECK survives (the OCI format has none).
 ctr_build() {
+    local args=(--build-arg "VERSION=$(ctr_version "$2")" --build-arg "REVISION=$(ctr_revision "$2")"
+        --build-arg "SOURCE=$(ctr_source "$2")")
     if [ "$CTR" = podman ]; then
-        BUILDAH_FORMAT=docker podman build --pull=never -t "$1" -f "$2/Dockerfile" "$2"
+        BUILDAH_FORMAT=docker podman build --pull=never "${args[@]}" -t "$1" -f "$2/Dockerfile" "$2"
     else
-        docker build -t "$1" -f "$2/Dockerfile" "$2"
+        docker build "${args[@]}" -t "$1" -f "$2/Dockerfile" "$2"
     fi
 }

@@ -16,8 +16,9 @@ FUZZ_PKGS="clang"                             # 20-fuzz (+ libclang-rt-N-dev, N 
 BROWSER_PKGS="chromium redis-server"          # 40-browser
 NODE_PKGS="nodejs npm" # 40-browser, 65-leakcheck, only where no node and npm are found (nodesource's nodejs has npm)
 # 50-container, 55-fresh-container (scripts/container.sh): podman with runc and
-# its network plugins (-p), debootstrap for a base image made here.
-CONTAINER_PKGS="podman runc containernetworking-plugins iptables debootstrap curl python3"
+# its network plugins (-p), debootstrap for a base image made here, and
+# redis-server (the image's Redis host-name check).
+CONTAINER_PKGS="podman runc containernetworking-plugins iptables debootstrap curl python3 redis-server"
 LOADTEST_PKGS="wrk gnuplot-nox python3 redis-server nginx-light" # 60-loadtest, loadtest/run.sh
 BENCH_PKGS="wrk python3 python3-flask valgrind redis-server redis-tools" # 70-bench-smoke, bench/*.sh
 LEAKCHECK_PKGS="wrk gnuplot-nox python3" # 65-leakcheck, loadtest/leakcheck.sh (+ node: NODE_PKGS)

@@ -83,15 +83,20 @@ sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null
 }
 # json_check WHAT JSON PY_EXPR: fails the smoke test unless PY_EXPR is true.
 json_check() { json_true "$2" "$3" || fail "$1: expected $3, got: $2"; }
-# json_poll URL PY_EXPR SECONDS: polls GET URL (every 20 ms, in one process)
-# until PY_EXPR is true of its JSON answer; false at the deadline.
+# json_poll URL PY_EXPR SECONDS [READY_FILE]: polls GET URL (every 20 ms, in
+# one process) until PY_EXPR is true of its JSON answer; false at the
+# deadline. READY_FILE is created after the first answer (the poll runs).
 json_poll() {
     python3 -c 'import json, sys, time, urllib.request
 url, expr, deadline = sys.argv[1], sys.argv[2], time.monotonic() + float(sys.argv[3])
+ready = sys.argv[4] if len(sys.argv) > 4 else None
 while time.monotonic() < deadline:
     try:
         with urllib.request.urlopen(url, timeout=2) as r:
             d = json.load(r)
+        if ready:
+            open(ready, "w").close()
+            ready = None
         if eval(expr):
             sys.exit(0)
     except (OSError, ValueError, KeyError):
@@ -247,13 +252,18 @@ json_check "GET /stats (global keeps instances)" "$stats" \
 log "GET /stats: scope global, 2 instances created and kept alive by the cache"
 
 # A request in flight when SIGTERM arrives must still get its answer. It
-# lasts 3 s, so that the poll below (a python3 start) sees it even when the
-# machine is busy (at 1.5 s it was over before the poll began, load 12).
+# lasts 3 s; the poll that sees it in flight is running before it is sent
+# (a python3 start took longer than 3 s at load 16).
+json_poll "$url/stats" 'd["requests"]["in_flight"] >= 1' 30 "$tmp/polling" &
+poll_pid=$!
+until [ -e "$tmp/polling" ]; do
+    kill -0 "$poll_pid" 2>/dev/null || fail "GET /stats does not answer"
+    sleep 0.05
+done
 curl -sS -m 20 -o "$tmp/slow.json" -w '%{http_code}' \
     -d '{"a":1,"b":2,"delay_ms":3000}' "$url/calculate" >"$tmp/slow.code" 2>"$tmp/slow.err" &
 slow_pid=$!
-json_poll "$url/stats" 'd["requests"]["in_flight"] >= 1' 10 ||
-    fail "the slow request never showed as in flight"
+wait "$poll_pid" || fail "the slow request never showed as in flight"
 t0=$(date +%s.%N)
 quiet "$CTR" stop -t 10 "$name" >/dev/null
 stop_s=$(since "$t0")

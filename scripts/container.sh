@@ -220,11 +220,17 @@ ctr_revision() {
 ctr_source() { git -C "$1" remote get-url origin 2>/dev/null || echo unknown; }
 
 # ctr_build TAG DIR: builds DIR's Dockerfile from the local base image only,
-# with the labels' values. Podman keeps Docker's image format, so that the
-# HEALTHCHECK survives (the OCI format has none).
+# with the labels' values: as build arguments (the build stage checks the
+# version) and as --label too, because podman 4.3 reuses a cached LABEL layer
+# whose build argument has changed. Podman keeps Docker's image format, so
+# that the HEALTHCHECK survives (the OCI format has none).
 ctr_build() {
-    local args=(--build-arg "VERSION=$(ctr_version "$2")" --build-arg "REVISION=$(ctr_revision "$2")"
-        --build-arg "SOURCE=$(ctr_source "$2")")
+    local version revision source
+    version=$(ctr_version "$2") revision=$(ctr_revision "$2") source=$(ctr_source "$2")
+    local args=(--build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "SOURCE=$source"
+        --label "org.opencontainers.image.version=$version"
+        --label "org.opencontainers.image.revision=$revision"
+        --label "org.opencontainers.image.source=$source")
     if [ "$CTR" = podman ]; then
         BUILDAH_FORMAT=docker podman build --pull=never "${args[@]}" -t "$1" -f "$2/Dockerfile" "$2"
     else

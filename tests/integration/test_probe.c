@@ -23,7 +23,7 @@
 #define RUN_LIMIT_MS (PROBE_TIMEOUT_MS + 8000) /* a probe still running then has hung */
 #define START_SLACK_MS 3000 /* a process start on a busy machine, sanitizers on */
 
-/* ------------------------------------------------------------- helpers */
+/* ------------------------------------------------------------- tools */
 
 typedef struct run {
     int status; /* the exit status; -1 when killed at RUN_LIMIT_MS */

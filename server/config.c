@@ -73,8 +73,7 @@ static const setting settings[] = {
      "how long a cache miss takes, in milliseconds"},
     {"instance-bytes", "MEMOSCOPE_INSTANCE_BYTES", KIND_SIZE, FIELD(instance_bytes), 0,
      MAX_INSTANCE_BYTES, "payload of each SlowAdder, in bytes"},
-    {"threads", "MEMOSCOPE_THREADS", KIND_UINT, FIELD(threads), 1, MAX_THREADS,
-     "worker threads, one per CPU this process may use"},
+    {"threads", "MEMOSCOPE_THREADS", KIND_UINT, FIELD(threads), 1, MAX_THREADS, "worker threads"},
     {"max-body-bytes", "MEMOSCOPE_MAX_BODY_BYTES", KIND_SIZE, FIELD(max_body_bytes), MIN_BODY_BYTES,
      MAX_BODY_BYTES, "larger request bodies get 413"},
     {"max-connections", "MEMOSCOPE_MAX_CONNECTIONS", KIND_UINT, FIELD(max_connections), 1,
@@ -88,7 +87,7 @@ static const setting settings[] = {
     {"timeout-s", "MEMOSCOPE_TIMEOUT_S", KIND_UINT, FIELD(timeout_s), 1, MAX_TIMEOUT_S,
      "idle connections are closed after this many seconds"},
     {"memory-limit", "MEMOSCOPE_MEMORY_LIMIT", KIND_LIMIT, FIELD(memory_limit), 0, 0,
-     "the memory limit for the guard and /stats (bytes, 512m, 2GiB); default: the cgroup's"},
+     "the memory limit for the guard and /stats (bytes, 512m, 2GiB)"},
     {"memory-guard", "MEMOSCOPE_MEMORY_GUARD", KIND_GUARD, FIELD(guard_bytes), 0, 0,
      "above this fraction of the limit (0.8) or bytes (100m), shed POST /calculate with 503"},
     {"cache-backend", "MEMOSCOPE_CACHE_BACKEND", KIND_BACKEND, FIELD(backend), 0, 0,
@@ -98,7 +97,7 @@ static const setting settings[] = {
     {"redis-prefix", "MEMOSCOPE_REDIS_PREFIX", KIND_PREFIX, FIELD(redis_prefix), 0, 0,
      "our keys in Redis start with it"},
     {"replica", "MEMOSCOPE_REPLICA", KIND_NAME, FIELD(replica), 0, 0,
-     "this replica's name, in its global keys; defaults to the host name"},
+     "this replica's name, in its global keys"},
     {"redis-timeout-ms", "MEMOSCOPE_REDIS_TIMEOUT_MS", KIND_UINT, FIELD(redis_timeout_ms), 1,
      MAX_REDIS_TIMEOUT_MS, "a Redis reply later than this is a fault: answer without the cache"},
     {"ttl-s", "MEMOSCOPE_TTL_S", KIND_SECONDS, FIELD(ttl_ns), MIN_TTL_NS, MAX_TTL_NS,
@@ -400,60 +399,90 @@ static const setting *findFlag(const char *name, size_t len) {
     return NULL;
 }
 
+/* The default as --help shows it: the same words on every machine (a
+ * default that depends on the machine says what it is taken from; the
+ * startup line shows the value). */
+static void defaultText(const setting *st, const config *d, char *def, size_t len) {
+    const char *field = (const char *)d + st->offset;
+    switch (st->kind) {
+    case KIND_UINT:
+        if (st->offset == FIELD(threads))
+            snprintf(def, len, "one per CPU this process may use");
+        else
+            snprintf(def, len, "%u", *(const unsigned *)field);
+        break;
+    case KIND_SIZE:
+    case KIND_MAXSIZE:
+        snprintf(def, len, "%zu", *(const size_t *)field);
+        break;
+    case KIND_SCOPE:
+        snprintf(def, len, "%s", scopeKindName(*(const scopeKind *)field));
+        break;
+    case KIND_BACKEND:
+        snprintf(def, len, "%s", scopeBackendKindName(*(const backendKind *)field));
+        break;
+    case KIND_NAME:
+        snprintf(def, len, "the host name");
+        break;
+    case KIND_ADDR:
+    case KIND_URL:
+    case KIND_PREFIX:
+        snprintf(def, len, "%s", field);
+        break;
+    case KIND_LIMIT:
+        snprintf(def, len, "the cgroup's");
+        break;
+    case KIND_GUARD:
+        snprintf(def, len, "off");
+        break;
+    case KIND_SECONDS:
+    case KIND_BYTES:
+        snprintf(def, len, "none");
+        break;
+    }
+}
+
+/* The range of a whole-number setting, "" for the others (their help says
+ * what they take). */
+static void rangeText(const setting *st, char *range, size_t len) {
+    if (st->kind == KIND_UINT || st->kind == KIND_SIZE)
+        snprintf(range, len, "%llu to %llu; ", (unsigned long long)st->min,
+                 (unsigned long long)st->max);
+    else if (st->kind == KIND_MAXSIZE)
+        snprintf(range, len, "%llu to %llu or none; ", (unsigned long long)st->min,
+                 (unsigned long long)st->max);
+    else
+        range[0] = '\0';
+}
+
 static void printUsage(FILE *out) {
     config d;
     setDefaults(&d);
     fprintf(out, "usage: memoscope [--flag value]...\n\n"
                  "An HTTP service that shows what the scope of a memo cache does to memory.\n"
                  "Each flag is also an environment variable; the flag wins.\n\n");
+    /* Columns as wide as the longest flag and variable, so that none breaks them. */
+    int flag_w = (int)strlen("version"), env_w = 0;
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        if ((int)strlen(settings[i].flag) > flag_w)
+            flag_w = (int)strlen(settings[i].flag);
+        if ((int)strlen(settings[i].env) > env_w)
+            env_w = (int)strlen(settings[i].env);
+    }
     for (size_t i = 0; i < NSETTINGS; i++) {
         const setting *st = &settings[i];
-        char def[64];
-        const char *field = (const char *)&d + st->offset;
-        switch (st->kind) {
-        case KIND_UINT:
-            snprintf(def, sizeof(def), "%u", *(const unsigned *)field);
-            break;
-        case KIND_SIZE:
-            snprintf(def, sizeof(def), "%zu", *(const size_t *)field);
-            break;
-        case KIND_MAXSIZE:
-            snprintf(def, sizeof(def), "%zu", *(const size_t *)field);
-            break;
-        case KIND_SCOPE:
-            snprintf(def, sizeof(def), "%s", scopeKindName(*(const scopeKind *)field));
-            break;
-        case KIND_BACKEND:
-            snprintf(def, sizeof(def), "%s", scopeBackendKindName(*(const backendKind *)field));
-            break;
-        case KIND_ADDR:
-        case KIND_URL:
-        case KIND_PREFIX:
-        case KIND_NAME:
-            snprintf(def, sizeof(def), "%s", field);
-            break;
-        case KIND_LIMIT:
-            snprintf(def, sizeof(def), "the cgroup's");
-            break;
-        case KIND_GUARD:
-            snprintf(def, sizeof(def), "off");
-            break;
-        case KIND_SECONDS:
-        case KIND_BYTES:
-            snprintf(def, sizeof(def), "none");
-            break;
-        }
-        fprintf(out, "  --%-16s %-26s %s (default: %s)\n", st->flag, st->env, st->help, def);
+        char def[64], range[64];
+        defaultText(st, &d, def, sizeof(def));
+        rangeText(st, range, sizeof(range));
+        fprintf(out, "  --%-*s %-*s %s (%sdefault: %s)\n", flag_w, st->flag, env_w, st->env,
+                st->help, range, def);
     }
-    fprintf(
-        out,
-        "  --probe [PATH]                              ask the server on this machine (its\n"
-        "                                              --port or MEMOSCOPE_PORT) for PATH\n"
-        "                                              (default: %s): exit 0 on 200, 1\n"
-        "                                              otherwise, within %d ms; serves nothing\n"
-        "  --help                                      print this and exit\n"
-        "  --version                                   print the version and exit\n",
-        PROBE_DEFAULT_PATH, PROBE_TIMEOUT_MS);
+    fprintf(out,
+            "  --%-*s %-*s ask the server on this machine (its --port or MEMOSCOPE_PORT) for "
+            "PATH: exit 0 on 200, 1 otherwise, within %d ms; serves nothing (default: %s)\n",
+            flag_w, "probe [PATH]", env_w, "", PROBE_TIMEOUT_MS, PROBE_DEFAULT_PATH);
+    fprintf(out, "  --%-*s %-*s print this and exit\n", flag_w, "help", env_w, "");
+    fprintf(out, "  --%-*s %-*s print the version and exit\n", flag_w, "version", env_w, "");
 }
 
 static bool wasGiven(const bool *given, const char *flag) {

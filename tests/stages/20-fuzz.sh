@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage 20: fuzzing (issue 7). Builds the libFuzzer targets of fuzz/ with
+# Stage 20: fuzzing. Builds the libFuzzer targets of fuzz/ with
 # clang (ASan + UBSan, coverage on the code under test) in build-fuzz/ and
 # runs each one for a bounded time, starting from its committed seed corpus:
 # 30 s per target by default, 10 min with MEMOSCOPE_LONG=1, or
@@ -30,6 +30,7 @@ cmake -S . -B "$dir" -DCMAKE_C_COMPILER=clang -DMEMOSCOPE_FUZZ=ON -DMEMOSCOPE_TE
 cmake --build "$dir" -j "$(nproc)" --target fuzz_request fuzz_memo fuzz_framing
 
 mkdir -p "$dir/artifacts"
+passed=0
 failed=0
 for target in request memo framing; do
     corpus=$dir/corpus/$target
@@ -44,6 +45,7 @@ for target in request memo framing; do
         >"$dir/fuzz_$target.log" 2>&1 || rc=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$dir/fuzz_$target.log" | grep -o '[0-9]*$' || true)
     if [ "$rc" = 0 ]; then
+        passed=$((passed + 1))
         echo "fuzz_$target: ${runs:-?} inputs in $secs s, no crash (corpus in $corpus: $(ls "$corpus" | wc -l) inputs)"
     else
         failed=$((failed + 1))
@@ -53,8 +55,5 @@ for target in request memo framing; do
     fi
 done
 
-if ((failed)); then
-    echo "0 passed, $failed failed"
-    exit 1
-fi
-echo "fuzz: 2 passed, 0 failed"
+echo "fuzz: $passed passed, $failed failed"
+((failed == 0))

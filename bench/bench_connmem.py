@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bench_connmem.py -- server RSS per connection, idle and waiting (issue 15).
+"""bench_connmem.py -- server RSS per connection, idle and waiting.
 
     bench/bench_connmem.py [path/to/memoscope]   (default: build/server/memoscope)
 

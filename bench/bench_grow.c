@@ -1,5 +1,5 @@
 /* bench_grow.c -- the memo cache as it grows: 10^3 to 10^7 and 1.6*10^7
- * entries (10^8 with MEMOSCOPE_LONG=1), the figures of issue 19.
+ * entries (10^8 with MEMOSCOPE_LONG=1), the figures of docs/benchmarks.md.
  *
  * For each size N, one unbounded cache (16-byte key, 8-byte value, the
  * default keyed hash) is filled with N distinct keys, each a get that misses
@@ -42,7 +42,7 @@
  *
  *   bench_grow [max entries]      (default 1.6*10^7; 10^8 with MEMOSCOPE_LONG=1)
  *
- * The sizes are 10^3, 10^4 ... up to max, and 1.6*10^7 (the size issue 19
+ * The sizes are 10^3, 10^4 ... up to max, and 1.6*10^7 (the size docs/benchmarks.md
  * names) when max reaches it. BENCH_GROW_THP=0 runs with transparent huge
  * pages off for the process (prctl PR_SET_THP_DISABLE, as redis does): a
  * huge page's first touch clears 2 MiB in one fault. BENCH_GROW_SWEEP=

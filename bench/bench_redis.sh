@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench_redis.sh -- the shared scope's hit path on Redis, against the
-# in-memory shared scope and against redis-benchmark (issue 12 point 8).
+# in-memory shared scope and against redis-benchmark.
 #
 #   bench/bench_redis.sh [path/to/memoscope]    (default: build/server/memoscope)
 #

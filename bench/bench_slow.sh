@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_slow.sh -- slow calls against the closed-loop limit (issue 4).
+# bench_slow.sh -- slow calls against the closed-loop limit.
 #
 #   bench/bench_slow.sh [path/to/memoscope]    (default: build/server/memoscope)
 #
@@ -58,7 +58,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# ------------------------------------------------------------------ helpers
+# ---------------------------------------------------------------- functions
 
 # start_server: starts memoscope, sets pid and port.
 start_server() {

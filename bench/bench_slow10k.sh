@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench_slow10k.sh -- ten thousand waiting requests (issue 15 point 2).
+# bench_slow10k.sh -- ten thousand waiting requests.
 #
 #   bench/bench_slow10k.sh [path/to/memoscope]   (default: build/server/memoscope)
 #

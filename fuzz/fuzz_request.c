@@ -2,7 +2,7 @@
  *
  * Any byte string is a POST /calculate body. requestParse must never crash,
  * read outside the body, leak, or hit undefined behaviour (ASan, UBSan and
- * LeakSanitizer watch), and what it answers must obey the contract:
+ * LeakSanitizer watch), and what it answers must obey docs/api.md:
  *
  *   refused   err holds a non-empty message, NUL-terminated inside its size.
  *   accepted  1..REQUEST_MAX_CALLS calls (exactly 1 without "calls"), every
@@ -14,8 +14,8 @@
  *             request (no value was rounded).
  *
  * A broken rule aborts with a message, which libFuzzer reports as a crash.
- * The same file, linked with replay.c instead of libFuzzer, replays the seed
- * corpus under CTest in every build.
+ * The same file, linked with replay.c instead of libFuzzer, replays the
+ * seed corpus under CTest in every build.
  */
 #include <ctype.h>
 #include <stdbool.h>
@@ -70,7 +70,7 @@ static bool _onlyIntegerTokens(const char *body, size_t len) {
     return true;
 }
 
-/* Writes req back as the JSON the contract documents. */
+/* Writes req back as the JSON docs/api.md documents. */
 static size_t _canonical(const requestBody *req, char *buf, size_t cap) {
     size_t n = 0;
     n += (size_t)snprintf(buf + n, cap - n, "{");

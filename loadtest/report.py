@@ -6,7 +6,7 @@
 REPORT_DIR is what loadtest/run.py writes: run.json (the parameters, and for
 each scope wrk's figures and the server's exit status) and one
 stats-LABEL.csv per scope (the /stats samples). This module reads them, fits
-the retained-bytes-per-request slopes, checks the contract's claims and
+the retained-bytes-per-request slopes, checks the report's claims and
 writes REPORT_DIR/report.md; the plots are drawn by loadtest/plots.gp.
 
 Only the Python standard library is used (python3 from Debian 12 is enough).
@@ -24,7 +24,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # ------------------------------------------------------------- thresholds
-# The claims of the contract, as numbers. A claim is checked only when the
+# The claims, as numbers. A claim is checked only when the
 # run includes the scope it is about.
 
 SLOPE_TOLERANCE = 0.10  # global unbounded: RSS slope within 10% of instance_bytes
@@ -49,12 +49,12 @@ CSV_COLUMNS = [
 # Columns added with the TTL, byte bound and weak scope: a CSV written before
 # them reads them as 0.
 OPTIONAL_COLUMNS = ("currbytes", "expirations", "left_with_instance", "oldest_age_s")
-# oldest_age_s (issue 21): the oldest live instance's age, 0 when none is
+# oldest_age_s: the oldest live instance's age, 0 when none is
 # alive. A CSV without it (or a row without a value) reads it as None, and
 # the age claims are left out.
 
 MiB = 1024 * 1024
-AGE_FOLLOWS = 0.9  # issue 21: global/none's oldest instance >= 0.9 x the load's duration
+AGE_FOLLOWS = 0.9  # global/none's oldest instance >= 0.9 x the load's duration
 
 
 # ------------------------------------------------------------------ input
@@ -255,7 +255,7 @@ def _claim(text, measured, ok, plot=None):
 
 
 def check_claims(run, figs):
-    """The contract's claims, checked against the figures of every scope of
+    """The claims, checked against the figures of every scope of
     the run (figs: a list of analyse() results, in run order). Returns a list
     of {"claim", "measured", "pass", "plot"}; a claim about a scope that did not run
     is left out."""
@@ -389,7 +389,7 @@ def check_claims(run, figs):
 
 
 def age_claims(p, figs):
-    """Issue 21: in global/none the oldest live instance is as old as the
+    """In global/none the oldest live instance is as old as the
     run (at least AGE_FOLLOWS x the time since the first request, at the end
     of the load: the first request's instance is still there); in local,
     shared and off no instance outlives the longest request (wrk's slowest

@@ -1,4 +1,4 @@
-# lib.sh -- helpers shared by dev.sh and the test stages. Source it.
+# lib.sh -- functions shared by dev.sh and the test stages. Source it.
 
 # The packages, in one place (Debian 12 names). A new stage or script adds its
 # own list here, calls need_pkgs with it (so that it runs alone too), and

@@ -51,7 +51,7 @@ static enum MHD_Result _answer(struct MHD_Connection *conn, unsigned status, con
 
 #define ANSWER_LITERAL(conn, status, text) _answer(conn, status, text, sizeof(text) - 1)
 
-#define MAX_INT 9007199254740991.0 /* 2^53 - 1, as in the contract */
+#define MAX_INT 9007199254740991.0 /* 2^53 - 1, as in docs/api.md */
 
 static bool _isInt(const cJSON *item) {
     return cJSON_IsNumber(item) && item->valuedouble >= -MAX_INT && item->valuedouble <= MAX_INT;

@@ -1,4 +1,5 @@
-// lib.mjs -- helpers for the browser test and the screenshot script:
+// lib.mjs -- what the browser test and the screenshot script share:
+// functions for the browser test and the screenshot script:
 // start the real memoscope binary, put a bounded load on it (loopback only),
 // poll for conditions with a deadline, and launch Debian's Chromium.
 import { spawn } from "node:child_process";

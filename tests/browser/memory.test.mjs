@@ -146,7 +146,7 @@ describe("with --memory-limit 64MiB", () => {
   test("a series switched off in the legend is not drawn, and the limit stays in range", async () => {
     const s0 = await drawnAfter(tab.page, 3);
     // the cgroup where there is one (on a bare machine it may hold a whole
-    // session, and this is how to keep RSS readable), else the live bytes
+    // desktop, and this is how to keep RSS readable), else the live bytes
     const key = s0.legend.memory.includes("cgroup") ? "cgroup" : "liveBytes";
     const entry = `#chart-memory .legend span[data-series="${key}"]`;
     await tab.page.click(entry);

@@ -2,7 +2,7 @@
  *
  * Integration tests run the binary built beside them (MEMOSCOPE_BIN) on
  * 127.0.0.1 with --port 0, read the chosen port from its startup line, and
- * ask it with libcurl. Every helper here fails loudly rather than guess.
+ * ask it with libcurl. Every function here fails loudly rather than guess.
  *
  * A test program is a list of TEST functions run in order by harnessMain
  * (checkMain of tests/check.h, with libcurl set up around it).

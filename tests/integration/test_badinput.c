@@ -1,4 +1,4 @@
-/* test_badinput.c -- whatever a client sends, it gets the contract's status
+/* test_badinput.c -- whatever a client sends, it gets the status docs/api.md gives
  * and a clear {"error": ...}, or, where HTTP itself breaks down, a closed
  * connection; and nothing it sent makes an instance or touches the cache.
  *

@@ -1,4 +1,4 @@
-/* test_bounds.c -- the bounds of issue 13 against the real binary: --ttl-s
+/* test_bounds.c -- the cache bounds against the real binary: --ttl-s
  * (entries expire, and in global scope their instances are freed with no
  * traffic), --maxbytes (the bytes a cache keeps alive, each instance counted
  * once in global scope), --cache-scope weak (entries leave with their

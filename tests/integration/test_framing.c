@@ -263,7 +263,7 @@ static void kept_alive_and_pipelined_requests_pass_the_checks(void) {
 }
 
 /* A Content-Length libmicrohttpd cannot read is refused by the library
- * before any handler runs (README "limits": 0.9.75 writes that answer's
+ * before any handler runs (docs/limits.md: 0.9.75 writes that answer's
  * head twice). What we can promise: an error status, a close, no work. */
 static void a_content_length_the_library_refuses_is_closed_without_work(void) {
     static const char *const reqs[] = {

@@ -1,5 +1,5 @@
 /* test_instances.c -- GET /instances/{id} and GET /instances?oldest=N in every scope,
- * every answer and error, the age figures of /stats and /metrics, and the seed's
+ * every answer and error, the age figures of /stats and /metrics, and the article's
  * cache_clear() followed by its __del__ (alive:false), against the real binary. */
 #include <cjson/cJSON.h>
 #include <limits.h>
@@ -144,7 +144,7 @@ static void bad_ids_get_400_unknown_ones_404_in_every_scope(void) {
 
 /* ------------------------------------------------------- what holds them */
 
-/* The seed's session: the cache keeps the instance alive, says who holds it,
+/* The article's three steps: the cache keeps the instance alive, says who holds it,
  * cache_clear() frees it, and then it is gone. */
 /* Anything else in the path or the query is 400: a NUL escaped in the id
  * (it once read as the id before it), a second oldest (it once took the

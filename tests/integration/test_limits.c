@@ -1,4 +1,4 @@
-/* test_limits.c -- requests at the contract's limits fit the default
+/* test_limits.c -- requests at the documented limits fit the default
  * per-connection memory (--connection-memory-bytes), and beyond what fits
  * the client gets a clear 431 or 413, never a reset.
  *
@@ -21,7 +21,7 @@
 
 #define STOP_MS 15000
 #define READ_MS 5000
-#define HEADER_BYTES 4096 /* the contract's request headers */
+#define HEADER_BYTES 4096 /* the request headers docs/limits.md promises */
 #define MAX_BODY 16384    /* the default --max-body-bytes */
 #define BIG_BODY_LIMIT "1048576"
 #define BIG_BODY (1u << 20)

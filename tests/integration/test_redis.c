@@ -1,4 +1,4 @@
-/* test_redis.c -- issue 12: global and shared scope on a real Redis, shared
+/* test_redis.c -- global and shared scope on a real Redis, shared
  * by two replicas, and the faults that must lose nothing.
  *
  * The test starts its own redis-server on a free loopback port (no

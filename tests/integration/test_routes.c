@@ -1,4 +1,4 @@
-/* test_routes.c -- every route of the contract, each scope's lifetime rules,
+/* test_routes.c -- every route of docs/api.md, each scope's lifetime rules,
  * exact results and a clean exit, against the real binary. */
 #include <limits.h>
 #include <signal.h>
@@ -362,7 +362,7 @@ static void metrics_are_prometheus_text(void) {
     for (char *line = strtok(r.body, "\n"); line; line = strtok(NULL, "\n")) {
         if (line[0] == '#')
             continue;
-        /* ours, or the standard process_* every exporter gives (issue 14) */
+        /* ours, or the standard process_* every exporter gives */
         CHECK(strncmp(line, "memoscope_", 10) == 0 || strncmp(line, "process_", 8) == 0);
         CHECK(strchr(line, ' ') != NULL);
         samples++;

@@ -1,4 +1,4 @@
-/* test_slow.c -- issue 4: a slow call holds no thread, concurrent misses of
+/* test_slow.c -- a slow call holds no thread, concurrent misses of
  * one key compute once (single-flight), and shutdown finishes slow requests.
  *
  * Every test starts the real binary. Waits are polls of /stats (or of a
@@ -29,7 +29,7 @@
 #define RAW_TIMEOUT_MS 15000
 #define REFUSED_BY_MS 1000 /* after SIGTERM, well before the requests end */
 
-/* ------------------------------------------------------------- helpers */
+/* ----------------------------------------------------------- functions */
 
 static const char *const *calcBodies(char bufs[][96], size_t n, bool same_key) {
     static const char *ptrs[MANY];

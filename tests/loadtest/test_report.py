@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """test_report.py -- the load-test report code (loadtest/report.py), specified
 by example: how it reads a run, fits retained bytes per request and checks
-the contract's claims.
+the report's claims.
 
     python3 tests/loadtest/test_report.py      (CTest: loadtest_report)
 
@@ -249,7 +249,7 @@ class SyntheticRun:
 
 
 class AgeClaims(SyntheticRun, unittest.TestCase):
-    """Issue 21: the oldest live instance's age, sampled with /stats."""
+    """The oldest live instance's age, sampled with /stats."""
 
     @staticmethod
     def aged(rows, age_at):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage 40: the live page in a real browser (issue 8). Debian's Chromium,
+# Stage 40: the live page in a real browser. Debian's Chromium,
 # driven headless by playwright-core, loads GET / from the server built in
 # build/, under a short load from the test itself (loopback only), and checks
 # that the charts get points, that the clear button frees the instances, that

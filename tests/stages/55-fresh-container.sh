@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage 55: the first command on a truly fresh machine (issue 23). A clean
+# Stage 55: the first command on a truly fresh machine. A clean
 # copy of the checkout (what `git ls-files` lists), in a new Debian 12
 # container with nothing added (debian:bookworm-slim, see scripts/container.sh),
 # runs `./dev.sh run` on a free loopback port: it must install what it needs,

@@ -48,7 +48,7 @@ grep -q '^| PASS |\|^| \*\*FAIL\*\* |' "$out/report.md" || {
     echo "loadtest stage: report.md has no claims table" >&2
     fail=1
 }
-# Issue 12: two replicas behind nginx sharing a private Redis, 3 s per
+# Two replicas behind nginx sharing a private Redis, 3 s per
 # scope: the kit runs end to end; its claims need the full run (exit status
 # 1 is a claim that failed, anything else a kit that broke).
 say "loadtest: --replicas 2 --backend redis, 3 s per scope (claims not checked here)"

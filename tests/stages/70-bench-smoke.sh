@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Stage: every benchmark command of the README still runs, each cut to one
+# Stage: every benchmark command of docs/benchmarks.md still runs, each cut to one
 # short round. The figures are printed, not judged (benchmarks are not
-# pass/fail tests; see the README's bench section for real runs): this stage
+# pass/fail tests; docs/benchmarks.md has real runs): this stage
 # fails only when a command breaks. Loopback only.
 set -euo pipefail
 . scripts/lib.sh

@@ -88,13 +88,13 @@ static void require_stops(void) {
 }
 
 static int giveNothing(void) {
-    REQUIRE(0 > 1); /* stops the case from inside a helper, too */
+    REQUIRE(0 > 1); /* stops the case from inside a function it calls, too */
     return 1;
 }
 
 static void require_in_helper_stops(void) {
     giveNothing();
-    printf("reached after the helper\n");
+    printf("reached after the inner function\n");
 }
 
 static void typed_values(void) {
@@ -149,7 +149,7 @@ static void a_require_stops_the_case_and_the_next_runs(void) {
     CHECK(said(&r, "7 * 6 == 41: got 42, want == 41\n"));
     CHECK(!strstr(r.out, "reached after the REQUIRE"));
     CHECK(said(&r, "0 > 1\n"));
-    CHECK(!strstr(r.out, "reached after the helper"));
+    CHECK(!strstr(r.out, "reached after the inner function"));
     CHECK(said(&r, "-> stopped by a REQUIRE\n"));
     CHECK(said(&r, "test passes\n"));
     CHECK(said(&r, "1 passed, 2 failed\n"));

@@ -1,4 +1,4 @@
-/* test_redis_config.c -- issue 12: the cache backend settings, Redis URLs,
+/* test_redis_config.c -- the cache backend settings, Redis URLs,
  * and the settings that have no meaning with the backend chosen. */
 #include <stdlib.h>
 #include <string.h>

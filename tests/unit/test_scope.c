@@ -1,4 +1,4 @@
-/* test_scope.c -- the lifetime rules of each cache scope, as the contract's
+/* test_scope.c -- the lifetime rules of each cache scope, as docs/design.md's
  * table states them, checked on the SlowAdder counters. A "request" here is
  * what the HTTP layer does: make an adder, look calls up, compute and store
  * the misses, drop the request's reference. */

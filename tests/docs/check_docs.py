@@ -15,7 +15,8 @@ Checks, each against the built binary or a live server it starts on
    served (servers in global scope with a memory limit and guard, in shared
    scope on a private redis-server, in local scope with the redis backend);
 3. every relative link and #anchor of README.md and docs/*.md resolves, by
-   GitHub's rules for heading anchors;
+   GitHub's rules for heading anchors, and every file of the repository they
+   name in `code` exists;
 4. the README's example answers (its `$ curl ...` blocks) have the shape and
    the fields of a running server's answers: the same keys, the same types,
    the same integers, except timings and the machine's memory figures.
@@ -135,6 +136,8 @@ class Server:
             m = re.search(rb"listening on \S+ port=(\d+)", self.log.read())
             if m:
                 self.port = int(m.group(1))
+                self.log.seek(0)
+                self.startup = self.log.read().decode().splitlines()[0]
             elif self.proc.poll() is not None:
                 break
             else:
@@ -203,7 +206,7 @@ def families(metrics):
 
 def live_figures(binary):
     """The /stats fields and /metrics families of servers that show all of them."""
-    fields, fams, cgroup = set(), set(), False
+    fields, fams, cgroup, history, startup = set(), set(), False, set(), ""
     redis = Redis()
     try:
         for args in (["--cache-scope", "global", "--maxsize", "none", "--memory-limit", "1GiB",
@@ -218,11 +221,14 @@ def live_figures(binary):
                 fields |= flatten(stats)
                 cgroup |= stats["memory"].get("cgroup_bytes") is not None
                 fams |= families(s.get("/metrics"))
+                for sample in json.loads(s.get("/history"))["samples"]:
+                    history |= set(sample)
+                startup = startup or s.startup
             finally:
                 s.stop()
     finally:
         redis.stop()
-    return fields, fams, cgroup
+    return fields, fams, cgroup, history, startup
 
 
 def section(text, heading):
@@ -252,7 +258,7 @@ def check_api(src, binary):
     if stats is None or metrics is None:
         problem("docs/api.md: no '`GET /stats` fields' or '`GET /metrics` families' section")
         return
-    fields, fams, cgroup = live_figures(binary)
+    fields, fams, cgroup, history, startup = live_figures(binary)
     doc_fields = set(first_cells(stats))
     for f in sorted(fields - doc_fields):
         problem(f"docs/api.md: /stats field {f} is served but not documented")
@@ -269,6 +275,25 @@ def check_api(src, binary):
         if not cgroup and "cgroup" in doc_fams[f].split("|")[3]:
             continue  # served only where a cgroup is read, and none is here
         problem(f"docs/api.md: /metrics family {f} is documented but not served")
+    hist = section(text, "`GET /history`") or ""
+    doc_hist = set(re.findall(r"`([a-z_]+)`", hist.split("has these fields", 1)[-1]))
+    for f in sorted(history ^ doc_hist):
+        problem(f"docs/api.md: /history sample field {f} is " +
+                ("served but not documented" if f in history else "documented but not served"))
+    check_startup_line(src, binary, startup)
+
+
+def check_startup_line(src, binary, startup):
+    """docs/configuration.md's startup line: this version, the same key=value keys."""
+    text = open(os.path.join(src, "docs", "configuration.md"), encoding="utf-8").read()
+    m = re.search(r"^(memoscope \S+ listening on .*)$", text, re.M)
+    if not m:
+        problem("docs/configuration.md: no startup line")
+        return
+    def shape(line):
+        return line.split()[1], re.findall(r" ([a-z_]+)=", line)
+    if shape(m.group(1)) != shape(startup):
+        problem(f"docs/configuration.md: the startup line differs from a live one: {startup!r}")
 
 
 # ------------------------------------------------------------------ links
@@ -317,6 +342,11 @@ def check_links(src):
                 continue
             if anchor and dest.endswith(".md") and anchor not in anchors(dest):
                 problem(f"{rel}: link to {t}: no heading gives #{anchor}")
+        # a file of the repository named in `code` must exist (modules move)
+        for path in re.findall(r"`((?:server|cache|tests|bench|loadtest|fuzz|deploy|scripts|docs)/[\w./-]+)`",
+                               open(page, encoding="utf-8").read()):
+            if not os.path.exists(os.path.join(src, path)) and not re.search(r"build|reports/|results/", path):
+                problem(f"{rel}: names {path}, which does not exist")
 
 
 # ------------------------------------------------------- README's answers

@@ -49,7 +49,7 @@ static bool checkText(const char *s, size_t len, char err[REQUEST_ERR_LEN]) {
         if (in_string) {
             if (c == '\\') {
                 /* cJSON cuts a name at an escaped NUL: "a\u0000" would pass
-                 * for a. No field of the contract has one in its name. */
+                 * for a. No field of the API has one in its name. */
                 nul |= len - i > 5 && memcmp(s + i + 1, "u0000", 5) == 0;
                 size_t end = escapeEnd(s, len, i);
                 if (end == 0)

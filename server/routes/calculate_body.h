@@ -1,6 +1,6 @@
 /* calculate_body.h -- parsing and checking a POST /calculate body.
  *
- * Accepts exactly the contract's shapes: {"a": A, "b": B} or
+ * Accepts exactly the shapes docs/api.md gives: {"a": A, "b": B} or
  * {"calls": [{"a": A, "b": B}, ...]} (1 to REQUEST_MAX_CALLS calls), each
  * with an optional "delay_ms" (0 to REQUEST_MAX_DELAY_MS). A and B are JSON
  * integers (no fraction, no exponent) with |x| <= 2^53 - 1. Anything else --

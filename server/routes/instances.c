@@ -31,7 +31,7 @@ static bool parsePositive(const char *s, uint64_t *out) {
     return true;
 }
 
-/* One live instance as the contract writes it. In global scope the cache
+/* One live instance as docs/api.md writes it. In global scope the cache
  * entries whose key names the instance hold its other references (each
  * entry one); in the other scopes nothing but its request holds it. With
  * the redis backend Redis holds keys, not instances: the answer says so

@@ -329,7 +329,10 @@ def check_links(src):
         os.path.join(src, "docs", f) for f in os.listdir(os.path.join(src, "docs")) if f.endswith(".md"))
     for page in pages:
         rel = os.path.relpath(page, src)
-        text = without_code(open(page, encoding="utf-8").read())
+        raw = open(page, encoding="utf-8").read()
+        if len(re.findall(r"^```", raw, re.M)) % 2:
+            problem(f"{rel}: a code block is not closed (an odd number of ``` lines)")
+        text = without_code(raw)
         targets = re.findall(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", text)
         targets += re.findall(r"(?:src|href)=\"([^\"]+)\"", text)
         for t in targets:

@@ -9,8 +9,9 @@ BUILD_PKGS="build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libh
 # ./dev.sh test, the CTest trees: the tests and benchmarks (MEMOSCOPE_TESTS=ON),
 # the valgrind test, the load-test kit's unit test, promtool (prometheus: the
 # alert rules' tests), and git (the fresh-container stage copies what
-# `git ls-files` lists), redis-server and redis-tools (test_redis starts its own).
-TEST_PKGS="libcurl4-openssl-dev valgrind python3 curl prometheus git redis-server redis-tools"
+# `git ls-files` lists), redis-server and redis-tools (test_redis starts its own),
+# jq (the docs test runs the README's examples, which trim answers with it).
+TEST_PKGS="libcurl4-openssl-dev valgrind python3 curl prometheus git redis-server redis-tools jq"
 # The stages of tests/stages/ and the scripts they run.
 FUZZ_PKGS="clang"                             # 20-fuzz (+ libclang-rt-N-dev, N = clang's major)
 BROWSER_PKGS="chromium redis-server"          # 40-browser

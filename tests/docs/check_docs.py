@@ -394,6 +394,10 @@ def example_blocks(readme):
 def check_readme_answers(src, binary):
     readme = open(os.path.join(src, "README.md"), encoding="utf-8").read()
     blocks = list(example_blocks(readme))
+    for tool in ("sh", "curl", "jq"):
+        if not shutil.which(tool):
+            problem(f"README.md's examples need {tool}, which is not installed (scripts/lib.sh TEST_PKGS)")
+            return
     if not blocks:
         problem("README.md: no example answers ($ curl ...) to check")
     for args, lines in blocks:

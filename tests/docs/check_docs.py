@@ -17,8 +17,8 @@ Checks, each against the built binary or a live server it starts on
 3. every relative link and #anchor of README.md and docs/*.md resolves, by
    GitHub's rules for heading anchors, and every file of the repository they
    name in `code` exists;
-4. the README's example answers (its `$ curl ...` blocks) have the shape and
-   the fields of a running server's answers: the same keys, the same types,
+4. the example answers of README.md and docs/api.md (their `$ curl ...`
+   blocks) have the shape and the fields of a running server's answers: the same keys, the same types,
    the same integers, except timings and the machine's memory figures.
 
 Exits 0 when all hold, 1 with every difference listed otherwise.
@@ -357,9 +357,9 @@ def check_links(src):
 def same_shape(want, got, where):
     if isinstance(want, dict):
         if not isinstance(got, dict):
-            return f"{where}: an object in the README, {type(got).__name__} from the server"
+            return f"{where}: an object in the docs, {type(got).__name__} from the server"
         if list(want) != list(got):
-            return f"{where}: fields {list(want)} in the README, {list(got)} from the server"
+            return f"{where}: fields {list(want)} in the docs, {list(got)} from the server"
         for k in want:
             d = same_shape(want[k], got[k], f"{where}.{k}")
             if d:
@@ -367,7 +367,7 @@ def same_shape(want, got, where):
         return None
     if isinstance(want, list):
         if not isinstance(got, list) or len(want) != len(got):
-            return f"{where}: {want!r} in the README, {got!r} from the server"
+            return f"{where}: {want!r} in the docs, {got!r} from the server"
         for i, (w, g) in enumerate(zip(want, got)):
             d = same_shape(w, g, f"{where}[{i}]")
             if d:
@@ -378,58 +378,64 @@ def same_shape(want, got, where):
         ok = type(want) is type(got) or {type(want), type(got)} <= {int, float}
     else:
         ok = want == got and type(want) is type(got)
-    return None if ok else f"{where}: {want!r} in the README, {got!r} from the server"
+    return None if ok else f"{where}: {want!r} in the docs, {got!r} from the server"
 
 
-def example_blocks(readme):
+def example_blocks(text):
     """(server flags, lines) of each block with `$ curl` lines; the flags are
     those of the last `./dev.sh run` before the block's end."""
-    for m in re.finditer(r"^```[a-z]*\n(.*?)^```", readme, re.S | re.M):
+    for m in re.finditer(r"^```[a-z]*\n(.*?)^```", text, re.S | re.M):
         lines = m.group(1).splitlines()
         if any(l.startswith("$ curl") for l in lines):
-            runs = re.findall(r"\./dev\.sh run([^\n]*)", readme[:m.end()])
+            runs = re.findall(r"\./dev\.sh run([^\n`]*)", text[:m.end()])
             yield (runs[-1].split() if runs else []), lines
 
 
-def check_readme_answers(src, binary):
-    readme = open(os.path.join(src, "README.md"), encoding="utf-8").read()
-    blocks = list(example_blocks(readme))
+def check_answers(src, binary):
     for tool in ("sh", "curl", "jq"):
         if not shutil.which(tool):
-            problem(f"README.md's examples need {tool}, which is not installed (scripts/lib.sh TEST_PKGS)")
+            problem(f"the examples need {tool}, which is not installed (scripts/lib.sh TEST_PKGS)")
             return
-    if not blocks:
-        problem("README.md: no example answers ($ curl ...) to check")
-    for args, lines in blocks:
-        while "--bind" in args:  # the test binds 127.0.0.1 on a free port itself
-            i = args.index("--bind")
-            del args[i:i + 2]
-        steps, cmd = [], None
-        for l in lines:
-            if l.startswith("$ "):
-                cmd = [l[2:], []]
-                steps.append(cmd)
-            elif cmd is not None and l.strip():
-                cmd[1].append(l)
-        s = Server(binary, args)
-        try:
-            for command, want in steps:
-                sh = re.sub(r"(localhost|127\.0\.0\.1):8080", f"127.0.0.1:{s.port}", command)
-                got = subprocess.run(["sh", "-c", sh], capture_output=True, text=True,
-                                     timeout=30).stdout.splitlines()
-                if len(got) != len(want):
-                    problem(f"README.md: `{command}` printed {len(got)} lines, the README shows "
-                            f"{len(want)}: {got!r}")
-                    continue
-                for w, g in zip(want, got):
-                    try:
-                        d = same_shape(json.loads(w), json.loads(g), "answer")
-                    except json.JSONDecodeError:
-                        d = None if w == g else f"{w!r} in the README, {g!r} from the server"
-                    if d:
-                        problem(f"README.md: `{command}`: {d}")
-        finally:
-            s.stop()
+    for page in ("README.md", "docs/api.md"):
+        text = open(os.path.join(src, page), encoding="utf-8").read()
+        blocks = list(example_blocks(text))
+        if not blocks:
+            problem(f"{page}: no example answers ($ curl ...) to check")
+        for args, lines in blocks:
+            check_block(binary, page, args, lines)
+
+
+def check_block(binary, page, args, lines):
+    """Runs one block's commands against a fresh server, comparing each answer."""
+    while "--bind" in args:  # the test binds 127.0.0.1 on a free port itself
+        i = args.index("--bind")
+        del args[i:i + 2]
+    steps, cmd = [], None
+    for l in lines:
+        if l.startswith("$ "):
+            cmd = [l[2:], []]
+            steps.append(cmd)
+        elif cmd is not None and l.strip():
+            cmd[1].append(l)
+    s = Server(binary, args)
+    try:
+        for command, want in steps:
+            sh = re.sub(r"(localhost|127\.0\.0\.1):8080", f"127.0.0.1:{s.port}", command)
+            got = subprocess.run(["sh", "-c", sh], capture_output=True, text=True,
+                                 timeout=30).stdout.splitlines()
+            if len(got) != len(want):
+                problem(f"{page}: `{command}` printed {len(got)} lines, the docs show "
+                        f"{len(want)}: {got!r}")
+                continue
+            for w, g in zip(want, got):
+                try:
+                    d = same_shape(json.loads(w), json.loads(g), "answer")
+                except json.JSONDecodeError:
+                    d = None if w == g else f"{w!r} in the docs, {g!r} from the server"
+                if d:
+                    problem(f"{page}: `{command}`: {d}")
+    finally:
+        s.stop()
 
 
 def main():
@@ -441,7 +447,7 @@ def main():
     if not write:
         check_api(src, binary)
         check_links(src)
-        check_readme_answers(src, binary)
+        check_answers(src, binary)
     for p in problems:
         print("FAIL", p)
     print(f"docs: {len(problems)} problem(s)")

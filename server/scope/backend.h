@@ -9,7 +9,7 @@
  * and one more line in scope.c's choice of backend.
  *
  * Every function may be called from any thread between init and shutdown,
- * with the contract of the scope.h function of the same name.
+ * and does what the scope.h function of the same name says it does.
  */
 #ifndef BACKEND_H
 #define BACKEND_H

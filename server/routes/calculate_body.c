@@ -36,7 +36,7 @@ static size_t escapeEnd(const char *s, size_t len, size_t i) {
 }
 
 /* cJSON reads numbers with strtod, so 1.0, 1e2 and 2^53 + 1 would all pass as
- * integers. The contract wants JSON integers: look at the text itself. cJSON
+ * integers. docs/api.md wants JSON integers: look at the text itself. cJSON
  * also takes any control character for whitespace and 01 for a number (found
  * by fuzz/fuzz_request), and inside a string a raw control character and
  * an escape RFC 8259 does not have (JSONTestSuite's n_string_unescaped_tab,

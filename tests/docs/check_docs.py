@@ -50,7 +50,8 @@ def problem(msg):
 
 # ------------------------------------------------------------------ --help
 
-HELP_ROW = re.compile(r"^  --(?P<flag>[a-z][a-z0-9-]*)\s+(?P<env>MEMOSCOPE_[A-Z0-9_]+)?\s*(?P<rest>.*)$")
+HELP_ROW = re.compile(r"^  --(?P<flag>[a-z][a-z0-9-]*)(?P<arg> \[?[A-Z]+\]?)?\s+"
+                      r"(?P<env>MEMOSCOPE_[A-Z0-9_]+)?\s*(?P<rest>.*)$")
 TAIL = re.compile(r"^(?P<help>.*) \((?:(?P<range>[^()]*); )?default: (?P<default>[^()]*)\)$")
 
 
@@ -68,6 +69,7 @@ def parse_help(binary):
         t = TAIL.match(rest)
         rows.append({
             "flag": m.group("flag"),
+            "arg": m.group("arg") or "",
             "env": m.group("env") or "",
             "help": t.group("help") if t else rest,
             "range": (t.group("range") or "") if t else "",
@@ -87,7 +89,7 @@ def flags_table(rows):
     lines = ["| flag | environment variable | default | range | meaning |",
              "|------|----------------------|---------|-------|---------|"]
     for r in rows:
-        lines.append(f"| {cell('--' + r['flag'], True)} | {cell(r['env'], True)} | "
+        lines.append(f"| {cell('--' + r['flag'] + r['arg'], True)} | {cell(r['env'], True)} | "
                      f"{cell(r['default'])} | {cell(r['range'])} | {cell(r['help'])} |")
     return "\n".join(lines)
 
@@ -106,7 +108,7 @@ def check_flags(src, rows, write):
             open(path, "w", encoding="utf-8").write(head + BEGIN + want + END + tail)
             print("docs/configuration.md: flags table rewritten")
         else:
-            documented = set(re.findall(r"^\| `--([a-z0-9-]+)`", body, re.M))
+            documented = set(re.findall(r"^\| `--([a-z0-9-]+)", body, re.M))
             served = {r["flag"] for r in rows}
             for f in sorted(served - documented):
                 problem(f"docs/configuration.md: --{f} is in --help but not in the flags table")

@@ -57,6 +57,18 @@ static inline void textStr(textBuf *t, const char *s) {
 }
 
 /* The decimal text of v. */
+/* The value of a hexadecimal digit (either case), or -1 for any other byte:
+ * for the readers of percent escapes. */
+static inline int textHexValue(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 void textUint(textBuf *t, unsigned long long v);
 void textInt(textBuf *t, long long v);
 

@@ -5,6 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "text.h"
+
 /* The walk reads libmicrohttpd's buffer as 0.9.75 to 0.9.77 lay it out
  * (framing.h); 1.0 rewrote that parser. It reads nothing but the header
  * section's bytes, which lie in the connection's memory pool even when a
@@ -133,16 +135,6 @@ static enum MHD_Result visit(void *cls, enum MHD_ValueKind kind, const char *key
     return MHD_YES;
 }
 
-static int hexValue(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* -------------------------------------------------------------------- API */
 
 void framingInit(framing *f) {
@@ -233,7 +225,7 @@ size_t framingUnescape(void *cls, struct MHD_Connection *conn, char *s) {
     char *r = s, *w = s;
     while (*r) {
         int hi, lo, c;
-        if (r[0] == '%' && (hi = hexValue(r[1])) >= 0 && (lo = hexValue(r[2])) >= 0 &&
+        if (r[0] == '%' && (hi = textHexValue(r[1])) >= 0 && (lo = textHexValue(r[2])) >= 0 &&
             (c = hi * 16 + lo) > ' ' && c != 0x7f) {
             *w++ = (char)c;
             r += 3;

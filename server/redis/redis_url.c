@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "redis_url.h"
+#include "text.h"
 
 #define DEFAULT_PORT 6379
 #define MAX_PORT 65535
@@ -50,16 +51,6 @@ static bool isControl(char c) {
     return (unsigned char)c < 0x20 || c == 0x7f;
 }
 
-static int hexValue(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 typedef enum decodeResult {
     DECODE_OK,
     DECODE_LONG,
@@ -76,9 +67,9 @@ static decodeResult decode(char *dst, size_t cap, const char *src, size_t n) {
         if (isControl(c))
             return DECODE_CONTROL;
         if (c == '%') {
-            if (i + 2 >= n || hexValue(src[i + 1]) < 0 || hexValue(src[i + 2]) < 0)
+            if (i + 2 >= n || textHexValue(src[i + 1]) < 0 || textHexValue(src[i + 2]) < 0)
                 return DECODE_ESCAPE;
-            int hi = hexValue(src[i + 1]), lo = hexValue(src[i + 2]);
+            int hi = textHexValue(src[i + 1]), lo = textHexValue(src[i + 2]);
             c = (char)(hi * 16 + lo);
             if (c == '\0')
                 return DECODE_NUL; /* a C string cannot hold it */
@@ -130,7 +121,7 @@ static bool hostOk(const char *s, size_t n) {
 /* An IPv6 address between brackets: hex digits, ':' and '.'. */
 static bool ipv6Ok(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
-        if (hexValue(s[i]) < 0 && s[i] != ':' && s[i] != '.')
+        if (textHexValue(s[i]) < 0 && s[i] != ':' && s[i] != '.')
             return false;
     return n > 0;
 }

@@ -26,6 +26,8 @@ static void swap(size_t i, size_t j) {
     timer *t = state.heap[i];
     state.heap[i] = state.heap[j];
     state.heap[j] = t;
+    state.heap[i]->at = i;
+    state.heap[j]->at = j;
 }
 
 static void do_siftUp(size_t i) {
@@ -49,11 +51,22 @@ static void do_siftDown(size_t i) {
     }
 }
 
+/* Takes the timer at place i out of the heap. */
+static timer *do_remove(size_t i) {
+    timer *t = state.heap[i];
+    state.len--;
+    if (i < state.len) {
+        state.heap[i] = state.heap[state.len];
+        state.heap[i]->at = i;
+        do_siftDown(i);
+        do_siftUp(i);
+    }
+    t->at = SIZE_MAX; /* not pending */
+    return t;
+}
+
 static timer *do_pop(void) {
-    timer *top = state.heap[0];
-    state.heap[0] = state.heap[--state.len];
-    do_siftDown(0);
-    return top;
+    return do_remove(0);
 }
 
 static void *run(void *arg) {
@@ -129,6 +142,7 @@ bool timerAddAt(timer *t, uint64_t deadline_ns, void (*cb)(timer *t)) {
         return false;
     }
     t->seq = state.next_seq++;
+    t->at = state.len;
     state.heap[state.len++] = t;
     do_siftUp(state.len - 1);
     /* Wake the thread only when its next deadline changed. */
@@ -136,6 +150,15 @@ bool timerAddAt(timer *t, uint64_t deadline_ns, void (*cb)(timer *t)) {
         pthread_cond_signal(&state.cond);
     pthread_mutex_unlock(&state.lock);
     return true;
+}
+
+bool timerCancel(timer *t) {
+    pthread_mutex_lock(&state.lock);
+    bool pending = t->at < state.len && state.heap[t->at] == t;
+    if (pending)
+        do_remove(t->at);
+    pthread_mutex_unlock(&state.lock);
+    return pending;
 }
 
 void timerHurry(void) {

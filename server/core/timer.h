@@ -22,6 +22,7 @@
 typedef struct timer {
     uint64_t deadline_ns; /* CLOCK_MONOTONIC */
     uint64_t seq;
+    size_t at; /* its place in the heap while pending (timerCancel) */
     void (*cb)(struct timer *t);
 } timer;
 
@@ -41,6 +42,12 @@ bool timerAdd(timer *t, unsigned delay_ms, void (*cb)(timer *t));
  * of one deadline fire in the order they were added. Returns false as
  * timerAdd does. */
 bool timerAddAt(timer *t, uint64_t deadline_ns, void (*cb)(timer *t));
+
+/* Takes t out before it fires. Returns true when it was pending: its
+ * callback will not run. Returns false when it is no longer pending: its
+ * callback has run, or runs now on the timer thread (the caller must not
+ * free t before the callback says it is done with it). */
+bool timerCancel(timer *t);
 
 /* From now on every pending and every new timer fires at once: used when
  * shutdown's grace period is over. */

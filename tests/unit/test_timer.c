@@ -1,7 +1,8 @@
 /* test_timer.c -- server/core/timer.c specified by example: timers fire in
  * deadline order, ties in the order they were added, thousands can be
  * pending, a full heap refuses, hurry fires everything at once, stop fires
- * what is left. A tie needs two timers with the very same deadline, which
+ * what is left, a cancelled timer never fires and the others keep their
+ * order. A tie needs two timers with the very same deadline, which
  * the monotonic clock never gives twice on demand: timerAddAt sets it.
  */
 #include "timer.h"
@@ -191,6 +192,43 @@ static void thousands_pending_fire_sorted_and_a_full_heap_refuses(void) {
     timerStop();
 }
 
+static void a_cancelled_timer_never_fires_and_the_rest_keep_their_order(void) {
+    enum { N = 300 };
+    static probe p[N];
+    timer holder;
+    reset();
+    CHECK(timerStart(N + 1));
+    holdThread(&holder); /* none fires while the heap is cut into */
+    for (int i = 0; i < N; i++) {
+        p[i].id = i;
+        CHECK(timerAdd(&p[i].tm, (unsigned)(i * 37 % 100), record));
+    }
+    size_t kept = 0;
+    for (int i = 0; i < N; i++) {
+        if (i % 3 == 0)
+            CHECK(timerCancel(&p[i].tm)); /* pending: taken out */
+        else
+            kept++;
+    }
+    CHECK(!timerCancel(&p[0].tm)); /* no longer pending */
+    releaseThread();
+    CHECK_EQ(waitFired(kept), kept);
+    int out_of_order = 0, cancelled_fired = 0;
+    for (size_t i = 0; i < kept; i++) {
+        cancelled_fired += fired.order[i] % 3 == 0;
+        if (i > 0 && p[fired.order[i - 1]].tm.deadline_ns > p[fired.order[i]].tm.deadline_ns)
+            out_of_order++;
+    }
+    CHECK_EQ(cancelled_fired, 0);
+    CHECK_EQ(out_of_order, 0);
+    CHECK(!timerCancel(&p[1].tm)); /* it fired: nothing to take out */
+    /* Cancelled ones made room, and may be added again. */
+    CHECK(timerAdd(&p[0].tm, 0, record));
+    CHECK_EQ(waitFired(kept + 1), kept + 1);
+    CHECK_EQ(firedCount(), kept + 1);
+    timerStop();
+}
+
 static void hurry_fires_pending_and_new_timers_at_once(void) {
     enum { N = 10 };
     static probe p[N + 1];
@@ -262,6 +300,7 @@ int main(void) {
         TEST(ties_fire_in_the_order_they_were_added),
         TEST(equal_delays_fire_in_the_order_added),
         TEST(thousands_pending_fire_sorted_and_a_full_heap_refuses),
+        TEST(a_cancelled_timer_never_fires_and_the_rest_keep_their_order),
         TEST(hurry_fires_pending_and_new_timers_at_once),
         TEST(stop_fires_what_is_still_pending),
         TEST(a_timer_added_from_a_callback_fires_too),

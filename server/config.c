@@ -52,6 +52,7 @@ typedef struct setting {
 #define MIN_BODY_BYTES 64
 #define MAX_BODY_BYTES (16u << 20)
 #define MAX_CONNECTIONS 1000000
+#define MAX_WAIT_MS 3600000u /* an hour */
 #define MAX_TIMEOUT_S 3600
 #define MAX_REDIS_TIMEOUT_MS 10000
 #define MIN_TTL_NS 1000000ull                  /* 1 ms: the sweep's grain is coarser anyway */
@@ -77,13 +78,19 @@ static const setting settings[] = {
     {"max-body-bytes", "MEMOSCOPE_MAX_BODY_BYTES", KIND_SIZE, FIELD(max_body_bytes), MIN_BODY_BYTES,
      MAX_BODY_BYTES, "larger request bodies get 413"},
     {"max-connections", "MEMOSCOPE_MAX_CONNECTIONS", KIND_UINT, FIELD(max_connections), 1,
-     MAX_CONNECTIONS, "open connections at most; more are refused at once"},
+     MAX_CONNECTIONS,
+     "requests at work at most (POST /calculate, DELETE /cache); more get 503 with "
+     "Retry-After"},
+    {"reserved-connections", "MEMOSCOPE_RESERVED_CONNECTIONS", KIND_UINT,
+     FIELD(reserved_connections), 1, MAX_CONNECTIONS,
+     "connections beyond --max-connections, for probes, scrapers and quick 503s"},
     {"connection-memory-bytes", "MEMOSCOPE_CONNECTION_MEMORY_BYTES", KIND_SIZE,
      FIELD(connection_memory_bytes), MIN_CONNECTION_MEMORY, MAX_CONNECTION_MEMORY,
      "memory pool of each connection: request line, headers, answer headers"},
     {"max-connections-per-ip", "MEMOSCOPE_MAX_CONNECTIONS_PER_IP", KIND_UINT,
      FIELD(max_connections_per_ip), 0, MAX_CONNECTIONS,
-     "open connections from one client address at most (0 = no limit)"},
+     "open connections from one client address at most (0 = no limit); unless set, half of "
+     "--max-connections"},
     {"timeout-s", "MEMOSCOPE_TIMEOUT_S", KIND_UINT, FIELD(timeout_s), 1, MAX_TIMEOUT_S,
      "idle connections are closed after this many seconds"},
     {"memory-limit", "MEMOSCOPE_MEMORY_LIMIT", KIND_LIMIT, FIELD(memory_limit), 0, 0,
@@ -98,6 +105,9 @@ static const setting settings[] = {
      "our keys in Redis start with it"},
     {"replica", "MEMOSCOPE_REPLICA", KIND_NAME, FIELD(replica), 0, 0,
      "this replica's name, in its global keys"},
+    {"max-wait-ms", "MEMOSCOPE_MAX_WAIT_MS", KIND_UINT, FIELD(max_wait_ms), 1, MAX_WAIT_MS,
+     "a request still waiting on another's computation, on Redis or on a clear this long "
+     "after it began gets 504"},
     {"redis-timeout-ms", "MEMOSCOPE_REDIS_TIMEOUT_MS", KIND_UINT, FIELD(redis_timeout_ms), 1,
      MAX_REDIS_TIMEOUT_MS, "a Redis reply later than this is a fault: answer without the cache"},
     {"ttl-s", "MEMOSCOPE_TTL_S", KIND_SECONDS, FIELD(ttl_ns), MIN_TTL_NS, MAX_TTL_NS,
@@ -151,6 +161,9 @@ static void setDefaults(config *cfg) {
     cfg->threads = cpusAvailable();
     cfg->max_body_bytes = 16384;
     cfg->max_connections = 4096;
+    cfg->reserved_connections = 64;
+    cfg->max_connections_per_ip = cfg->max_connections / 2; /* configParse: of the one set */
+    cfg->max_wait_ms = 30000;
     cfg->timeout_s = 30;
     cfg->backend = BACKEND_MEMORY;
     strcpy(cfg->redis_url, "redis://127.0.0.1:6379/0");
@@ -675,6 +688,9 @@ configResult configParse(config *cfg, int argc, char **argv, FILE *out, FILE *er
     }
     if (env_bad)
         return CONFIG_ERROR;
+    /* One address may take half the work slots: others keep the rest. */
+    if (!wasGiven(given, "max-connections-per-ip"))
+        cfg->max_connections_per_ip = cfg->max_connections > 1 ? cfg->max_connections / 2 : 1;
     if (!validate(cfg, given, err))
         return CONFIG_ERROR;
     if (!checkMeaning(cfg, err))
@@ -732,11 +748,13 @@ void configDescribe(const config *cfg, unsigned real_port, FILE *out) {
         snprintf(guard, sizeof(guard), "%llu", (unsigned long long)cfg->guard_bytes);
     fprintf(out,
             "memoscope %s listening on %s port=%u cache_scope=%s maxsize=%s delay_ms=%u "
-            "instance_bytes=%zu threads=%u max_body_bytes=%zu max_connections=%u timeout_s=%u "
+            "instance_bytes=%zu threads=%u max_body_bytes=%zu max_connections=%u "
+            "reserved_connections=%u max_connections_per_ip=%u max_wait_ms=%u timeout_s=%u "
             "memory_limit=%s memory_guard=%s ttl_s=%s maxbytes=%s cache_backend=%s",
             MEMOSCOPE_VERSION, cfg->bind, real_port, configScopeName(cfg->scope),
             configMaxsizeText(cfg->maxsize, "none", maxsize), cfg->delay_ms, cfg->instance_bytes,
-            cfg->threads, cfg->max_body_bytes, cfg->max_connections, cfg->timeout_s, limit, guard,
+            cfg->threads, cfg->max_body_bytes, cfg->max_connections, cfg->reserved_connections,
+            cfg->max_connections_per_ip, cfg->max_wait_ms, cfg->timeout_s, limit, guard,
             configTtlText(cfg->ttl_ns, "none", ttl),
             configMaxbytesText(cfg->maxbytes, "none", maxbytes), configBackendName(cfg->backend));
     char url[RCLI_URL_LEN];
@@ -773,6 +791,7 @@ httpSettings configHttpSettings(const config *cfg) {
         .port = cfg->port,
         .threads = cfg->threads,
         .max_connections = cfg->max_connections,
+        .reserved_connections = cfg->reserved_connections,
         .max_connections_per_ip = cfg->max_connections_per_ip,
         .connection_memory_bytes = cfg->connection_memory_bytes,
         .timeout_s = cfg->timeout_s,
@@ -788,7 +807,10 @@ guardSettings configGuardSettings(const config *cfg) {
 }
 
 calcSettings configCalcSettings(const config *cfg) {
-    return (calcSettings){.delay_ms = cfg->delay_ms, .max_body_bytes = cfg->max_body_bytes};
+    return (calcSettings){.delay_ms = cfg->delay_ms,
+                          .max_body_bytes = cfg->max_body_bytes,
+                          .max_wait_ms = cfg->max_wait_ms,
+                          .can_wait = cfg->scope == SCOPE_SHARED || configUsesRedis(cfg)};
 }
 
 /* /stats' first fields. */

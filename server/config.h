@@ -36,8 +36,10 @@ typedef struct config {
     size_t instance_bytes;
     unsigned threads;
     size_t max_body_bytes;
-    unsigned max_connections;
+    unsigned max_connections;        /* work slots (connections.h) */
+    unsigned reserved_connections;   /* connections beyond them, for the rest */
     unsigned max_connections_per_ip; /* 0: no limit */
+    unsigned max_wait_ms;            /* a request's waits on others end by then */
     size_t connection_memory_bytes;  /* libmicrohttpd's memory pool per connection */
     unsigned timeout_s;
     uint64_t memory_limit; /* bytes; 0 = the cgroup's (--memory-limit) */

@@ -1,6 +1,7 @@
 /* connections.c -- the open connections, and room made for newcomers. */
 #include "connections.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -26,8 +27,10 @@ struct connsEntry {
 
 static struct {
     pthread_mutex_t lock;
-    connsEntry *head; /* every tracked connection */
-    unsigned max;
+    connsEntry *head;    /* every tracked connection */
+    unsigned max;        /* connections: the work slots and the reserved ones */
+    unsigned work_max;   /* work slots */
+    atomic_uint working; /* work slots taken */
     atomic_uint open;    /* admitted and not closed, leaving ones included */
     atomic_uint leaving; /* shut down to make room, not closed yet */
     atomic_ullong reclaimed;
@@ -59,8 +62,10 @@ static bool do_reclaimOldest(void) {
 
 /* -------------------------------------------------------------------- API */
 
-void connsInit(unsigned max) {
-    N.max = max;
+void connsInit(unsigned max, unsigned reserved) {
+    N.work_max = max;
+    N.max = max > UINT_MAX - reserved ? UINT_MAX : max + reserved;
+    atomic_store(&N.working, 0);
     N.head = NULL;
     atomic_store(&N.open, 0);
     atomic_store(&N.leaving, 0);
@@ -122,6 +127,21 @@ void connsBusy(connsEntry *e) {
 void connsIdle(connsEntry *e) {
     if (e && e->began)
         atomic_store_explicit(&e->idle_since, e->began, memory_order_relaxed);
+}
+
+bool connsWorkBegin(void) {
+    if (atomic_fetch_add(&N.working, 1) < N.work_max)
+        return true;
+    atomic_fetch_sub(&N.working, 1);
+    return false;
+}
+
+void connsWorkEnd(void) {
+    atomic_fetch_sub(&N.working, 1);
+}
+
+unsigned connsWorking(void) {
+    return atomic_load(&N.working);
 }
 
 unsigned connsOpen(void) {

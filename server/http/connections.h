@@ -4,7 +4,7 @@
  * (connsAdmit) to its CLOSED notification (connsClosed), and tracked in
  * between with the time it became idle: waiting for its first request or,
  * kept alive, for the next one. When a newcomer finds the table full
- * (max_connections), the connection idle the longest is shut down (its
+ * (max_connections + reserved), the connection idle the longest is shut down (its
  * socket, with shutdown(2): libmicrohttpd then closes it as a client that
  * left, and the newcomer takes its place), as nginx reuses its keep-alive
  * connections. A table full of busy connections refuses the newcomer.
@@ -14,6 +14,14 @@
  * request began (or it was accepted), which comes once that
  * request's headers are in; a client still sending headers counts as idle,
  * so slowloris clients are the first to make room.
+ *
+ * Work is counted apart from connections: a request that may hold its
+ * connection for long (POST /calculate, DELETE /cache) takes one of
+ * max_connections work slots (connsWorkBegin) and gives it back when it
+ * completes. The reserved connections beyond them are for everything
+ * else: with every work slot taken, probes and scrapers still come in and
+ * are answered, and a request for work gets a quick 503 instead of a
+ * closed socket; only a table full of busy connections closes a newcomer.
  *
  * Thread-safe: any worker may call any function. connsBusy and connsIdle,
  * on every request, take no lock. One record per connection, owned here
@@ -26,8 +34,9 @@
 
 typedef struct connsEntry connsEntry;
 
-/* Sets the table up for max connections at most. */
-void connsInit(unsigned max);
+/* Sets the table up for max work slots and max + reserved connections at
+ * most. */
+void connsInit(unsigned max, unsigned reserved);
 
 /* The accept policy: true when a newcomer may come in (there is room, or
  * an idle connection was shut down for it); it then counts as open. */
@@ -49,8 +58,17 @@ void connsClosed(connsEntry *e);
 void connsBusy(connsEntry *e);
 void connsIdle(connsEntry *e);
 
-/* Connections counted as open now; idle ones shut down to make room so far. */
+/* Takes a work slot: false when all max of them are taken (the request is
+ * then refused, and gives nothing back). One atomic operation. */
+bool connsWorkBegin(void);
+
+/* Gives back a slot taken by connsWorkBegin. */
+void connsWorkEnd(void);
+
+/* Connections counted as open now; work slots taken now; idle connections
+ * shut down to make room so far. */
 unsigned connsOpen(void);
+unsigned connsWorking(void);
 unsigned long long connsReclaimed(void);
 
 #endif /* CONNECTIONS_H */

@@ -19,6 +19,7 @@
 #include <microhttpd.h>
 
 #include "connections.h"
+#include "counters.h"
 #include "duration.h"
 #include "framing.h"
 #include "reply.h"
@@ -150,6 +151,13 @@ static enum MHD_Result onAccess(void *cls, struct MHD_Connection *conn, const ch
  * CLOSED notification (an allocation failure inside libmicrohttpd between
  * the two would leave it counted: out of memory, the limit is the least of
  * the troubles). */
+/* The table's figures, for /stats (counters.h). */
+static void readConnections(connectionCounters *c) {
+    c->open = connsOpen();
+    c->working = connsWorking();
+    c->work_slots = state.settings.max_connections;
+}
+
 static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
     (void)cls;
     (void)addr;
@@ -217,7 +225,8 @@ bool httpStart(const httpSettings *settings, const httpRoutes *routes, unsigned 
     state.settings = *settings;
     state.routes = *routes;
     const httpSettings *cfg = &state.settings;
-    connsInit(cfg->max_connections);
+    connsInit(cfg->max_connections, cfg->reserved_connections);
+    countersConnectionsFrom(readConnections);
     if (!parseAddress(cfg, &sa, &v6)) {
         fprintf(stderr, "memoscope: bad bind address '%s'\n", cfg->bind);
         return false;
@@ -237,9 +246,10 @@ bool httpStart(const httpSettings *settings, const httpRoutes *routes, unsigned 
      * for the connections shut down to make room, which stay in the table
      * until libmicrohttpd has closed them. */
     unsigned workers = cfg->threads > 1 ? cfg->threads : 1;
-    unsigned mhd_limit = cfg->max_connections > UINT_MAX / workers / 2
-                             ? UINT_MAX
-                             : cfg->max_connections * workers * 2;
+    unsigned table = cfg->max_connections > UINT_MAX - cfg->reserved_connections
+                         ? UINT_MAX
+                         : cfg->max_connections + cfg->reserved_connections;
+    unsigned mhd_limit = table > UINT_MAX / workers / 2 ? UINT_MAX : table * workers * 2;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &sa},
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL},

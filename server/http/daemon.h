@@ -20,7 +20,8 @@ typedef struct httpSettings {
     unsigned port; /* 0: any free port */
     char bind[64]; /* a numeric IPv4 or IPv6 address */
     unsigned threads;
-    unsigned max_connections;
+    unsigned max_connections;        /* work slots (connections.h) */
+    unsigned reserved_connections;   /* connections beyond them, for the rest */
     unsigned max_connections_per_ip; /* 0: no limit */
     size_t connection_memory_bytes;  /* libmicrohttpd's memory pool per connection */
     unsigned timeout_s;              /* an idle connection is closed after it */

@@ -46,6 +46,30 @@ enum MHD_Result replyError(struct MHD_Connection *conn, unsigned status, const c
     return replyQueue(conn, status, REPLY_JSON, buf, textEnd(&t), allow);
 }
 
+enum MHD_Result replyRetryLater(struct MHD_Connection *conn, const char *msg,
+                                unsigned retry_after_s) {
+    char buf[ERROR_BYTES], retry[16];
+    textBuf t = textOn(buf, sizeof(buf));
+    TEXT_LIT(&t, "{\"error\":\"");
+    textJsonFit(&t, msg, sizeof(ERROR_END) - 1);
+    TEXT_LIT(&t, ERROR_END);
+    textBuf rt = textOn(retry, sizeof(retry) - 1); /* room for the NUL */
+    textUint(&rt, retry_after_s);
+    retry[textEnd(&rt)] = '\0';
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(textEnd(&t), buf, MHD_RESPMEM_MUST_COPY);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, REPLY_JSON);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_SERVICE_UNAVAILABLE, r);
+    MHD_destroy_response(r);
+    if (ret == MHD_YES)
+        countersError();
+    return ret;
+}
+
 /* No Cache-Control: caches store no answer to a POST that lacks explicit
  * freshness (RFC 9110, 9.3.3), and each header costs libmicrohttpd three
  * allocations on every request. */

@@ -34,6 +34,11 @@ enum MHD_Result replyQueueLean(struct MHD_Connection *conn, const char *type, co
 enum MHD_Result replyError(struct MHD_Connection *conn, unsigned status, const char *msg,
                            const char *allow);
 
+/* Queues 503 {"error": msg} (escaped as replyError does) with Retry-After:
+ * retry_after_s, for a request the service cannot take now. */
+enum MHD_Result replyRetryLater(struct MHD_Connection *conn, const char *msg,
+                                unsigned retry_after_s);
+
 /* Builds a 200 response over static bytes, to be shared by every request
  * (libmicrohttpd counts its references). NULL when out of memory; the caller
  * destroys it with MHD_destroy_response. */

@@ -56,6 +56,7 @@ void statsTake(statsSnapshot *s) {
     s->rss_bytes = rssBytes();
     s->heap_bytes = allocBytes();
     s->guard = guardRead();
+    s->conns = countersConnections();
     s->redis = scopeUsesRedis();
     if (s->redis)
         s->backend = rcliGetCounters();
@@ -147,6 +148,12 @@ size_t statsFormatJson(const statsSnapshot *s, char *buf, size_t cap) {
     guardFormatJson(&s->guard, &t);
     TEXT_LIT(&t, "}");
     backendJson(s, &t);
+    textf(&t,
+          ",\"connections\":{\"open\":%llu,\"working\":%llu,\"work_slots\":%llu,"
+          "\"refused_busy\":%llu,\"waits_expired\":%llu}",
+          (unsigned long long)s->conns.open, (unsigned long long)s->conns.working,
+          (unsigned long long)s->conns.work_slots, (unsigned long long)s->conns.refused_busy,
+          (unsigned long long)s->conns.waits_expired);
     TEXT_LIT(&t, "}\n");
     return textEnd(&t);
 }
@@ -162,6 +169,17 @@ size_t statsFormatPrometheus(const statsSnapshot *s, char *buf, size_t cap) {
           req_in_flight),
         M("request_errors_total", "counter", "Error answers (status >= 400) on any route.",
           req_errors),
+        M("connections_open", "gauge", "Connections open now.", conns.open),
+        M("work_slots_taken", "gauge",
+          "Work slots (--max-connections) taken now by POST /calculate and DELETE /cache.",
+          conns.working),
+        M("work_slots", "gauge", "Work slots: --max-connections.", conns.work_slots),
+        M("refused_busy_total", "counter",
+          "Requests answered 503 with Retry-After because every work slot was taken.",
+          conns.refused_busy),
+        M("waits_expired_total", "counter",
+          "Waits on another's computation, Redis or a clear that ended at their deadline.",
+          conns.waits_expired),
         M("instances_created_total", "counter", "SlowAdder instances made.", instances.created),
         M("instances_freed_total", "counter", "SlowAdder instances freed.", instances.freed),
         M("instances_live", "gauge", "SlowAdder instances alive now.", instances.live),

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "adder.h"
+#include "counters.h"
 #include "guard.h"
 #include "proc.h"
 #include "redis_client.h"
@@ -30,6 +31,7 @@ typedef struct statsSnapshot {
     uint64_t heap_bytes; /* allocated and not freed: allocBytes() (allocator.h), no walk */
     bool redis;          /* the process-wide entries live in Redis: backend is read */
     rcliCounters backend;
+    connectionCounters conns; /* the connection table and its work slots */
 } statsSnapshot;
 
 /* What the running configuration says of itself, written by the layer that

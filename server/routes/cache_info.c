@@ -4,7 +4,9 @@
  *
  *   NEW       the request is in: settle before a clear that may suspend
  *   SETTLE    start the clear; answer if it is over, else suspend
- *   CLEARING  suspended until the scope's done resumes it, then answer
+ *   CLEARING  suspended until the scope's done resumes it, then answer; or
+ *             until the request's deadline (max_wait_ms after it began):
+ *             504, while the clear goes on
  *   ANSWERED  a response is queued
  *
  * Its state (cacheState) lives in the request's routeRequest (route.h),
@@ -13,9 +15,12 @@
 #include "cache_info.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "connections.h"
 #include "container.h"
+#include "counters.h"
 #include "reply.h"
 #include "scope.h"
 #include "text.h"
@@ -26,17 +31,27 @@
 typedef enum cachePhase { CP_NEW, CP_SETTLE, CP_CLEARING, CP_ANSWERED } cachePhase;
 
 #define ANSWER_BYTES (SCOPE_CLEAR_ERROR_LEN + 160) /* the error, escaped, and two counts */
+#define BUSY_RETRY_AFTER_S 1 /* a work slot frees as soon as any request ends */
+
+/* A clear in flight (suspend.h's suspendWait): the scope writes into clear
+ * until its done, which may come after the request was answered at its
+ * deadline. */
+typedef struct clearWait {
+    suspendWait sw;
+    scopeClear clear;
+} clearWait;
 
 typedef struct cacheState {
     struct MHD_Connection *conn;
     cachePhase phase;
-    scopeClear clear;
-    wakeFlag wake;  /* clearDone against startClear (suspend.h) */
-    bool open;      /* counted in state.open: a DELETE not yet completed */
-    bool suspended; /* counted in state.suspended */
+    uint64_t deadline_ns; /* the clear's wait ends by then */
+    clearWait *wait;      /* while the request holds it */
+    bool open;            /* counted in state.open, and holds a work slot: a DELETE */
+    bool suspended;       /* counted in state.suspended */
 } cacheState;
 
 static struct {
+    unsigned max_wait_ms;
     atomic_bool hurry;     /* grace period over: no clear may go on */
     atomic_uint open;      /* DELETEs begun and not completed by libmicrohttpd */
     atomic_uint suspended; /* connections suspended (or about to be) for a clear */
@@ -54,14 +69,25 @@ static void unsuspend(cacheState *cs) {
 /* The scope's done, on the backend's thread. cs lives until the request
  * completes, which cannot happen before the resume below. */
 static void clearDone(scopeClear *c) {
-    cacheState *cs = container_of(c, cacheState, clear);
-    wakeFire(&cs->wake, cs->conn);
+    waitCame(&container_of(c, clearWait, clear)->sw);
+}
+
+static void clearFree(suspendWait *sw) {
+    free(container_of(sw, clearWait, sw));
+}
+
+/* The request lets go of its clear (which may go on without it). */
+static void dropWait(cacheState *cs) {
+    if (cs->wait) {
+        waitRelease(&cs->wait->sw);
+        cs->wait = NULL;
+    }
 }
 
 /* 200 with what was freed, or 503 with what failed and what was freed
  * before it (the same two counts). */
 static enum MHD_Result answerClear(cacheState *cs) {
-    const scopeClear *c = &cs->clear;
+    const scopeClear *c = &cs->wait->clear;
     char buf[ANSWER_BYTES];
     textBuf t = textOn(buf, sizeof(buf));
     if (c->failed) {
@@ -76,8 +102,25 @@ static enum MHD_Result answerClear(cacheState *cs) {
     textUint(&t, c->instances_freed);
     TEXT_LIT(&t, "}\n");
     cs->phase = CP_ANSWERED;
-    return replyQueue(cs->conn, c->failed ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK, REPLY_JSON,
-                      buf, textEnd(&t), NULL);
+    unsigned status = c->failed ? MHD_HTTP_SERVICE_UNAVAILABLE : MHD_HTTP_OK;
+    dropWait(cs);
+    return replyQueue(cs->conn, status, REPLY_JSON, buf, textEnd(&t), NULL);
+}
+
+/* Back from the suspension: the clear's answer, or 504 at the deadline. */
+static enum MHD_Result afterClear(cacheState *cs) {
+    unsuspend(cs);
+    if (waitEnded(&cs->wait->sw))
+        return answerClear(cs);
+    dropWait(cs); /* the clear goes on; its done frees the block */
+    countersWaitExpired();
+    cs->phase = CP_ANSWERED;
+    if (atomic_load(&state.hurry))
+        return replyError(cs->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
+    return replyError(cs->conn, MHD_HTTP_GATEWAY_TIMEOUT,
+                      "gave up waiting for the clear after max_wait_ms: it goes on, and "
+                      "GET /cache shows what is left",
+                      NULL);
 }
 
 /* Starts the clear: answers when the scope is done at once, else suspends
@@ -93,14 +136,23 @@ static enum MHD_Result startClear(cacheState *cs) {
         cs->phase = CP_ANSWERED;
         return replyError(cs->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down", NULL);
     }
-    cs->clear.done = clearDone;
-    wakeArm(&cs->wake);
-    if (scopeCacheClear(&cs->clear)) {
+    clearWait *w = calloc(1, sizeof(*w));
+    if (!w) {
+        unsuspend(cs);
+        cs->phase = CP_ANSWERED;
+        return replyError(cs->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory", NULL);
+    }
+    waitInit(&w->sw, cs->conn, clearFree);
+    w->clear.done = clearDone;
+    cs->wait = w;
+    waitArm(&w->sw);
+    if (scopeCacheClear(&w->clear)) {
+        waitUnarm(&w->sw);
         unsuspend(cs);
         return answerClear(cs);
     }
     MHD_suspend_connection(cs->conn);
-    wakeSlept(&cs->wake, cs->conn); /* it may have been over before we slept */
+    waitSlept(&w->sw, cs->deadline_ns); /* it may have been over before we slept */
     return MHD_YES;
 }
 
@@ -147,9 +199,20 @@ static enum MHD_Result onNext(routeRequest *rq, const char *data, size_t *size) 
             cs->phase = CP_ANSWERED;
             return answerInfo(rq->conn);
         }
+        if (!connsWorkBegin()) { /* every work slot is taken */
+            cs->phase = CP_ANSWERED;
+            enum MHD_Result ret = replyRetryLater(
+                rq->conn,
+                "every work slot is taken (max_connections requests at work): try again shortly",
+                BUSY_RETRY_AFTER_S);
+            if (ret == MHD_YES)
+                countersBusyRefused();
+            return ret;
+        }
         cs->conn = rq->conn;
         cs->open = true;
         atomic_fetch_add(&state.open, 1);
+        cs->deadline_ns = rq->start_ns + state.max_wait_ms * NS_PER_MS;
         /* It may suspend: first let libmicrohttpd settle the connection, as
          * calculate.c's bodyDone does (a connection suspended while its poll
          * interest is still reading takes a client that half-closed for
@@ -160,8 +223,7 @@ static enum MHD_Result onNext(routeRequest *rq, const char *data, size_t *size) 
     case CP_SETTLE:
         return startClear(cs);
     case CP_CLEARING:
-        unsuspend(cs); /* resumed by clearDone */
-        return answerClear(cs);
+        return afterClear(cs); /* resumed by clearDone or the deadline */
     case CP_ANSWERED:
         *size = 0;
         return MHD_YES;
@@ -173,9 +235,14 @@ static enum MHD_Result onNext(routeRequest *rq, const char *data, size_t *size) 
  * resume because its client had gone). */
 static void onDone(routeRequest *rq) {
     cacheState *cs = (cacheState *)rq->state;
+    if (cs->suspended && cs->wait)
+        waitEnded(&cs->wait->sw); /* resumed, then closed: its client had gone */
     unsuspend(cs);
-    if (cs->open)
+    dropWait(cs);
+    if (cs->open) {
         atomic_fetch_sub(&state.open, 1);
+        connsWorkEnd();
+    }
 }
 
 /* ------------------------------------------------------------ shutdown */
@@ -198,6 +265,10 @@ static unsigned suspendedNow(void) {
 static const routeWaits waits = {.open = openClears, .suspended = suspendedNow, .hurry = hurry};
 
 /* -------------------------------------------------------------------- API */
+
+void cacheRouteInit(unsigned max_wait_ms) {
+    state.max_wait_ms = max_wait_ms;
+}
 
 const routeHandlers cache_handlers = {
     .state_bytes = sizeof(cacheState),

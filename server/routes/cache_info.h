@@ -4,7 +4,9 @@
  * cache_handlers are the route's handlers in the route table (table.h,
  * route.h). A clear that the scope cannot finish at once (the redis
  * backend: scopeCacheClear) holds no thread: the connection is suspended
- * and the scope's done resumes it, from the backend's thread. The answer is
+ * and the scope's done resumes it, from the backend's thread, or the
+ * request's deadline does (504; the clear goes on). A DELETE takes a work
+ * slot (connections.h), or gets 503 with Retry-After. The answer is
  * {"entries_freed": N, "instances_freed": M} (200), or, when the backend
  * failed, 503 with {"error": what failed, and the same two counts of what
  * was freed before}.
@@ -18,5 +20,9 @@
 #include "route.h"
 
 extern const routeHandlers cache_handlers;
+
+/* A clear's wait ends max_wait_ms after its request began. Call before the
+ * daemon starts. */
+void cacheRouteInit(unsigned max_wait_ms);
 
 #endif /* CACHE_INFO_H */

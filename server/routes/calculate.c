@@ -6,15 +6,24 @@
  *   RUN      parse it, make the SlowAdder, look each call up in the scope
  *   SETTLE   one call's pause before a request that may wait runs (bodyDone)
  *   TIMER    suspended on a miss until the timer thread resumes it
- *   FLIGHT   suspended behind the same key's computation (shared scope)
+ *   FLIGHT   suspended behind the same key's computation (shared scope) or
+ *            a Redis reply, until the value comes or the request's deadline
+ *            (max_wait_ms after it began) passes: then 504
  *   ANSWERED a response is queued; what the client still sends is dropped
  *
  * Its state (calcState) lives in the request's routeRequest (route.h),
  * made zeroed by daemon.c and freed by it after onDone, whatever the outcome.
+ *
+ * A batch's calls run one after the other, as a loop of method calls on
+ * one instance does, but their delays add up to the longest single delay
+ * at most (REQUEST_MAX_DELAY_MS, 10 s): once a request has waited that
+ * long, its later misses are computed without a wait. So a request never
+ * waits 64 delays (640 s), and an ordinary batch keeps its meaning.
  */
 #include "calculate.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +31,7 @@
 #include <sys/socket.h>
 
 #include "adder.h"
+#include "connections.h"
 #include "container.h"
 #include "duration.h"
 #include "counters.h"
@@ -43,6 +53,17 @@ typedef enum phase { PH_BODY, PH_SETTLE, PH_TIMER, PH_FLIGHT, PH_ANSWERED } phas
  * without an allocation of its own. */
 #define BODY_INLINE_BYTES 256
 
+/* A wait on a value others compute (suspend.h's suspendWait): the scope
+ * holds waiter until it wakes it. An abandoned wait (the request answered
+ * at its deadline) keeps what its waker may still need: when the wake says
+ * miss, the value is computed and stored, for the others waiting on it. */
+typedef struct calcWait {
+    suspendWait sw;
+    scopeWaiter waiter;
+    adder *ad; /* abandoned: a reference of its own; NULL while the request has it */
+    int64_t a, b;
+} calcWait;
+
 typedef struct calcState {
     struct MHD_Connection *conn;
     phase phase;
@@ -55,13 +76,15 @@ typedef struct calcState {
     unsigned next;
     int64_t results[REQUEST_MAX_CALLS];
     bool cached[REQUEST_MAX_CALLS];
+    uint64_t deadline_ns; /* waits on others end by then (max_wait_ms) */
     timer tm;
-    scopeWaiter waiter;
-    wakeFlag wake;     /* flightDone against suspendFor (suspend.h) */
-    bool must_compute; /* the backend woke us with a miss: compute this call */
-    bool suspended;    /* counted in state.suspended; the handler has not run since */
-    bool ended;        /* counted out of requests in flight */
-    bool all_cached;   /* answered 200 with every call a hit (duration's label) */
+    calcWait *wait;         /* made at the first lookup that may wait; owned as suspendWait says */
+    unsigned delay_left_ms; /* of REQUEST_MAX_DELAY_MS: the request's own waits */
+    bool must_compute;      /* the backend woke us with a miss: compute this call */
+    bool counted;           /* in state.suspended: past its body and not answered */
+    bool suspended;         /* the handler has not run since the suspend */
+    bool ended;             /* counted out of requests in flight */
+    bool all_cached;        /* answered 200 with every call a hit (duration's label) */
     char body_inline[BODY_INLINE_BYTES];
 } calcState;
 
@@ -77,12 +100,20 @@ typedef struct calcState {
 #define DROP_MAX_BYTES (1u << 20)
 
 #define SHED_ANSWER_BYTES 256
+#define BUSY_RETRY_AFTER_S 1 /* a work slot frees as soon as any request ends */
 
 static struct {
     calcSettings settings;
-    atomic_bool hurry;     /* grace period over: no more waiting */
-    atomic_uint suspended; /* connections suspended now */
-    atomic_uint open;      /* requests not yet completed by libmicrohttpd */
+    atomic_bool hurry; /* grace period over: no more waiting */
+    /* Requests past their body and not answered: suspended, or that may
+     * suspend. Counted before hurry is read, as the daemon's stop reads
+     * them the other way round (hurry, then suspendedNow): either the
+     * request sees the hurry and never waits, or the stop waits for it. */
+    atomic_uint suspended;
+    /* A worker's spare wait block (its destructor frees it when the worker
+     * ends), so that a lookup that does not wait allocates nothing. */
+    pthread_key_t spare;
+    bool has_spare;
 } state;
 
 /* ---------------------------------------------------------------- private */
@@ -124,8 +155,61 @@ static void timerFired(timer *t) {
 }
 
 static void flightDone(scopeWaiter *w) {
-    calcState *cs = container_of(w, calcState, waiter);
-    wakeFire(&cs->wake, cs->conn);
+    waitCame(&container_of(w, calcWait, waiter)->sw);
+}
+
+/* The last holder of a wait lets go: an abandoned wait that the backend
+ * woke with a miss computes and stores the value (without a delay: its
+ * request has been answered), as its request would have. */
+static void waitFree(suspendWait *sw) {
+    calcWait *w = container_of(sw, calcWait, sw);
+    if (w->ad) {
+        if (atomic_load(&w->sw.came) && w->waiter.outcome == SCOPE_MISS)
+            scopeStore(w->ad, w->a, w->b, adderCompute(w->ad, w->a, w->b));
+        adderRelease(w->ad);
+    }
+    free(w);
+}
+
+/* The request's wait block, taken at its first lookup that may wait: the
+ * worker's spare, or a new one; NULL when out of memory (the lookup then
+ * does not wait). */
+static calcWait *waitBlock(calcState *cs) {
+    if (!cs->wait) {
+        calcWait *w = state.has_spare ? pthread_getspecific(state.spare) : NULL;
+        if (w)
+            pthread_setspecific(state.spare, NULL);
+        else if (!(w = malloc(sizeof(*w))))
+            return NULL;
+        memset(w, 0, sizeof(*w));
+        waitInit(&w->sw, cs->conn, waitFree);
+        w->waiter.wake = flightDone;
+        cs->wait = w;
+    }
+    return cs->wait;
+}
+
+/* The request lets go of its wait block; abandon: the waker has not come
+ * and may still (a miss must then still be computed and stored). */
+static void waitDrop(calcState *cs, bool abandon) {
+    calcWait *w = cs->wait;
+    if (!w)
+        return;
+    cs->wait = NULL;
+    /* Held by no one else any more (a waker's or a timer's release is the
+     * last it does with the block): the worker keeps it for its next
+     * request. */
+    if (!abandon && atomic_load(&w->sw.holders) == 1 && state.has_spare &&
+        !pthread_getspecific(state.spare) && pthread_setspecific(state.spare, w) == 0)
+        return;
+    if (abandon) {
+        const requestCall *c = &cs->req.calls[cs->next];
+        adderRetain(cs->ad);
+        w->ad = cs->ad;
+        w->a = c->a;
+        w->b = c->b;
+    }
+    waitRelease(&w->sw);
 }
 
 /* A suspended connection's client may have gone: MHD does not look while it
@@ -161,6 +245,10 @@ static void finishWork(calcState *cs) {
     if (cs->ended)
         return;
     cs->ended = true;
+    if (cs->counted) {
+        cs->counted = false;
+        atomic_fetch_sub(&state.suspended, 1);
+    }
     cs->phase = PH_ANSWERED;
     adderReleaseRequest(cs->ad);
     cs->ad = NULL;
@@ -192,17 +280,18 @@ static enum MHD_Result sendAnswer(calcState *cs) {
 
 static enum MHD_Result suspendFor(calcState *cs, phase ph) {
     cs->phase = ph;
-    cs->suspended = true;
-    atomic_fetch_add(&state.suspended, 1);
+    cs->suspended = true; /* counted in state.suspended since its body ended */
     MHD_suspend_connection(cs->conn);
     if (ph == PH_TIMER) {
         /* Added after the suspend, so the resume always comes after it. The
          * heap has room for one timer per connection; if it is ever full,
          * resume at once and compute without the wait. */
-        if (!timerAdd(&cs->tm, cs->ad->delay_ms, timerFired))
+        unsigned ms = cs->ad->delay_ms < cs->delay_left_ms ? cs->ad->delay_ms : cs->delay_left_ms;
+        cs->delay_left_ms -= ms;
+        if (!timerAdd(&cs->tm, ms, timerFired))
             MHD_resume_connection(cs->conn);
     } else {
-        wakeSlept(&cs->wake, cs->conn); /* the value may have come before we slept */
+        waitSlept(&cs->wait->sw, cs->deadline_ns); /* the value may have come before */
     }
     return MHD_YES;
 }
@@ -213,10 +302,19 @@ static enum MHD_Result runCalls(calcState *cs) {
         const requestCall *c = &cs->req.calls[cs->next];
         bool hurry = atomic_load(&state.hurry);
         int64_t v;
-        wakeArm(&cs->wake);
-        scopeLookupResult r = cs->must_compute
-                                  ? SCOPE_MISS
-                                  : scopeLookup(cs->ad, c->a, c->b, &v, &cs->waiter, !hurry);
+        scopeLookupResult r = SCOPE_MISS;
+        if (!cs->must_compute) {
+            /* Waiting on others only in a scope that waits, with a block
+             * for the waker to hold (a wait begun past the deadline ends at
+             * once). */
+            calcWait *w = state.settings.can_wait && !hurry ? waitBlock(cs) : NULL;
+            scopeWaiter none = {0};
+            if (w)
+                waitArm(&w->sw);
+            r = scopeLookup(cs->ad, c->a, c->b, &v, w ? &w->waiter : &none, w != NULL);
+            if (w && r != SCOPE_WAIT)
+                waitUnarm(&w->sw);
+        }
         cs->must_compute = false;
         switch (r) {
         case SCOPE_HIT:
@@ -225,7 +323,7 @@ static enum MHD_Result runCalls(calcState *cs) {
         case SCOPE_WAIT:
             return suspendFor(cs, PH_FLIGHT);
         case SCOPE_MISS:
-            if (cs->ad->delay_ms > 0 && !hurry)
+            if (cs->ad->delay_ms > 0 && cs->delay_left_ms > 0 && !hurry)
                 return suspendFor(cs, PH_TIMER);
             v = adderCompute(cs->ad, c->a, c->b);
             scopeStore(cs->ad, c->a, c->b, v);
@@ -239,27 +337,40 @@ static enum MHD_Result runCalls(calcState *cs) {
 /* Back from a suspension: finish the call that waited. Runs from the
  * handler, or from the completion callback when MHD closed the resumed
  * connection without calling the handler (the client had gone): the value
- * a timer waited for must still be stored, or its waiters wait forever. */
-static void wakeUp(calcState *cs) {
+ * a timer waited for must still be stored, or its waiters wait forever.
+ * Returns false when the request's deadline came before the value. */
+static bool wakeUp(calcState *cs) {
     const requestCall *c = &cs->req.calls[cs->next];
     cs->suspended = false;
-    atomic_fetch_sub(&state.suspended, 1);
     if (cs->phase == PH_TIMER) {
         int64_t v = adderCompute(cs->ad, c->a, c->b);
         scopeStore(cs->ad, c->a, c->b, v); /* wakes any waiters, client or not */
         record(cs, v, false);
-    } else if (cs->waiter.outcome == SCOPE_MISS) {
-        cs->must_compute = true; /* the backend said miss (or failed) */
-    } else {
-        record(cs, cs->waiter.result, true);
+        return true;
     }
+    bool came = waitEnded(&cs->wait->sw);
+    if (came && cs->wait->waiter.outcome == SCOPE_MISS)
+        cs->must_compute = true; /* the backend said miss (or failed) */
+    else if (came)
+        record(cs, cs->wait->waiter.result, true);
+    waitDrop(cs, !came);
+    return came;
 }
 
-/* Back from a suspension in the handler: finish the call, then go on. */
+/* Back from a suspension in the handler: finish the call, then go on; or,
+ * past the deadline, answer without the value. */
 static enum MHD_Result afterResume(calcState *cs) {
-    wakeUp(cs);
+    bool came = wakeUp(cs);
     if (clientGone(cs->conn))
         return MHD_NO; /* close it; the completion callback frees the rest */
+    if (!came) {
+        countersWaitExpired();
+        if (atomic_load(&state.hurry))
+            return failWith(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down");
+        return failWith(cs, MHD_HTTP_GATEWAY_TIMEOUT,
+                        "gave up waiting for a value another request computes: longer than "
+                        "max_wait_ms since the request began");
+    }
     return runCalls(cs);
 }
 
@@ -316,6 +427,8 @@ static enum MHD_Result bodyDone(calcState *cs) {
     cs->ad = scopeNewAdder(cs->req.has_delay ? cs->req.delay_ms : state.settings.delay_ms);
     if (!cs->ad)
         return failWith(cs, MHD_HTTP_SERVICE_UNAVAILABLE, "out of memory");
+    cs->counted = true; /* before hurry is read: see state.suspended */
+    atomic_fetch_add(&state.suspended, 1);
     if (cs->ad->delay_ms > 0 && !atomic_load(&state.hurry)) {
         /* It may suspend. libmicrohttpd 0.9.75 keeps the poll interest a
          * connection had when it was suspended (reading: the request was
@@ -350,11 +463,24 @@ static bool waitsForContinue(struct MHD_Connection *conn) {
     return expect && strcasecmp(expect, "100-continue") == 0;
 }
 
-/* The first call: refuses at once while shutting down (503) or on a
+/* Every work slot is taken: 503 with Retry-After, at once. */
+static enum MHD_Result refuseBusy(struct MHD_Connection *conn) {
+    enum MHD_Result ret = replyRetryLater(
+        conn, "every work slot is taken (max_connections requests at work): try again shortly",
+        BUSY_RETRY_AFTER_S);
+    if (ret == MHD_YES) {
+        countersRequestBegin();
+        countersRequestEnd();
+        countersBusyRefused();
+    }
+    return ret;
+}
+
+/* The first call: refuses at once while shutting down (503), on a
  * Content-Length over the limit and over DROP_MAX_BYTES, or with Expect:
- * 100-continue (413); otherwise
- * starts the request (a body over the limit is then read, dropped and
- * answered 413, on a connection that stays open). */
+ * 100-continue (413), or when every work slot is taken (503 with
+ * Retry-After); otherwise starts the request (a body over the limit is then
+ * read, dropped and answered 413, on a connection that stays open). */
 static enum MHD_Result onBegin(routeRequest *rq) {
     struct MHD_Connection *conn = rq->conn;
     if (!httpTaking())
@@ -369,15 +495,17 @@ static enum MHD_Result onBegin(routeRequest *rq) {
         (declared > DROP_MAX_BYTES || waitsForContinue(conn)))
         return refuseEarly(conn, MHD_HTTP_CONTENT_TOO_LARGE,
                            "the body is larger than max_body_bytes");
+    if (!connsWorkBegin())
+        return refuseBusy(conn);
     calcState *cs = (calcState *)rq->state;
-    cs->conn = conn; /* from here on, the request has begun */
+    cs->conn = conn; /* from here on, the request has begun and holds a work slot */
     cs->phase = PH_BODY;
     cs->body = cs->body_inline;
     cs->body_cap = sizeof(cs->body_inline);
     cs->start_ns = clockNow();
-    cs->waiter.wake = flightDone;
+    cs->deadline_ns = cs->start_ns + state.settings.max_wait_ms * NS_PER_MS;
+    cs->delay_left_ms = REQUEST_MAX_DELAY_MS;
     countersRequestBegin();
-    atomic_fetch_add(&state.open, 1);
     return MHD_YES;
 }
 
@@ -407,6 +535,7 @@ static void onDone(routeRequest *rq) {
         return; /* refused by onBegin: it never began */
     if (cs->suspended)
         wakeUp(cs);         /* resumed, then closed by MHD: its client had gone */
+    waitDrop(cs, false);    /* a block no waker holds */
     if (cs->must_compute) { /* others may wait on this value: store it */
         const requestCall *c = &cs->req.calls[cs->next];
         scopeStore(cs->ad, c->a, c->b, adderCompute(cs->ad, c->a, c->b));
@@ -416,7 +545,7 @@ static void onDone(routeRequest *rq) {
     bodyFree(cs);
     durationObserve(cs->all_cached ? DURATION_CALC_CACHED : DURATION_CALC_MISSED,
                     clockNow() - cs->start_ns);
-    atomic_fetch_sub(&state.open, 1);
+    connsWorkEnd();
 }
 
 /* ------------------------------------------------------------ shutdown */
@@ -426,10 +555,13 @@ static void hurry(void) {
     timerHurry();
 }
 
+/* Requests not yet completed: they hold work slots (connections.h), which
+ * DELETE /cache takes too; a count of both is as good for the grace. */
 static unsigned openRequests(void) {
-    return atomic_load(&state.open);
+    return connsWorking();
 }
 
+/* Suspended, or past their body and able to suspend (state.suspended). */
 static unsigned suspendedNow(void) {
     return atomic_load(&state.suspended);
 }
@@ -452,5 +584,6 @@ void calcInit(const calcSettings *s) {
     state.settings = *s;
     atomic_store(&state.hurry, false);
     atomic_store(&state.suspended, 0);
-    atomic_store(&state.open, 0);
+    if (!state.has_spare)
+        state.has_spare = pthread_key_create(&state.spare, free) == 0;
 }

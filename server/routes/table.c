@@ -40,6 +40,7 @@ static const httpRoutes table = {routes, R_COUNT, DURATION_ROUTE(R_COUNT)};
 
 const httpRoutes *routesStart(const calcSettings *calc) {
     calcInit(calc);
+    cacheRouteInit(calc->max_wait_ms);
     durationName(DURATION_CALC_CACHED, routes[R_CALCULATE].path, "true");
     durationName(DURATION_CALC_MISSED, routes[R_CALCULATE].path, "false");
     for (unsigned r = R_CALCULATE + 1; r < R_COUNT; r++)

@@ -1,13 +1,17 @@
 /* test_crowd.c -- a full connection table: idle connections make room,
- * busy ones do not, and one client address can be held to a share.
+ * work slots held by slow requests leave the service answering, and one
+ * client address is held to a share.
  *
- * With --max-connections N, N idle keep-alive connections must not lock a
- * newcomer out: the one idle the longest is closed for it (as nginx reuses
- * its keep-alive connections). N busy connections (requests in their
- * delay) leave no room: a newcomer is closed at once, never left hanging.
- * --max-connections-per-ip holds one address to its share, tested from
- * several loopback source addresses (127.0.0.2, 127.0.0.3, ...). Every
- * timing is a deadline polled for, never a sleep.
+ * The table holds --max-connections + --reserved-connections. A full table
+ * of idle keep-alive connections must not lock a newcomer out: the one idle
+ * the longest is closed for it (as nginx reuses its keep-alive
+ * connections). With every work slot (--max-connections) held by a slow
+ * request, /healthz, /readyz, /metrics and /stats still answer within a
+ * second, and a new POST /calculate gets 503 with Retry-After, not a
+ * closed socket. --max-connections-per-ip (by default half of
+ * --max-connections) holds one address to its share, tested from several
+ * loopback source addresses (127.0.0.2, 127.0.0.3, ...). Every timing is a
+ * deadline polled for, never a sleep.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,14 +28,19 @@
 #include "harness.h"
 
 #define STOP_MS 15000
-#define LIMIT 40          /* --max-connections */
-#define LIMIT_TEXT "40"   /* the same, for the command line */
+#define LIMIT 40          /* the table: --max-connections + --reserved-connections */
+#define WORK_TEXT "36"    /* --max-connections */
+#define RESERVED_TEXT "4" /* --reserved-connections */
+#define SLOTS 8           /* --max-connections of the work slots' test */
+#define SLOTS_TEXT "8"
+#define PROBE_MS 1000     /* a probe's answer within this, as an orchestrator's timeout */
+#define HALF 20           /* the default --max-connections-per-ip of --max-connections 40 */
 #define PROMPT_MS 2000    /* a newcomer's answer, or its close, within this */
 #define SETTLE_MS 8000    /* for the server to read what was sent */
 #define SLOW_MS "3000"    /* the delay that keeps a connection busy */
 #define PER_IP 3          /* --max-connections-per-ip */
 #define PER_IP_TEXT "3"   /* the same, for the command line */
-#define UNLIMITED_FROM 20 /* connections from one address with no per-IP limit */
+#define UNLIMITED_FROM 30 /* connections from one address with no per-IP limit */
 
 /* A request after which the connection stays open, and its answer. */
 static const char KEEP[] = "POST /calculate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -131,6 +140,40 @@ static int healthzFrom(const server *s, const char *from) {
     return st;
 }
 
+/* Sends req on a fresh connection from 127.0.0.1 and reads its whole
+ * answer (head and body) into out within ms; returns its status, 0 when
+ * closed unanswered or late. */
+static int askWithin(const server *s, const char *req, unsigned ms, char *out, size_t cap) {
+    int fd = connectFrom(s, "127.0.0.1");
+    if (fd < 0)
+        return 0;
+    int status = 0;
+    size_t len = 0;
+    uint64_t deadline = nowMs() + ms;
+    if (!rawSendAll(fd, req, strlen(req)))
+        goto done;
+    while (nowMs() < deadline && len < cap - 1) {
+        struct pollfd p = {fd, POLLIN, 0};
+        if (poll(&p, 1, (int)(deadline - nowMs())) <= 0)
+            continue;
+        ssize_t n = recv(fd, out + len, cap - 1 - len, 0);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        out[len] = '\0';
+        char *end = strstr(out, "\r\n\r\n");
+        const char *cl = end ? strcasestr(out, "\r\ncontent-length:") : NULL;
+        if (cl && len - (size_t)(end + 4 - out) >= strtoul(cl + 17, NULL, 10)) {
+            status = atoi(out + 9); /* "HTTP/1.1 200" */
+            break;
+        }
+    }
+done:
+    out[len] = '\0';
+    close(fd);
+    return status;
+}
+
 static void closeAll(int *fds, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (fds[i] >= 0)
@@ -139,8 +182,12 @@ static void closeAll(int *fds, size_t n) {
 
 /* ------------------------------------------------------------ the table */
 
+#define TABLE_ARGS                                                                                 \
+    "--max-connections", WORK_TEXT, "--reserved-connections", RESERVED_TEXT,                       \
+        "--max-connections-per-ip", "0"
+
 static void idle_connections_make_room_oldest_first(void) {
-    const char *const args[] = {"--delay-ms", "0", "--max-connections", LIMIT_TEXT, NULL};
+    const char *const args[] = {"--delay-ms", "0", TABLE_ARGS, NULL};
     server s;
     REQUIRE(serverStart(&s, args));
     int fds[LIMIT];
@@ -186,7 +233,7 @@ static void idle_connections_make_room_oldest_first(void) {
 /* Clients that never finish their headers (slowloris) count as idle: a
  * full table of them makes room too. */
 static void clients_still_sending_headers_make_room_too(void) {
-    const char *const args[] = {"--delay-ms", "0", "--max-connections", LIMIT_TEXT, NULL};
+    const char *const args[] = {"--delay-ms", "0", TABLE_ARGS, NULL};
     static const char partial[] = "POST /calculate HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
     server s;
     REQUIRE(serverStart(&s, args));
@@ -210,38 +257,55 @@ static void clients_still_sending_headers_make_room_too(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
-static void a_table_of_busy_connections_refuses_newcomers_at_once(void) {
-    const char *const args[] = {"--cache-scope", "off", "--max-connections", LIMIT_TEXT, NULL};
+static void with_every_work_slot_held_probes_answer_and_work_gets_503(void) {
+    const char *const args[] = {"--cache-scope",
+                                "off",
+                                "--max-connections",
+                                SLOTS_TEXT,
+                                "--reserved-connections",
+                                SLOTS_TEXT,
+                                "--max-connections-per-ip",
+                                "0",
+                                NULL};
     server s;
     REQUIRE(serverStart(&s, args));
-    int fds[LIMIT];
+    int fds[SLOTS];
     size_t sent = 0;
-    for (int i = 0; i < LIMIT; i++) {
+    for (int i = 0; i < SLOTS; i++) {
         fds[i] = connectFrom(&s, "127.0.0.1");
         sent += fds[i] >= 0 && rawSendAll(fds[i], SLOW, sizeof(SLOW) - 1);
     }
-    REQUIRE_EQ(sent, LIMIT);
-    REQUIRE(serverSettled(&s, SETTLE_MS)); /* every connection is in a request */
+    REQUIRE_EQ(sent, SLOTS);
+    REQUIRE_EQ(waitStatsInt(&s, "connections.working", SLOTS, SETTLE_MS), SLOTS);
 
-    /* No room, and none to make: newcomers are closed at once. */
-    for (int i = 0; i < 3; i++) {
-        int fd = connectFrom(&s, "127.0.0.1");
-        if (fd < 0)
-            continue; /* refused by the kernel: also at once */
-        CHECK(closedWithin(fd, PROMPT_MS));
-        close(fd);
+    /* The probes and the scrapers are answered within a second... */
+    static const char *const probes[] = {"/healthz", "/readyz", "/metrics", "/stats"};
+    static char out[131072];
+    for (size_t i = 0; i < sizeof(probes) / sizeof(probes[0]); i++) {
+        char req[128];
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", probes[i]);
+        checkContext("GET %s", probes[i]);
+        CHECK_EQ(askWithin(&s, req, PROBE_MS, out, sizeof(out)), 200);
+        checkContext(NULL);
     }
-    /* ... and no busy connection was closed for them: each gets its answer. */
+    /* ... and more work gets a quick 503 that says when to come back. */
+    CHECK_EQ(askWithin(&s, SLOW, PROBE_MS, out, sizeof(out)), 503);
+    CHECK(strcasestr(out, "\r\nRetry-After: 1\r\n") != NULL);
+    CHECK(strcasestr(out, "\r\nContent-Type: application/json") != NULL);
+    CHECK(strstr(out, "{\"error\":\"every work slot is taken") != NULL);
+    CHECK_EQ(statsInt(&s, "connections.refused_busy"), 1);
+
+    /* No busy connection was closed for them: each gets its answer. */
     size_t answered = 0;
-    for (int i = 0; i < LIMIT; i++) {
+    for (int i = 0; i < SLOTS; i++) {
         char body[256];
         answered += rawRead(fds[i], 2 * PROMPT_MS + 3000, body, sizeof(body)) == 200 &&
                     strstr(body, KEEP_OK) != NULL;
     }
-    CHECK_EQ(answered, LIMIT);
-    /* Now idle, they make room again. */
-    CHECK_EQ(healthzFrom(&s, "127.0.0.1"), 200);
-    closeAll(fds, LIMIT);
+    CHECK_EQ(answered, SLOTS);
+    /* The slots are free again: work is taken. */
+    CHECK_EQ(askWithin(&s, KEEP, PROMPT_MS + 3000, out, sizeof(out)), 200);
+    closeAll(fds, SLOTS);
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
@@ -277,8 +341,31 @@ static void one_address_is_held_to_max_connections_per_ip(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
-static void without_the_setting_one_address_may_hold_many(void) {
-    const char *const args[] = {"--delay-ms", "0", NULL};
+/* One address, by default, holds half the work slots: the other half
+ * stays for the other clients. */
+static void by_default_one_address_holds_half_of_max_connections(void) {
+    const char *const args[] = {"--delay-ms", "0", "--max-connections", "40", NULL};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    REQUIRE(serverSettled(&s, SETTLE_MS)); /* the harness's own connections are gone */
+    int fds[HALF + 1];
+    size_t served = 0;
+    for (int i = 0; i < HALF; i++) {
+        fds[i] = connectFrom(&s, "127.0.0.2");
+        served += fds[i] >= 0 && wasServed(fds[i]);
+    }
+    CHECK_EQ(served, HALF);
+    fds[HALF] = connectFrom(&s, "127.0.0.2");
+    REQUIRE(fds[HALF] >= 0);
+    CHECK(!wasServed(fds[HALF])); /* closed unanswered */
+    CHECK_EQ(healthzFrom(&s, "127.0.0.3"), 200);
+    closeAll(fds, HALF + 1);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+static void with_zero_one_address_may_hold_many(void) {
+    const char *const args[] = {
+        "--delay-ms", "0", "--max-connections", "40", "--max-connections-per-ip", "0", NULL};
     server s;
     REQUIRE(serverStart(&s, args));
     int fds[UNLIMITED_FROM];
@@ -296,9 +383,10 @@ int main(void) {
     static const harnessTest tests[] = {
         TEST(idle_connections_make_room_oldest_first),
         TEST(clients_still_sending_headers_make_room_too),
-        TEST(a_table_of_busy_connections_refuses_newcomers_at_once),
+        TEST(with_every_work_slot_held_probes_answer_and_work_gets_503),
         TEST(one_address_is_held_to_max_connections_per_ip),
-        TEST(without_the_setting_one_address_may_hold_many),
+        TEST(by_default_one_address_holds_half_of_max_connections),
+        TEST(with_zero_one_address_may_hold_many),
     };
     return harnessMain(tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -669,6 +669,39 @@ static void a_clear_with_redis_down_or_silent_answers_503_and_counts_an_error(vo
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+/* A clear that outlasts --max-wait-ms is answered 504 at its deadline,
+ * while it goes on: every key of our prefix is still removed. */
+static void a_clear_past_max_wait_ms_answers_504_and_goes_on(void) {
+    REQUIRE(redisUp());
+    REQUIRE(redisFill("t11:shared:", BIG_CLEAR));
+    char url[64];
+    snprintf(url, sizeof(url), "redis://127.0.0.1:%u/0", redis_port);
+    server s;
+    REQUIRE(serverStart(&s, (const char *const[]){"--cache-backend", "redis", "--cache-scope",
+                                                  "shared", "--redis-prefix", "t11:", "--redis-url",
+                                                  url, "--redis-timeout-ms", PATIENT,
+                                                  "--max-wait-ms", "300", NULL}));
+    REQUIRE(waitConnected(&s, true, READY_MS));
+    REQUIRE(redisDo("CLIENT PAUSE " PAUSE_MS " WRITE"));
+    uint64_t t0 = nowMs();
+    reply r = httpDo(&s, "DELETE", "/cache", NULL);
+    uint64_t took = nowMs() - t0;
+    CHECK_EQ(r.status, 504);
+    CHECK(r.body && strstr(r.body, "{\"error\":\"gave up waiting for the clear") == r.body);
+    CHECK(took < 300 + ANSWER_SLACK_MS); /* not the pause's 2 s */
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "connections.waits_expired"), 1);
+    uint64_t deadline = nowMs() + READY_MS;
+    long long left = -1;
+    while ((left = redisCount("t11:*")) != 0 && nowMs() < deadline) {
+        struct timespec nap = {0, 20000000};
+        nanosleep(&nap, NULL);
+    }
+    CHECK_EQ(left, 0); /* the clear went on after its answer */
+    CHECK_EQ(statsInt(&s, "connections.working"), 0);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 /* SIGTERM while a clear waits on Redis: the clear is a request in flight,
  * finished within the grace and answered; the server then exits cleanly
  * (libmicrohttpd 0.9.75 aborts if stopped with a connection suspended). */
@@ -1006,6 +1039,7 @@ int main(void) {
         TEST(ttl_is_redis_px),
         TEST(a_big_clear_removes_only_our_keys_while_other_requests_are_served),
         TEST(a_clear_with_redis_down_or_silent_answers_503_and_counts_an_error),
+        TEST(a_clear_past_max_wait_ms_answers_504_and_goes_on),
         TEST(sigterm_during_a_clear_answers_it_and_exits_cleanly),
         TEST(a_bad_url_exits_2_naming_the_part_and_never_shows_the_password),
         TEST(a_password_with_url_characters_connects_and_never_shows),

@@ -26,6 +26,7 @@
 #define IN_FLIGHT_BY_MS 1500 /* all of them in flight well before the first ends */
 #define STATS_PROMPT_MS 500  /* one /stats while every worker would be asleep */
 #define GRACE_MS 10000       /* main.c's grace period */
+#define MAX_DELAY_MS 10000   /* the longest delay_ms; a request's delays add up to it at most */
 #define RAW_TIMEOUT_MS 15000
 #define REFUSED_BY_MS 1000 /* after SIGTERM, well before the requests end */
 
@@ -240,6 +241,73 @@ static void two_batches_that_need_each_others_keys_do_not_deadlock(void) {
     CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
 }
 
+/* ------------------------------------------------------- bounded waits */
+
+/* A batch's delays add up to the longest single delay at most (10 s): 64
+ * misses of 10 s each take 10 s, not 640 (the bounds tell seconds from
+ * minutes, nothing finer). */
+static void a_batch_of_slow_misses_waits_ten_seconds_not_one_delay_per_call(void) {
+    const char *const args[] = {"--cache-scope", "off", NULL};
+    char body[4096];
+    size_t at =
+        (size_t)snprintf(body, sizeof(body), "{\"delay_ms\": %d, \"calls\": [", MAX_DELAY_MS);
+    for (int i = 0; i < MANY; i++)
+        at += (size_t)snprintf(body + at, sizeof(body) - at, "%s{\"a\": %d, \"b\": 1}",
+                               i ? ", " : "", i);
+    at += (size_t)snprintf(body + at, sizeof(body) - at, "]}");
+    REQUIRE(at < sizeof(body));
+    server s;
+    REQUIRE(serverStart(&s, args));
+    reply r = httpDo(&s, "POST", "/calculate", body);
+    CHECK_EQ(r.status, 200);
+    long elapsed = elapsedMs(r.body ? r.body : "");
+    fprintf(stderr, "  %d misses of %d ms each: answered in %ld ms\n", MANY, MAX_DELAY_MS, elapsed);
+    CHECK(elapsed >= MAX_DELAY_MS);                   /* the longest single delay is waited */
+    CHECK(elapsed < MAX_DELAY_MS + MAX_DELAY_MS / 2); /* not 64 of them (640 s) */
+    CHECK_EQ(countOf(r.body ? r.body : "", "\"cached\":false"), MANY);
+    char want[64];
+    snprintf(want, sizeof(want), "{\"result\":%d,\"cached\":false}]", MANY);
+    CHECK(r.body && strstr(r.body, want) != NULL); /* the last call: 63 + 1 */
+    replyFree(&r);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
+/* A wait on another request's computation ends at --max-wait-ms: 504,
+ * while the computation goes on and its value is still stored. */
+static void a_wait_on_another_request_ends_at_its_deadline(void) {
+    const char *const args[] = {"--cache-scope", "shared", "--max-wait-ms", "500", NULL};
+    static const char *const leader[] = {"{\"a\": 7, \"b\": 8, \"delay_ms\": 5000}"};
+    server s;
+    REQUIRE(serverStart(&s, args));
+    httpMany m = {&s, "POST", "/calculate", leader, 1, NULL, 0};
+    REQUIRE(httpManyStart(&m));
+    REQUIRE_EQ(waitStatsInt(&s, "cache.misses", 1, 5000), 1); /* the leader computes */
+
+    uint64_t t0 = nowMs();
+    reply r = httpDo(&s, "POST", "/calculate", "{\"a\": 7, \"b\": 8, \"delay_ms\": 0}");
+    uint64_t waited = nowMs() - t0;
+    fprintf(stderr, "  the follower was answered %d after %llu ms\n", (int)r.status,
+            (unsigned long long)waited);
+    CHECK_EQ(r.status, 504);
+    CHECK(r.body && strstr(r.body, "{\"error\":\"gave up waiting") == r.body);
+    CHECK(waited >= 400); /* it did wait, */
+    CHECK(waited < 3000); /* not for the leader's 5 s */
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "connections.waits_expired"), 1);
+
+    httpManyJoin(&m);
+    CHECK_EQ(m.replies[0].status, 200);
+    CHECK_EQ(jsonInt(m.replies[0].body, "result"), 15);
+    replyFree(&m.replies[0]);
+    free(m.replies);
+    r = httpDo(&s, "POST", "/calculate", "{\"a\": 7, \"b\": 8}");
+    CHECK_EQ(r.status, 200);
+    CHECK(r.body && strstr(r.body, "\"cached\":true") != NULL); /* the flight ended well */
+    replyFree(&r);
+    CHECK_EQ(statsInt(&s, "requests.in_flight"), 0);
+    CHECK_EQ(serverStop(&s, SIGTERM, STOP_MS), 0);
+}
+
 /* ------------------------------------------------------------- shutdown */
 
 static void sigterm_lets_slow_requests_finish_and_stops_accepting(void) {
@@ -300,44 +368,59 @@ static void sigterm_lets_slow_requests_finish_and_stops_accepting(void) {
     CHECK(exited - answered < 1000); /* no wait for the grace period */
 }
 
+/* A request waits one delay of its own at most, so one that outlasts the
+ * grace first waits on another's computation: a follower asks for the key
+ * a leader computes (shared scope), then for a key of its own. */
 static void sigterm_hurries_requests_that_would_outlast_the_grace(void) {
-    const char *const args[] = {"--cache-scope", "local", "--threads", "2", NULL};
-    char bufs[MANY][160];
-    const char *bodies[MANY];
-    for (size_t i = 0; i < MANY; i++) {
-        snprintf(bufs[i], sizeof(bufs[i]),
-                 "{\"calls\": [{\"a\": %zu, \"b\": 1}, {\"a\": %zu, \"b\": 2}, "
-                 "{\"a\": %zu, \"b\": 3}], \"delay_ms\": 9000}",
-                 i, i, i);
-        bodies[i] = bufs[i];
+    enum { PAIRS = MANY / 2 };
+    const char *const args[] = {"--cache-scope", "shared", "--threads", "2", NULL};
+    char lbufs[PAIRS][96], fbufs[PAIRS][160];
+    const char *leaders[PAIRS], *followers[PAIRS];
+    for (size_t i = 0; i < PAIRS; i++) {
+        snprintf(lbufs[i], sizeof(lbufs[i]), "{\"a\": %zu, \"b\": 1, \"delay_ms\": 9000}", i);
+        snprintf(fbufs[i], sizeof(fbufs[i]),
+                 "{\"calls\": [{\"a\": %zu, \"b\": 1}, {\"a\": %zu, \"b\": 2}], "
+                 "\"delay_ms\": 9000}",
+                 i, i);
+        leaders[i] = lbufs[i];
+        followers[i] = fbufs[i];
     }
     server s;
     CHECK(serverStart(&s, args));
-    httpMany m = {&s, "POST", "/calculate", bodies, MANY, NULL, 0};
-    CHECK(httpManyStart(&m));
+    httpMany lm = {&s, "POST", "/calculate", leaders, PAIRS, NULL, 0};
+    CHECK(httpManyStart(&lm));
+    CHECK_EQ(waitStatsInt(&s, "cache.misses", PAIRS, 5000), PAIRS);
+    httpMany fm = {&s, "POST", "/calculate", followers, PAIRS, NULL, 0};
+    CHECK(httpManyStart(&fm));
     CHECK_EQ(waitStatsInt(&s, "requests.in_flight", MANY, 5000), MANY);
     uint64_t t_term = nowMs();
     kill(s.pid, SIGTERM);
 
-    /* 27 s of work each: the first call ends inside the grace period, the
-     * second is cut short when it ends, the third does not wait at all;
-     * every answer is complete and exact, all 64 at once. */
-    httpManyJoin(&m);
+    /* 9 s of waiting on the leader, then 9 s of its own: the follower's
+     * second call is cut short when the grace ends; every answer is
+     * complete and exact. */
+    httpManyJoin(&lm);
+    httpManyJoin(&fm);
     uint64_t answered = nowMs() - t_term;
     int complete = 0;
-    for (size_t i = 0; i < MANY; i++) {
+    for (size_t i = 0; i < PAIRS; i++) {
         char want[160];
+        snprintf(want, sizeof(want), "{\"result\":%zu,\"cached\":false", i + 1);
+        long elapsed = elapsedMs(lm.replies[i].body);
+        complete += lm.replies[i].status == 200 && strstr(lm.replies[i].body, want) != NULL &&
+                    elapsed >= 9000 && elapsed < GRACE_MS + 1500;
         snprintf(want, sizeof(want),
-                 "{\"results\":[{\"result\":%zu,\"cached\":false},{\"result\":%zu,\"cached\":"
-                 "false},{\"result\":%zu,\"cached\":false}]",
-                 i + 1, i + 2, i + 3);
-        long elapsed = elapsedMs(m.replies[i].body);
-        if (m.replies[i].status == 200 && strstr(m.replies[i].body, want) == m.replies[i].body &&
-            elapsed >= 9000 && elapsed < GRACE_MS + 1500)
-            complete++;
-        replyFree(&m.replies[i]);
+                 "{\"results\":[{\"result\":%zu,\"cached\":true},{\"result\":%zu,\"cached\":"
+                 "false}]",
+                 i + 1, i + 2);
+        elapsed = elapsedMs(fm.replies[i].body);
+        complete += fm.replies[i].status == 200 && strstr(fm.replies[i].body, want) != NULL &&
+                    elapsed >= 9000 && elapsed < GRACE_MS + 1500;
+        replyFree(&lm.replies[i]);
+        replyFree(&fm.replies[i]);
     }
-    free(m.replies);
+    free(lm.replies);
+    free(fm.replies);
     CHECK_EQ(complete, MANY);
     CHECK_EQ(waitExit(&s, STOP_MS), 0);
     uint64_t exited = nowMs() - t_term;
@@ -409,6 +492,8 @@ int main(void) {
         TEST(sixty_four_callers_of_one_key_compute_it_once),
         TEST(a_batch_that_repeats_a_key_in_flight_waits_once_then_hits),
         TEST(two_batches_that_need_each_others_keys_do_not_deadlock),
+        TEST(a_batch_of_slow_misses_waits_ten_seconds_not_one_delay_per_call),
+        TEST(a_wait_on_another_request_ends_at_its_deadline),
         TEST(sigterm_lets_slow_requests_finish_and_stops_accepting),
         TEST(sigterm_hurries_requests_that_would_outlast_the_grace),
         TEST(a_client_that_leaves_mid_delay_frees_its_instance),

@@ -5,7 +5,8 @@
 #
 # Builds nothing. Starts memoscope on 127.0.0.1 (--cache-scope off, so every
 # call waits the whole --delay-ms 1000; --instance-bytes 0, so that no
-# SlowAdder payload counts; --max-connections raised above CONNS) and drives
+# SlowAdder payload counts; --max-connections raised above CONNS, and no
+# per-address limit: every connection comes from 127.0.0.1) and drives
 # it with one long wrk run at CONNS keep-alive connections. The figures are
 # taken in a steady-state window after the ramp (wrk opens its connections
 # in a burst, and the first delay has to pass before the rate settles):
@@ -61,7 +62,7 @@ trap cleanup EXIT
 
 # shellcheck disable=SC2086 # SERVER_ARGS is a list of flags
 "$bin" --bind 127.0.0.1 --port 0 --delay-ms "$DELAY_MS" --cache-scope off \
-    --max-connections $((CONNS + 256)) $SERVER_ARGS 2>"$tmp/server.log" &
+    --max-connections $((CONNS + 256)) --max-connections-per-ip 0 $SERVER_ARGS 2>"$tmp/server.log" &
 pid=$!
 port=
 for ((i = 0; i < 100; i++)); do
@@ -77,7 +78,7 @@ total() { curl -s "http://127.0.0.1:$port/stats" | sed -n 's/.*"requests":{[^}]*
 now() { date +%s.%N; }
 
 echo "bench_slow10k: $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "memoscope: $bin --delay-ms $DELAY_MS --cache-scope off --max-connections $((CONNS + 256)) $SERVER_ARGS"
+echo "memoscope: $bin --delay-ms $DELAY_MS --cache-scope off --max-connections $((CONNS + 256)) --max-connections-per-ip 0 $SERVER_ARGS"
 echo "wrk -t$WRK_THREADS -c$CONNS, window ${WINDOW_S}s after a ${RAMP_S}s ramp, $PROBES fresh /healthz probes in it"
 rss_idle=$(kib VmRSS)
 exec 9>"$BENCH_LOCK"

@@ -110,11 +110,21 @@ static struct {
      * them the other way round (hurry, then suspendedNow): either the
      * request sees the hurry and never waits, or the stop waits for it. */
     atomic_uint suspended;
-    /* A worker's spare wait block (its destructor frees it when the worker
-     * ends), so that a lookup that does not wait allocates nothing. */
+    /* Each worker's slot for its spare wait block (spareSlot), so that a
+     * lookup that does not wait allocates nothing. */
     pthread_key_t spare;
     bool has_spare;
 } state;
+
+/* A worker's spare wait block. The slot is made once per worker and kept
+ * under state.spare, whose destructor frees it and its spare when the worker
+ * ends; the thread-local pointer makes each take and return of the spare a
+ * load and a store. */
+typedef struct spareSlot {
+    struct calcWait *spare;
+} spareSlot;
+
+static _Thread_local spareSlot *my_slot;
 
 /* ---------------------------------------------------------------- private */
 
@@ -174,11 +184,30 @@ static void waitFree(suspendWait *sw) {
 /* The request's wait block, taken at its first lookup that may wait: the
  * worker's spare, or a new one; NULL when out of memory (the lookup then
  * does not wait). */
+static void slotFree(void *p) {
+    spareSlot *s = p;
+    free(s->spare);
+    free(s);
+}
+
+/* This worker's slot; NULL when it cannot have one (no key, no memory). */
+static spareSlot *slotOfWorker(void) {
+    if (!my_slot && state.has_spare) {
+        spareSlot *s = calloc(1, sizeof(*s));
+        if (s && pthread_setspecific(state.spare, s) == 0)
+            my_slot = s;
+        else
+            free(s);
+    }
+    return my_slot;
+}
+
 static calcWait *waitBlock(calcState *cs) {
     if (!cs->wait) {
-        calcWait *w = state.has_spare ? pthread_getspecific(state.spare) : NULL;
+        spareSlot *s = slotOfWorker();
+        calcWait *w = s ? s->spare : NULL;
         if (w)
-            pthread_setspecific(state.spare, NULL);
+            s->spare = NULL;
         else if (!(w = malloc(sizeof(*w))))
             return NULL;
         memset(w, 0, sizeof(*w));
@@ -199,9 +228,11 @@ static void waitDrop(calcState *cs, bool abandon) {
     /* Held by no one else any more (a waker's or a timer's release is the
      * last it does with the block): the worker keeps it for its next
      * request. */
-    if (!abandon && atomic_load(&w->sw.holders) == 1 && state.has_spare &&
-        !pthread_getspecific(state.spare) && pthread_setspecific(state.spare, w) == 0)
+    spareSlot *s;
+    if (!abandon && atomic_load(&w->sw.holders) == 1 && (s = slotOfWorker()) && !s->spare) {
+        s->spare = w;
         return;
+    }
     if (abandon) {
         const requestCall *c = &cs->req.calls[cs->next];
         adderRetain(cs->ad);
@@ -585,5 +616,5 @@ void calcInit(const calcSettings *s) {
     atomic_store(&state.hurry, false);
     atomic_store(&state.suspended, 0);
     if (!state.has_spare)
-        state.has_spare = pthread_key_create(&state.spare, free) == 0;
+        state.has_spare = pthread_key_create(&state.spare, slotFree) == 0;
 }

@@ -13,7 +13,7 @@
 /* ------------------------------------------------------------------ types */
 
 struct connsEntry {
-    connsEntry *prev, *next; /* in N.head, under N.lock */
+    connsEntry *prev, *next; /* in state.head, under state.lock */
     int fd;                  /* libmicrohttpd's; open while the record is listed */
     bool leaving;            /* shut down to make room, not closed yet */
     /* 0 while a request is in; when idle, the time (ns, clockNow) its last
@@ -34,17 +34,17 @@ static struct {
     atomic_uint open;    /* admitted and not closed, leaving ones included */
     atomic_uint leaving; /* shut down to make room, not closed yet */
     atomic_ullong reclaimed;
-} N = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} state = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---------------------------------------------------------------- private */
 
 /* Shuts the connection idle the longest down; false when none is idle.
- * Under N.lock, so the descriptor is still libmicrohttpd's (a record leaves
+ * Under state.lock, so the descriptor is still libmicrohttpd's (a record leaves
  * the list in the CLOSED notification, before the socket is closed). */
 static bool do_reclaimOldest(void) {
     connsEntry *oldest = NULL;
     uint64_t since = UINT64_MAX;
-    for (connsEntry *e = N.head; e; e = e->next) {
+    for (connsEntry *e = state.head; e; e = e->next) {
         uint64_t t = atomic_load_explicit(&e->idle_since, memory_order_relaxed);
         if (!e->leaving && t != 0 && t < since) {
             since = t;
@@ -54,8 +54,8 @@ static bool do_reclaimOldest(void) {
     if (!oldest)
         return false;
     oldest->leaving = true;
-    atomic_fetch_add(&N.leaving, 1);
-    atomic_fetch_add(&N.reclaimed, 1);
+    atomic_fetch_add(&state.leaving, 1);
+    atomic_fetch_add(&state.reclaimed, 1);
     shutdown(oldest->fd, SHUT_RDWR); /* libmicrohttpd sees the hang-up and closes it */
     return true;
 }
@@ -63,25 +63,25 @@ static bool do_reclaimOldest(void) {
 /* -------------------------------------------------------------------- API */
 
 void connsInit(unsigned max, unsigned reserved) {
-    N.work_max = max;
-    N.max = max > UINT_MAX - reserved ? UINT_MAX : max + reserved;
-    atomic_store(&N.working, 0);
-    N.head = NULL;
-    atomic_store(&N.open, 0);
-    atomic_store(&N.leaving, 0);
-    atomic_store(&N.reclaimed, 0);
+    state.work_max = max;
+    state.max = max > UINT_MAX - reserved ? UINT_MAX : max + reserved;
+    atomic_store(&state.working, 0);
+    state.head = NULL;
+    atomic_store(&state.open, 0);
+    atomic_store(&state.leaving, 0);
+    atomic_store(&state.reclaimed, 0);
 }
 
 bool connsAdmit(void) {
     /* Leaving connections are on their way out: they hold no place. */
-    unsigned open = atomic_fetch_add(&N.open, 1);
-    if (open - atomic_load(&N.leaving) < N.max)
+    unsigned open = atomic_fetch_add(&state.open, 1);
+    if (open - atomic_load(&state.leaving) < state.max)
         return true;
-    pthread_mutex_lock(&N.lock);
+    pthread_mutex_lock(&state.lock);
     bool room = do_reclaimOldest();
-    pthread_mutex_unlock(&N.lock);
+    pthread_mutex_unlock(&state.lock);
     if (!room)
-        atomic_fetch_sub(&N.open, 1);
+        atomic_fetch_sub(&state.open, 1);
     return room;
 }
 
@@ -91,30 +91,30 @@ connsEntry *connsOpened(int fd) {
         return NULL;
     e->fd = fd;
     atomic_init(&e->idle_since, clockNow());
-    pthread_mutex_lock(&N.lock);
-    e->next = N.head;
-    if (N.head)
-        N.head->prev = e;
-    N.head = e;
-    pthread_mutex_unlock(&N.lock);
+    pthread_mutex_lock(&state.lock);
+    e->next = state.head;
+    if (state.head)
+        state.head->prev = e;
+    state.head = e;
+    pthread_mutex_unlock(&state.lock);
     return e;
 }
 
 void connsClosed(connsEntry *e) {
     if (e) {
-        pthread_mutex_lock(&N.lock);
+        pthread_mutex_lock(&state.lock);
         if (e->prev)
             e->prev->next = e->next;
         else
-            N.head = e->next;
+            state.head = e->next;
         if (e->next)
             e->next->prev = e->prev;
         if (e->leaving)
-            atomic_fetch_sub(&N.leaving, 1);
-        pthread_mutex_unlock(&N.lock);
+            atomic_fetch_sub(&state.leaving, 1);
+        pthread_mutex_unlock(&state.lock);
         free(e);
     }
-    atomic_fetch_sub(&N.open, 1);
+    atomic_fetch_sub(&state.open, 1);
 }
 
 void connsBusy(connsEntry *e) {
@@ -130,24 +130,24 @@ void connsIdle(connsEntry *e) {
 }
 
 bool connsWorkBegin(void) {
-    if (atomic_fetch_add(&N.working, 1) < N.work_max)
+    if (atomic_fetch_add(&state.working, 1) < state.work_max)
         return true;
-    atomic_fetch_sub(&N.working, 1);
+    atomic_fetch_sub(&state.working, 1);
     return false;
 }
 
 void connsWorkEnd(void) {
-    atomic_fetch_sub(&N.working, 1);
+    atomic_fetch_sub(&state.working, 1);
 }
 
 unsigned connsWorking(void) {
-    return atomic_load(&N.working);
+    return atomic_load(&state.working);
 }
 
 unsigned connsOpen(void) {
-    return atomic_load(&N.open);
+    return atomic_load(&state.open);
 }
 
 unsigned long long connsReclaimed(void) {
-    return atomic_load(&N.reclaimed);
+    return atomic_load(&state.reclaimed);
 }
